@@ -1,0 +1,76 @@
+// Source: what a backup reads — a file image or a Ceph RBD image.
+//
+// One backup uses one Source object through this sequence:
+//   Begin(id) → Size() → Extents(base) → Read()* (concurrently) →
+//   Commit(id) on success, or Abort() on failure.
+// Begin freezes a point-in-time view where the source can (RBD: snapshot
+// "backy-<id>"); a file source reads the file as it is. Read() is safe to
+// call from several threads at once; the other methods are not.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "store/extent.h"
+#include "store/status.h"
+
+namespace backy::sources {
+
+// How a backup of this source should be verified after writing.
+enum class VerifyMode {
+  kFull,    // re-read every chunk the backup wrote (file images)
+  kSample,  // compare a random sample against the source (RBD snapshots)
+};
+
+class Source {
+ public:
+  Source() = default;
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+  virtual ~Source() = default;
+
+  // A human-readable name for messages: "/srv/images/vm1.raw", "rbd/vm1".
+  virtual std::string Name() const = 0;
+
+  // Prepares reading for the revision `revision_id`. Errors: NotFound when
+  // the image is missing, IOError when it cannot be opened.
+  virtual Status Begin(const std::string& revision_id) = 0;
+
+  // Size of the image in bytes. REQUIRES: Begin() succeeded.
+  virtual uint64_t Size() const = 0;
+
+  // True when Extents() can report only what changed since the backup
+  // `base_revision_id` (whose snapshot must still exist). File sources
+  // return false.
+  virtual bool CanDiffFrom(const std::string& base_revision_id) = 0;
+
+  // Fills `out` with sorted, non-overlapping extents.
+  // With base empty: every range that may hold data is kData; ranges not
+  // listed, or listed as kZero, read as zeros.
+  // With a base (REQUIRES CanDiffFrom(base)): ranges that changed since the
+  // base; kZero means the range now reads as zeros; ranges not listed are
+  // unchanged since the base.
+  virtual Status Extents(const std::string& base_revision_id,
+                         ExtentList* out) = 0;
+
+  // Reads exactly buf.size() bytes at `offset` (bytes beyond Size() read as
+  // zeros). Safe for concurrent use by multiple threads. `buf` is owned by
+  // the caller and only used during the call.
+  virtual Status Read(uint64_t offset, std::span<uint8_t> buf) = 0;
+
+  // The backup of `revision_id` has been published; the source may drop
+  // state belonging to older revisions (RBD: older backy-* snapshots).
+  virtual Status Commit(const std::string& revision_id) = 0;
+
+  // The backup failed; undo what Begin() created. Never fails loudly.
+  virtual void Abort() = 0;
+
+  virtual VerifyMode verify_mode() const = 0;
+
+  // Bytes read from the underlying image so far (for revision stats).
+  virtual uint64_t bytes_read() const = 0;
+};
+
+}  // namespace backy::sources
