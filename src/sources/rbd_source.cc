@@ -132,8 +132,7 @@ class Connection {
     if (r < 0) {
       io_ = nullptr;
       if (r == -ENOENT) {
-        return Status::NotFound("pool '" + c.pool + "' does not exist",
-                                object);
+        return Status::NotFound("pool '" + c.pool + "' does not exist", object);
       }
       return RbdError(r, "opening pool " + c.pool, object);
     }
@@ -158,8 +157,9 @@ void CloseImage(rbd_image_t* image) {
 // Sorts and merges extents; overlapping extents (not expected from librbd)
 // become one kData extent, which is always safe: kData only means "read".
 void Normalize(ExtentList* list) {
-  std::sort(list->begin(), list->end(),
-            [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  std::sort(list->begin(), list->end(), [](const Extent& a, const Extent& b) {
+    return a.offset < b.offset;
+  });
   ExtentList out;
   out.reserve(list->size());
   for (const Extent& e : *list) {
@@ -190,16 +190,14 @@ int DiffCallback(uint64_t offset, size_t length, int exists, void* arg) {
   auto* st = static_cast<DiffState*>(arg);
   if (offset >= st->size) return 0;
   const uint64_t len = std::min<uint64_t>(length, st->size - offset);
-  st->out->push_back(Extent{offset, len,
-                            exists ? Extent::Kind::kData
-                                   : Extent::Kind::kZero});
+  st->out->push_back(
+      Extent{offset, len, exists ? Extent::Kind::kData : Extent::Kind::kZero});
   return 0;
 }
 
 Status CheckRevisionId(const std::string& id, const std::string& object) {
   if (id.empty() || id.find_first_of("/@ \t\n") != std::string::npos) {
-    return Status::InvalidArgument("unusable revision id '" + id + "'",
-                                   object);
+    return Status::InvalidArgument("unusable revision id '" + id + "'", object);
   }
   return Status::OK();
 }
@@ -233,8 +231,8 @@ Result<RbdConfig> ParseRbdSpec(std::string_view spec) {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
-  const bool bad_part = std::any_of(
-      parts.begin(), parts.end(), [](const std::string& p) {
+  const bool bad_part =
+      std::any_of(parts.begin(), parts.end(), [](const std::string& p) {
         return p.empty() || p.find_first_of("@ \t\n") != std::string::npos;
       });
   if (parts.size() < 2 || parts.size() > 3 || bad_part) {
@@ -289,8 +287,8 @@ Status RbdSource::Connect() {
     Status s = h_->conn.Open(config_);
     if (!s.ok()) return s;
   }
-  const int r = rbd_open(h_->conn.io(), config_.image.c_str(), &h_->live,
-                         nullptr);
+  const int r =
+      rbd_open(h_->conn.io(), config_.image.c_str(), &h_->live, nullptr);
   if (r < 0) {
     h_->live = nullptr;
     if (r == -ENOENT) {
@@ -362,9 +360,10 @@ Status RbdSource::Extents(const std::string& base_revision_id,
     from = RbdSnapshotName(base_revision_id);
   }
   DiffState st{out, size_};
-  const int r = rbd_diff_iterate2(h_->snap, from.empty() ? nullptr : from.c_str(),
-                                  0, size_, /*include_parent=*/1,
-                                  /*whole_object=*/1, DiffCallback, &st);
+  const int r =
+      rbd_diff_iterate2(h_->snap, from.empty() ? nullptr : from.c_str(), 0,
+                        size_, /*include_parent=*/1,
+                        /*whole_object=*/1, DiffCallback, &st);
   if (r < 0) {
     out->clear();
     std::string what = "listing changed extents";
@@ -385,9 +384,9 @@ Status RbdSource::Read(uint64_t offset, std::span<uint8_t> buf) {
   uint64_t done = 0;
   while (done < in_image) {
     const uint64_t len = std::min(in_image - done, kMaxIo);
-    const ssize_t r = rbd_read2(
-        h_->snap, offset + done, len, reinterpret_cast<char*>(buf.data() + done),
-        LIBRADOS_OP_FLAG_FADVISE_NOCACHE);
+    const ssize_t r = rbd_read2(h_->snap, offset + done, len,
+                                reinterpret_cast<char*>(buf.data() + done),
+                                LIBRADOS_OP_FLAG_FADVISE_NOCACHE);
     if (r < 0) {
       return RbdError(static_cast<int>(r),
                       "reading " + std::to_string(len) + " bytes at offset " +
@@ -396,9 +395,9 @@ Status RbdSource::Read(uint64_t offset, std::span<uint8_t> buf) {
     }
     if (r == 0) {
       // Cannot happen inside the image; do not loop forever if it does.
-      return Status::IOError("short read at offset " +
-                                 std::to_string(offset + done),
-                             SnapObject(snap_name_));
+      return Status::IOError(
+          "short read at offset " + std::to_string(offset + done),
+          SnapObject(snap_name_));
     }
     bytes_read_.fetch_add(static_cast<uint64_t>(r), std::memory_order_relaxed);
     done += static_cast<uint64_t>(r);
@@ -479,8 +478,7 @@ Result<std::unique_ptr<RbdImageWriter>> RbdImageWriter::Create(
   if (r == 0) {
     if (!force) {
       return Status::InvalidArgument(
-          "image already exists; refusing to overwrite it without force",
-          name);
+          "image already exists; refusing to overwrite it without force", name);
     }
     uint64_t old_size = 0;
     r = rbd_get_size(w->h_->image, &old_size);

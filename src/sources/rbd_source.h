@@ -78,8 +78,7 @@ class RbdSource final : public Source {
   // snapshot Begin() made. Objects that do not exist (never written or
   // discarded) are kZero, others kData. Adjacent extents of one kind are
   // merged; everything is clipped to Size(). REQUIRES: Begin() succeeded.
-  Status Extents(const std::string& base_revision_id,
-                 ExtentList* out) override;
+  Status Extents(const std::string& base_revision_id, ExtentList* out) override;
 
   // Reads from the snapshot, so later writes to the live image never show.
   // Thread-safe. REQUIRES: Begin() succeeded.
@@ -120,8 +119,9 @@ class RbdImageWriter {
  public:
   // InvalidArgument when the image exists and !force; NotFound for a
   // missing pool; IOError when the cluster is unreachable.
-  static Result<std::unique_ptr<RbdImageWriter>> Create(
-      const RbdConfig& config, uint64_t size, bool force);
+  static Result<std::unique_ptr<RbdImageWriter>> Create(const RbdConfig& config,
+                                                        uint64_t size,
+                                                        bool force);
 
   RbdImageWriter(const RbdImageWriter&) = delete;
   RbdImageWriter& operator=(const RbdImageWriter&) = delete;

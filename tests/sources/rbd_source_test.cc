@@ -40,7 +40,8 @@ std::string Shell(const std::string& cmd) {
   }
   std::array<char, 4096> buf;
   size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), f)) > 0) out.append(buf.data(), n);
+  while ((n = fread(buf.data(), 1, buf.size(), f)) > 0)
+    out.append(buf.data(), n);
   const int rc = pclose(f);
   EXPECT_EQ(rc, 0) << cmd << "\n" << out;
   return out;
@@ -57,12 +58,10 @@ std::vector<uint8_t> Pattern(uint64_t offset, uint64_t length, uint8_t seed) {
 }
 
 Extent Data(uint64_t first_object, uint64_t objects = 1) {
-  return Extent{first_object * kObject, objects * kObject,
-                Extent::Kind::kData};
+  return Extent{first_object * kObject, objects * kObject, Extent::Kind::kData};
 }
 Extent Zero(uint64_t first_object, uint64_t objects = 1) {
-  return Extent{first_object * kObject, objects * kObject,
-                Extent::Kind::kZero};
+  return Extent{first_object * kObject, objects * kObject, Extent::Kind::kZero};
 }
 
 std::string ToString(const ExtentList& list) {
@@ -98,8 +97,8 @@ class RbdSourceTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (!HaveCluster()) GTEST_SKIP() << "CEPH_CONF not set";
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->name()) + "-" +
-                       std::to_string(getpid());
+    std::string name =
+        std::string(info->name()) + "-" + std::to_string(getpid());
     for (char& c : name) {
       if (c == '/') c = '-';
     }
@@ -109,7 +108,7 @@ class RbdSourceTest : public ::testing::TestWithParam<std::string> {
     std::string features;
     if (GetParam() != "default") features = " --image-feature " + GetParam();
     Shell("rbd create --size " + std::to_string(kImageSize >> 20) + "M" +
-        features + " " + Image());
+          features + " " + Image());
   }
 
   void TearDown() override {
@@ -265,13 +264,11 @@ TEST_P(RbdSourceTest, CommitRemovesOnlyOlderBackySnapshots) {
   Shell("rbd snap create " + Image() + "@foreign-before");
   Backup("r1");
   Shell("rbd snap create " + Image() + "@backyish");
-  EXPECT_EQ(SnapNames(Image()),
-            (std::vector<std::string>{"foreign-before", "backy-r1",
-                                      "backyish"}));
+  EXPECT_EQ(SnapNames(Image()), (std::vector<std::string>{
+                                    "foreign-before", "backy-r1", "backyish"}));
   Backup("r2");
-  EXPECT_EQ(SnapNames(Image()),
-            (std::vector<std::string>{"foreign-before", "backyish",
-                                      "backy-r2"}));
+  EXPECT_EQ(SnapNames(Image()), (std::vector<std::string>{
+                                    "foreign-before", "backyish", "backy-r2"}));
   // A backup still running elsewhere (newer snapshot) is left alone.
   RbdSource r3(config_);
   ASSERT_OK(r3.Begin("r3"));
@@ -279,12 +276,11 @@ TEST_P(RbdSourceTest, CommitRemovesOnlyOlderBackySnapshots) {
   ASSERT_OK(r4.Begin("r4"));
   ASSERT_OK(r3.Commit("r3"));
   EXPECT_EQ(SnapNames(Image()),
-            (std::vector<std::string>{"foreign-before", "backyish",
-                                      "backy-r3", "backy-r4"}));
-  ASSERT_OK(r4.Commit("r4"));
-  EXPECT_EQ(SnapNames(Image()),
-            (std::vector<std::string>{"foreign-before", "backyish",
+            (std::vector<std::string>{"foreign-before", "backyish", "backy-r3",
                                       "backy-r4"}));
+  ASSERT_OK(r4.Commit("r4"));
+  EXPECT_EQ(SnapNames(Image()), (std::vector<std::string>{
+                                    "foreign-before", "backyish", "backy-r4"}));
 }
 
 TEST_P(RbdSourceTest, AbortRemovesTheSnapshotBeginCreated) {
