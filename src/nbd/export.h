@@ -1,0 +1,155 @@
+// Export and ExportProvider: what the NBD server serves, and how it finds it.
+//
+// An Export is a byte-addressable image of fixed size (a revision, a raw
+// file, a buffer). The server knows nothing else about it: it validates every
+// request at the protocol edge and then calls these methods with in-range
+// arguments, from a small pool of worker threads, never from the I/O thread,
+// so implementations may block on disk and decompression. An ExportProvider
+// names the exports a client may list and open.
+//
+// Thread-safety: Export and ExportProvider methods may be called concurrently
+// from several threads (see each method). Neither class can be copied.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/status.h"
+
+namespace backy::nbd {
+
+// One run of an export's block status ("base:allocation" in NBD terms).
+struct ExportExtent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool hole = false;  // not allocated in the backing store
+  bool zero = false;  // known to read as all zeros
+
+  uint64_t end() const { return offset + length; }
+  bool operator==(const ExportExtent&) const = default;
+};
+
+class Export {
+ public:
+  Export() = default;
+  Export(const Export&) = delete;
+  Export& operator=(const Export&) = delete;
+  virtual ~Export() = default;
+
+  // Size in bytes. Constant for the lifetime of the object.
+  // Thread-safe.
+  virtual uint64_t Size() const = 0;
+
+  // Human-readable one-line description ("2024-06-01 12:00 daily, trusted")
+  // sent with NBD_OPT_LIST and NBD_INFO_DESCRIPTION. May be empty.
+  // Thread-safe.
+  virtual std::string Description() const { return {}; }
+
+  // True if the export refuses writes; the server then advertises READ_ONLY
+  // and answers WRITE/WRITE_ZEROES/TRIM with EPERM itself, without calling
+  // the write methods below. Constant for the lifetime of the object.
+  virtual bool IsReadOnly() const { return true; }
+
+  // True if several connections may use this export at once and see each
+  // other's writes after FLUSH (NBD_FLAG_CAN_MULTI_CONN). Read-only exports
+  // backed by immutable data should return true; an export with per-client
+  // state (a copy-on-write overlay) must return false.
+  virtual bool CanMultiConn() const { return IsReadOnly(); }
+
+  // Fills `buf` with the bytes at [offset, offset + buf.size()).
+  // REQUIRES: buf.size() > 0 and offset + buf.size() <= Size().
+  // Thread-safe: called concurrently from worker threads, also for
+  // overlapping ranges. `buf` is owned by the caller and valid only for the
+  // duration of the call. On error, the content of `buf` is unspecified;
+  // a Corruption or IOError status makes the server answer that one request
+  // with EIO and keep serving.
+  virtual Status Read(uint64_t offset, std::span<uint8_t> buf) = 0;
+
+  // Appends to `*extents` (without clearing it) consecutive extents that
+  // start exactly at `offset` and describe a prefix of at least one byte of
+  // [offset, offset + length). The extents may describe less than the whole
+  // range (the caller asks again for the rest) and must not extend past
+  // offset + length. The default implementation reports one extent of data.
+  // REQUIRES: length > 0 and offset + length <= Size().
+  // Thread-safe, like Read(). Must be cheap compared to Read(): the server
+  // calls it before every structured READ to send zero ranges as holes.
+  virtual Status BlockStatus(uint64_t offset, uint64_t length,
+                             std::vector<ExportExtent>* extents) {
+    extents->push_back({offset, length, false, false});
+    return Status::OK();
+  }
+
+  // Hint that [offset, offset + length) will be read soon (NBD_CMD_CACHE).
+  // REQUIRES: range within Size(). Thread-safe. Default: does nothing.
+  virtual Status Cache(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+    return Status::OK();
+  }
+
+  // Writes `data` at `offset`. Only called when IsReadOnly() is false.
+  // REQUIRES: data.size() > 0 and offset + data.size() <= Size().
+  // Thread-safe: may run concurrently with reads and other writes (the
+  // client must not have overlapping writes in flight, but the
+  // implementation must keep its own structures consistent). `data` is
+  // owned by the caller and valid only for the duration of the call.
+  virtual Status Write(uint64_t offset, std::span<const uint8_t> data) {
+    (void)offset;
+    (void)data;
+    return Status::NotSupported("export is read-only");
+  }
+
+  // Makes [offset, offset + length) read as zeros. Same rules as Write().
+  virtual Status WriteZeroes(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+    return Status::NotSupported("export is read-only");
+  }
+
+  // Says that [offset, offset + length) is no longer needed; afterwards its
+  // content is unspecified until written again. Same rules as Write().
+  virtual Status Trim(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+    return Status::NotSupported("export is read-only");
+  }
+
+  // Makes every completed write durable. Thread-safe. Called for
+  // NBD_CMD_FLUSH and after writes with FUA; default does nothing.
+  virtual Status Flush() { return Status::OK(); }
+};
+
+// What NBD_OPT_LIST shows for one export.
+struct ExportInfo {
+  std::string name;
+  std::string description;
+};
+
+class ExportProvider {
+ public:
+  ExportProvider() = default;
+  ExportProvider(const ExportProvider&) = delete;
+  ExportProvider& operator=(const ExportProvider&) = delete;
+  virtual ~ExportProvider() = default;
+
+  // Lists the exports a client may open, in display order.
+  // Thread-safe: called from worker threads, possibly concurrently with
+  // OpenExport() and with itself.
+  virtual Result<std::vector<ExportInfo>> ListExports() = 0;
+
+  // Opens the export called `name`; the empty name means the default
+  // export. Returns NotFound (with a message naming `name`) if there is no
+  // such export; any other error is reported to the client as "export not
+  // available" with the status message. The returned export stays valid
+  // for as long as the caller holds the pointer, even if the provider's set
+  // of exports changes meanwhile. Each connection opens its own; opening
+  // the same name twice may return the same object.
+  // Thread-safe, like ListExports().
+  virtual Result<std::shared_ptr<Export>> OpenExport(std::string_view name) = 0;
+};
+
+}  // namespace backy::nbd

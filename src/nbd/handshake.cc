@@ -1,0 +1,398 @@
+// Fixed-newstyle option haggling (NBD spec "Handshake" and "Option types").
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "nbd/cow_export.h"
+#include "nbd/internal.h"
+
+namespace backy::nbd {
+
+namespace {
+
+// Cursor over option data; every Get* fails softly once data runs out, so
+// each handler checks ok() once at the end.
+class Parser {
+ public:
+  explicit Parser(std::span<const uint8_t> d) : d_(d) {}
+  uint32_t U32() {
+    if (!Need(4)) return 0;
+    uint32_t v = GetU32(d_.data() + pos_);
+    pos_ += 4;
+    return v;
+  }
+  uint16_t U16() {
+    if (!Need(2)) return 0;
+    uint16_t v = GetU16(d_.data() + pos_);
+    pos_ += 2;
+    return v;
+  }
+  std::string String(uint32_t n) {
+    if (!Need(n)) return {};
+    std::string s(reinterpret_cast<const char*>(d_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  bool ok() const { return ok_; }
+  bool AtEnd() const { return ok_ && pos_ == d_.size(); }
+
+ private:
+  bool Need(size_t n) {
+    if (!ok_ || d_.size() - pos_ < n) ok_ = false;
+    return ok_;
+  }
+  std::span<const uint8_t> d_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+// NBD_REP_ERR_* for an export that could not be opened.
+uint32_t OpenErrorReply(const Status& s) {
+  if (s.IsInvalidArgument()) return kRepErrInvalid;
+  if (s.IsInterrupted()) return kRepErrShutdown;
+  return kRepErrUnknown;  // "the requested export is not available"
+}
+
+void AppendU32(std::vector<uint8_t>* v, uint32_t x) {
+  uint8_t b[4];
+  PutU32(b, x);
+  v->insert(v->end(), b, b + 4);
+}
+
+std::string Truncated(std::string s) {
+  if (s.size() > kMaxStringLength) s.resize(kMaxStringLength);
+  return s;
+}
+
+}  // namespace
+
+asio::awaitable<bool> Connection::SendOptionReply(
+    uint32_t option, uint32_t type, std::span<const uint8_t> data) {
+  uint8_t hdr[sizeof(OptionReplyHeader)];
+  uint8_t* p = PutU64(hdr, kOptReplyMagic);
+  p = PutU32(p, option);
+  p = PutU32(p, type);
+  PutU32(p, static_cast<uint32_t>(data.size()));
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(hdr),
+                                         asio::buffer(data.data(),
+                                                      data.size())};
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, bufs, Redirect(ec));
+  co_return !ec;
+}
+
+asio::awaitable<bool> Connection::SendOptionError(uint32_t option,
+                                                  uint32_t type,
+                                                  std::string_view message) {
+  spdlog::debug("nbd[{}]: option {} refused ({:#x}): {}", id_, option, type,
+                message);
+  message = message.substr(0, kMaxStringLength);
+  co_return co_await SendOptionReply(
+      option, type,
+      {reinterpret_cast<const uint8_t*>(message.data()), message.size()});
+}
+
+uint16_t Connection::TransmissionFlags(const Export& exp) const {
+  uint16_t f = kTransHasFlags | kTransSendFlush | kTransSendCache;
+  if (structured_) f |= kTransSendDf;
+  if (exp.IsReadOnly()) {
+    f |= kTransReadOnly;
+  } else {
+    f |= kTransSendFua | kTransSendTrim | kTransSendWriteZeroes;
+  }
+  if (exp.CanMultiConn()) f |= kTransCanMultiConn;
+  return f;
+}
+
+asio::awaitable<Result<std::shared_ptr<Export>>> Connection::OpenExport(
+    const std::string& name) {
+  // Opening may read an index from disk: keep it off the I/O thread.
+  ExportProvider& provider = server_.provider;
+  const ServerOptions& opts = server_.options;
+  co_return co_await RunOnPool<Result<std::shared_ptr<Export>>>(
+      server_.pool, [&provider, &opts, &name]() {
+        Result<std::shared_ptr<Export>> r = provider.OpenExport(name);
+        if (r.ok() && opts.cow && (*r)->IsReadOnly()) {
+          std::shared_ptr<Export> cow =
+              std::make_shared<CowExport>(*r, opts.cow_temp_dir);
+          return Result<std::shared_ptr<Export>>(std::move(cow));
+        }
+        return r;
+      });
+}
+
+asio::awaitable<bool> Connection::Handshake() {
+  uint8_t greeting[sizeof(Greeting)];
+  uint8_t* p = PutU64(greeting, kNbdMagic);
+  p = PutU64(p, kOptMagic);
+  PutU16(p, kFlagFixedNewstyle | kFlagNoZeroes);
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(greeting), Redirect(ec));
+  if (ec) co_return false;
+
+  uint8_t cflags_buf[4];
+  if (!co_await reader_.Read(cflags_buf, 4)) co_return false;
+  const uint32_t cflags = GetU32(cflags_buf);
+  if ((cflags & ~(kClientFlagFixedNewstyle | kClientFlagNoZeroes)) != 0) {
+    spdlog::debug("nbd[{}]: unknown client flags {:#x}", id_, cflags);
+    co_return false;
+  }
+  no_zeroes_ = (cflags & kClientFlagNoZeroes) != 0;
+
+  std::vector<uint8_t> data;
+  for (;;) {
+    uint8_t hdr[sizeof(OptionHeader)];
+    if (!co_await reader_.Read(hdr, sizeof(hdr))) co_return false;
+    last_activity_ = Clock::now();
+    const uint64_t magic = GetU64(hdr);
+    const uint32_t option = GetU32(hdr + 8);
+    const uint32_t length = GetU32(hdr + 12);
+    if (magic != kOptMagic) {
+      spdlog::debug("nbd[{}]: bad option magic {:#x}", id_, magic);
+      co_return false;
+    }
+    if (length > kMaxOptionLength) {
+      spdlog::debug("nbd[{}]: option {} too long ({} bytes)", id_, option,
+                    length);
+      co_return false;
+    }
+    data.resize(length);
+    if (length > 0 && !co_await reader_.Read(data.data(), length)) {
+      co_return false;
+    }
+    spdlog::debug("nbd[{}]: option {} ({} bytes)", id_, option, length);
+
+    if (option == kOptAbort) {
+      co_await SendOptionReply(option, kRepAck, {});
+      co_return false;
+    }
+    if (server_.stopping || refused_) {
+      if (option == kOptExportName) co_return false;  // cannot answer
+      const bool ok = co_await SendOptionError(
+          option, server_.stopping ? kRepErrShutdown : kRepErrPolicy,
+          server_.stopping ? "server is shutting down"
+                           : "too many connections to this server");
+      if (!ok) co_return false;
+      continue;
+    }
+
+    bool ok = true;
+    switch (option) {
+      case kOptExportName:
+        co_return co_await HandleExportName(data);
+      case kOptList:
+        ok = co_await HandleList(data);
+        break;
+      case kOptInfo:
+      case kOptGo: {
+        bool go = false;
+        ok = co_await HandleInfoOrGo(option, data, &go);
+        if (ok && go) co_return true;
+        break;
+      }
+      case kOptStructuredReply:
+        if (!data.empty()) {
+          ok = co_await SendOptionError(option, kRepErrInvalid,
+                                        "unexpected option data");
+        } else if (structured_) {
+          ok = co_await SendOptionError(option, kRepErrInvalid,
+                                        "structured replies already on");
+        } else {
+          structured_ = true;
+          ok = co_await SendOptionReply(option, kRepAck, {});
+        }
+        break;
+      case kOptListMetaContext:
+      case kOptSetMetaContext:
+        ok = co_await HandleMetaContext(option, data);
+        break;
+      case kOptStartTls:
+        ok = co_await SendOptionError(option, kRepErrUnsup,
+                                      "TLS is not supported");
+        break;
+      default:
+        ok = co_await SendOptionError(option, kRepErrUnsup,
+                                      "option not supported");
+        break;
+    }
+    if (!ok) co_return false;
+  }
+}
+
+asio::awaitable<bool> Connection::HandleExportName(
+    std::span<const uint8_t> data) {
+  std::string name(reinterpret_cast<const char*>(data.data()), data.size());
+  Result<std::shared_ptr<Export>> r = co_await OpenExport(name);
+  if (!r.ok()) {
+    // NBD_OPT_EXPORT_NAME cannot carry an error: the spec says hang up.
+    spdlog::debug("nbd[{}]: export '{}': {}", id_, name,
+                  r.status().ToString());
+    co_return false;
+  }
+  n_.exp = *r;
+  n_.name = name;
+  n_.size = n_.exp->Size();
+  n_.structured = structured_;
+  n_.base_allocation = meta_selected_ && meta_export_name_ == name;
+  n_.transmission_flags = TransmissionFlags(*n_.exp);
+
+  uint8_t reply[sizeof(ExportNameReply) + kExportNameZeroPad] = {};
+  uint8_t* p = PutU64(reply, n_.size);
+  PutU16(p, n_.transmission_flags);
+  const size_t len =
+      sizeof(ExportNameReply) + (no_zeroes_ ? 0 : kExportNameZeroPad);
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(reply, len), Redirect(ec));
+  co_return !ec;
+}
+
+asio::awaitable<bool> Connection::HandleList(std::span<const uint8_t> data) {
+  if (!data.empty()) {
+    co_return co_await SendOptionError(kOptList, kRepErrInvalid,
+                                       "unexpected option data");
+  }
+  ExportProvider& provider = server_.provider;
+  Result<std::vector<ExportInfo>> list =
+      co_await RunOnPool<Result<std::vector<ExportInfo>>>(
+          server_.pool, [&provider]() { return provider.ListExports(); });
+  if (!list.ok()) {
+    spdlog::debug("nbd[{}]: listing exports: {}", id_,
+                  list.status().ToString());
+    co_return co_await SendOptionError(
+        kOptList, kRepErrPolicy,
+        Truncated("cannot list exports: " + list.status().Message()));
+  }
+  std::vector<uint8_t> payload;
+  for (const ExportInfo& e : *list) {
+    const std::string name = Truncated(e.name);
+    const std::string desc = Truncated(e.description);
+    payload.clear();
+    AppendU32(&payload, static_cast<uint32_t>(name.size()));
+    payload.insert(payload.end(), name.begin(), name.end());
+    payload.insert(payload.end(), desc.begin(), desc.end());
+    if (!co_await SendOptionReply(kOptList, kRepServer, payload)) {
+      co_return false;
+    }
+  }
+  co_return co_await SendOptionReply(kOptList, kRepAck, {});
+}
+
+asio::awaitable<bool> Connection::HandleInfoOrGo(uint32_t option,
+                                                 std::span<const uint8_t> data,
+                                                 bool* go) {
+  Parser in(data);
+  const uint32_t name_len = in.U32();
+  const std::string name = in.String(name_len);
+  const uint16_t nreq = in.U16();
+  std::vector<uint16_t> requests;
+  for (uint16_t i = 0; i < nreq && in.ok(); ++i) requests.push_back(in.U16());
+  if (!in.AtEnd()) {
+    co_return co_await SendOptionError(option, kRepErrInvalid,
+                                       "malformed NBD_OPT_INFO/GO request");
+  }
+  if (name.size() > kMaxStringLength) {
+    co_return co_await SendOptionError(option, kRepErrInvalid,
+                                       "export name too long");
+  }
+  Result<std::shared_ptr<Export>> r = co_await OpenExport(name);
+  if (!r.ok()) {
+    co_return co_await SendOptionError(
+        option, OpenErrorReply(r.status()),
+        Truncated("export '" + name + "' is not available: " +
+                  r.status().Message()));
+  }
+  std::shared_ptr<Export> exp = std::move(*r);
+  const uint16_t tflags = TransmissionFlags(*exp);
+  auto wants = [&requests](uint16_t info) {
+    return std::find(requests.begin(), requests.end(), info) !=
+           requests.end();
+  };
+
+  uint8_t info_export[sizeof(InfoExport)];
+  uint8_t* p = PutU16(info_export, kInfoExport);
+  p = PutU64(p, exp->Size());
+  PutU16(p, tflags);
+  if (!co_await SendOptionReply(option, kRepInfo, info_export)) {
+    co_return false;
+  }
+  if (wants(kInfoName)) {
+    std::vector<uint8_t> v(2);
+    PutU16(v.data(), kInfoName);
+    v.insert(v.end(), name.begin(), name.end());
+    if (!co_await SendOptionReply(option, kRepInfo, v)) co_return false;
+  }
+  const std::string desc = Truncated(exp->Description());
+  if (wants(kInfoDescription) && !desc.empty()) {
+    std::vector<uint8_t> v(2);
+    PutU16(v.data(), kInfoDescription);
+    v.insert(v.end(), desc.begin(), desc.end());
+    if (!co_await SendOptionReply(option, kRepInfo, v)) co_return false;
+  }
+  // Always sent: clients that did not ask may still use it, and these are
+  // the defaults except for the maximum, which equals the interoperable
+  // 32 MiB limit every client already honours.
+  uint8_t info_bs[sizeof(InfoBlockSize)];
+  p = PutU16(info_bs, kInfoBlockSize);
+  p = PutU32(p, kMinBlockSize);
+  p = PutU32(p, kPreferredBlockSize);
+  PutU32(p, kMaxBlockSize);
+  if (!co_await SendOptionReply(option, kRepInfo, info_bs)) co_return false;
+  if (!co_await SendOptionReply(option, kRepAck, {})) co_return false;
+
+  if (option == kOptGo) {
+    n_.exp = std::move(exp);
+    n_.name = name;
+    n_.size = n_.exp->Size();
+    n_.structured = structured_;
+    n_.base_allocation = meta_selected_ && meta_export_name_ == name;
+    n_.transmission_flags = tflags;
+    *go = true;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Connection::HandleMetaContext(
+    uint32_t option, std::span<const uint8_t> data) {
+  const bool set = option == kOptSetMetaContext;
+  if (set) meta_selected_ = false;  // replaced even if this one fails
+  if (!structured_) {
+    co_return co_await SendOptionError(option, kRepErrInvalid,
+                                       "structured replies not negotiated");
+  }
+  Parser in(data);
+  const uint32_t name_len = in.U32();
+  const std::string name = in.String(name_len);
+  const uint32_t nqueries = in.U32();
+  std::vector<std::string> queries;
+  for (uint32_t i = 0; i < nqueries && in.ok(); ++i) {
+    const uint32_t qlen = in.U32();
+    queries.push_back(in.String(qlen));
+  }
+  if (!in.AtEnd()) {
+    co_return co_await SendOptionError(option, kRepErrInvalid,
+                                       "malformed meta context request");
+  }
+  bool match = false;
+  if (!set && queries.empty()) match = true;  // list everything
+  for (const std::string& q : queries) {
+    if (q == kMetaContextBaseAllocation) match = true;
+    // "base:" is a wildcard when listing and selects nothing when setting.
+    if (!set && q == kMetaNamespaceBase) match = true;
+  }
+  if (match) {
+    std::vector<uint8_t> v;
+    AppendU32(&v, set ? kBaseAllocationContextId : 0);
+    const std::string_view ctx = kMetaContextBaseAllocation;
+    v.insert(v.end(), ctx.begin(), ctx.end());
+    if (!co_await SendOptionReply(option, kRepMetaContext, v)) {
+      co_return false;
+    }
+  }
+  if (set) {
+    meta_selected_ = match;
+    meta_export_name_ = name;
+  }
+  co_return co_await SendOptionReply(option, kRepAck, {});
+}
+
+}  // namespace backy::nbd

@@ -1,0 +1,261 @@
+// Internal API of the NBD server, shared by server.cc (listening, signals),
+// handshake.cc (option haggling), transmission.cc (requests and replies) and
+// errors.cc (Status -> NBD error). Not for use outside src/nbd.
+//
+// Threading: everything here runs on the single io_context thread, except
+// Connection::Execute(), which runs on a worker-pool thread and touches only
+// the Request it is given and the immutable negotiated state.
+#pragma once
+
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+//
+#include <boost/asio.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nbd/export.h"
+#include "nbd/protocol.h"
+#include "nbd/server.h"
+#include "store/status.h"
+
+namespace backy::nbd {
+
+namespace asio = boost::asio;
+using Socket = asio::generic::stream_protocol::socket;
+using Clock = std::chrono::steady_clock;
+
+// Every I/O completion is turned into an error_code value, never an
+// exception (the Asio 1.18 spelling of as_tuple(use_awaitable)).
+inline auto Redirect(boost::system::error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable, ec);
+}
+
+// Server-wide limits.
+inline constexpr uint32_t kMinBlockSize = 1;
+inline constexpr uint32_t kPreferredBlockSize = 4096;
+inline constexpr uint32_t kMaxBlockSize = 32 * 1024 * 1024;
+// Options longer than this are a denial of service: drop the connection.
+inline constexpr uint32_t kMaxOptionLength = 64 * 1024;
+// BLOCK_STATUS replies carry at most this many descriptors.
+inline constexpr size_t kMaxBlockDescriptors = 64 * 1024;
+// The id of base:allocation in SET_META_CONTEXT replies.
+inline constexpr uint32_t kBaseAllocationContextId = 1;
+
+// ---- Big-endian encoding (wire.h would be a file of five functions) -----
+
+inline uint8_t* PutU16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+  return p + 2;
+}
+inline uint8_t* PutU32(uint8_t* p, uint32_t v) {
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+  return p + 4;
+}
+inline uint8_t* PutU64(uint8_t* p, uint64_t v) {
+  v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+  return p + 8;
+}
+inline uint16_t GetU16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+inline uint32_t GetU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return __builtin_bswap32(v);
+}
+inline uint64_t GetU64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
+}
+
+// ---- errors.cc ------------------------------------------------------------
+
+// The one mapping from a Status to the NBD error value sent to the client.
+// Logs nothing; callers log the full Status at debug level first.
+uint32_t NbdErrorFromStatus(const Status& s);
+
+// ---- Shared server state (server.cc) --------------------------------------
+
+class Connection;
+
+struct ServerState {
+  ServerState(const ServerOptions& o, ExportProvider& p, asio::io_context& i,
+              asio::thread_pool& t)
+      : options(o), provider(p), io(i), pool(t) {}
+
+  const ServerOptions& options;
+  ExportProvider& provider;
+  asio::io_context& io;
+  asio::thread_pool& pool;
+  bool stopping = false;     // SIGINT/SIGTERM received
+  uint32_t active = 0;       // connections counted against the limit
+  uint64_t next_id = 0;      // for log messages
+  std::set<Connection*> connections;  // alive, for shutdown
+};
+
+// Buffers the receive side of a socket so that pipelined request headers
+// cost one recv() per batch instead of one per request.
+class Reader {
+ public:
+  explicit Reader(Socket& socket);
+  // Reads exactly `n` bytes into `dst`; false on EOF or error.
+  asio::awaitable<bool> Read(void* dst, size_t n);
+  // Reads and discards `n` bytes; false on EOF or error.
+  asio::awaitable<bool> Skip(uint64_t n);
+
+ private:
+  static constexpr size_t kCapacity = 64 * 1024;
+  asio::awaitable<bool> Fill();
+  Socket& socket_;
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+// What the handshake agreed on, fixed for the transmission phase.
+struct Negotiated {
+  std::shared_ptr<Export> exp;
+  std::string name;
+  uint64_t size = 0;
+  uint16_t transmission_flags = 0;
+  bool structured = false;
+  bool base_allocation = false;  // base:allocation selected for this export
+};
+
+// One request in the transmission phase; recycled through a free list so
+// that steady-state serving does not allocate.
+struct Request {
+  uint16_t flags = 0;
+  uint16_t type = 0;
+  uint64_t handle = 0;
+  uint64_t offset = 0;
+  uint32_t length = 0;
+
+  // Payload buffer (WRITE data in, READ data out); capacity is kept.
+  uint8_t* Buffer(size_t n);
+  void ReleaseLargeBuffer();
+  std::unique_ptr<uint8_t[]> data;
+  size_t capacity = 0;
+
+  std::vector<ExportExtent> extents;  // block status scratch
+  std::vector<uint8_t> header;        // encoded reply headers
+  std::vector<asio::const_buffer> iov;  // the reply, ready to send
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerState& server, Socket socket, uint64_t id);
+  ~Connection();
+
+  // Runs the connection to the end: handshake, then transmission.
+  static asio::awaitable<void> Run(std::shared_ptr<Connection> self);
+  // Drops the connection (shutdown, idle timeout); in-flight requests
+  // still complete and are recycled. Idempotent.
+  void Close();
+
+ private:
+  // handshake.cc: option haggling; true when transmission should start.
+  asio::awaitable<bool> Handshake();
+  asio::awaitable<bool> SendOptionReply(uint32_t option, uint32_t type,
+                                        std::span<const uint8_t> data);
+  asio::awaitable<bool> SendOptionError(uint32_t option, uint32_t type,
+                                        std::string_view message);
+  asio::awaitable<bool> HandleInfoOrGo(uint32_t option,
+                                       std::span<const uint8_t> data,
+                                       bool* go);
+  asio::awaitable<bool> HandleExportName(std::span<const uint8_t> data);
+  asio::awaitable<bool> HandleMetaContext(uint32_t option,
+                                          std::span<const uint8_t> data);
+  asio::awaitable<bool> HandleList(std::span<const uint8_t> data);
+  asio::awaitable<Result<std::shared_ptr<Export>>> OpenExport(
+      const std::string& name);
+  uint16_t TransmissionFlags(const Export& exp) const;
+
+  // transmission.cc
+  asio::awaitable<void> Transmission();
+  static asio::awaitable<void> WriteLoop(std::shared_ptr<Connection> self);
+  static asio::awaitable<void> Watchdog(std::shared_ptr<Connection> self);
+  // Checks a request once; returns 0 or the NBD error to answer with.
+  uint32_t Validate(const Request& r, const char** why) const;
+  void Dispatch(Request* r);
+  // Runs on a worker thread: performs the I/O and encodes the reply.
+  void Execute(Request* r);
+  void ExecuteRead(Request* r);
+  void ExecuteBlockStatus(Request* r);
+  // Reply encoders (any thread; touch only `r`).
+  void EncodeSimple(Request* r, uint32_t error);
+  void EncodeError(Request* r, uint32_t error, std::string_view message);
+  void EncodeStatusError(Request* r, const Status& s);
+  // io thread: queue an encoded reply for the writer.
+  void Enqueue(Request* r);
+  Request* AllocRequest();
+  void Recycle(Request* r);
+  asio::awaitable<void> WaitForChange();
+  void NotifyChange();
+
+  ServerState& server_;
+  Socket socket_;
+  const uint64_t id_;
+  Reader reader_;
+  bool closed_ = false;
+  bool counted_ = false;   // counted in server_.active
+  bool refused_ = false;   // over the connection limit
+  Clock::time_point last_activity_;
+
+  // Handshake state.
+  bool no_zeroes_ = false;
+  bool structured_ = false;
+  bool meta_selected_ = false;       // base:allocation selected ...
+  std::string meta_export_name_;     // ... for this export name
+  Negotiated n_;
+
+  // Transmission state (io thread only).
+  bool reading_done_ = false;  // no more requests will be read
+  bool write_failed_ = false;
+  uint32_t inflight_ = 0;      // allocated and not yet recycled
+  std::deque<Request*> queue_;  // encoded, waiting for the writer
+  std::vector<std::unique_ptr<Request>> all_requests_;
+  std::vector<Request*> free_;
+  std::vector<asio::const_buffer> batch_iov_;
+  std::vector<Request*> batch_;
+  asio::steady_timer write_event_;   // wakes the writer
+  asio::steady_timer change_event_;  // wakes the reader
+  asio::steady_timer idle_timer_;
+};
+
+// Runs `fn` on the worker pool and resumes the calling coroutine on its
+// executor with the result. `fn` must not throw.
+template <typename T, typename F>
+asio::awaitable<T> RunOnPool(asio::thread_pool& pool, F fn) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                          void(T)>(
+      [&pool, ex, fn = std::move(fn)](auto handler) mutable {
+        auto work = asio::make_work_guard(ex);
+        asio::post(pool, [handler = std::move(handler), fn = std::move(fn),
+                          work = std::move(work)]() mutable {
+          T result = fn();
+          auto target = work.get_executor();
+          asio::post(target, [handler = std::move(handler),
+                              result = std::move(result)]() mutable {
+            std::move(handler)(std::move(result));
+          });
+        });
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace backy::nbd

@@ -1,0 +1,614 @@
+// The transmission phase: reading and validating requests, running them on
+// the worker pool, and writing replies, possibly out of order.
+//
+// Each connection has a reader (Transmission), a writer (WriteLoop) and,
+// with an idle timeout, a Watchdog coroutine, all on the io thread. The
+// reader validates a request once (nbdkit's validate_request is the model),
+// answers invalid ones itself, and posts valid ones to the worker pool;
+// Execute() then does the export I/O and encodes the complete reply into the
+// Request, so the io thread only queues and writes buffers. Replies are
+// written with scatter-gather I/O, several per writev when they queue up.
+//
+// Why read replies are structured when negotiated: zero ranges go out as
+// OFFSET_HOLE chunks (12 bytes instead of the data), and an error found
+// before sending anything is reported cleanly; a simple reply would have to
+// hang up on an error after its header went out. We never stream a reply
+// before the whole request is done, so that case cannot arise here.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+
+#include "nbd/internal.h"
+
+namespace backy::nbd {
+
+// ---- Reader ---------------------------------------------------------------
+
+Reader::Reader(Socket& socket)
+    : socket_(socket), buf_(new uint8_t[kCapacity]) {}
+
+asio::awaitable<bool> Reader::Fill() {
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (end_ == kCapacity) {
+    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  boost::system::error_code ec;
+  const size_t n = co_await socket_.async_read_some(
+      asio::buffer(buf_.get() + end_, kCapacity - end_), Redirect(ec));
+  if (ec || n == 0) co_return false;
+  end_ += n;
+  co_return true;
+}
+
+asio::awaitable<bool> Reader::Read(void* dst, size_t n) {
+  auto* out = static_cast<uint8_t*>(dst);
+  for (;;) {
+    const size_t take = std::min(n, end_ - begin_);
+    std::memcpy(out, buf_.get() + begin_, take);
+    begin_ += take;
+    out += take;
+    n -= take;
+    if (n == 0) co_return true;
+    if (n >= kCapacity / 2) {
+      // Large payloads go straight to their destination.
+      boost::system::error_code ec;
+      co_await asio::async_read(socket_, asio::buffer(out, n), Redirect(ec));
+      co_return !ec;
+    }
+    if (!co_await Fill()) co_return false;
+  }
+}
+
+asio::awaitable<bool> Reader::Skip(uint64_t n) {
+  for (;;) {
+    const size_t take =
+        static_cast<size_t>(std::min<uint64_t>(n, end_ - begin_));
+    begin_ += take;
+    n -= take;
+    if (n == 0) co_return true;
+    if (!co_await Fill()) co_return false;
+  }
+}
+
+// ---- Request ----------------------------------------------------------------
+
+uint8_t* Request::Buffer(size_t n) {
+  if (capacity < n) {
+    data.reset(new uint8_t[n]);  // uninitialised on purpose
+    capacity = n;
+  }
+  return data.get();
+}
+
+void Request::ReleaseLargeBuffer() {
+  // Keep small buffers for reuse; give 32 MiB ones back at once.
+  constexpr size_t kKeep = 1024 * 1024;
+  if (capacity > kKeep) {
+    data.reset();
+    capacity = 0;
+  }
+}
+
+// ---- Connection lifecycle -----------------------------------------------
+
+Connection::Connection(ServerState& server, Socket socket, uint64_t id)
+    : server_(server),
+      socket_(std::move(socket)),
+      id_(id),
+      reader_(socket_),
+      last_activity_(Clock::now()),
+      write_event_(server.io),
+      change_event_(server.io),
+      idle_timer_(server.io) {}
+
+Connection::~Connection() = default;
+
+void Connection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ec;
+  socket_.shutdown(Socket::shutdown_both, ec);
+  socket_.close(ec);
+  idle_timer_.cancel();
+  NotifyChange();
+}
+
+asio::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
+  ServerState& server = self->server_;
+  server.connections.insert(self.get());
+  if (server.active >= server.options.max_connections) {
+    self->refused_ = true;
+    spdlog::debug("nbd[{}]: over the connection limit ({})", self->id_,
+                  server.options.max_connections);
+  } else {
+    ++server.active;
+    self->counted_ = true;
+  }
+  if (server.options.idle_timeout.count() > 0) {
+    asio::co_spawn(server.io, Watchdog(self), asio::detached);
+  }
+  spdlog::debug("nbd[{}]: connected", self->id_);
+
+  if (co_await self->Handshake()) {
+    spdlog::debug("nbd[{}]: serving '{}' ({} bytes, flags {:#x})", self->id_,
+                  self->n_.name, self->n_.size, self->n_.transmission_flags);
+    co_await self->Transmission();
+  }
+
+  self->Close();
+  self->n_.exp.reset();  // drops a copy-on-write overlay right away
+  if (self->counted_) --server.active;
+  server.connections.erase(self.get());
+  spdlog::debug("nbd[{}]: disconnected", self->id_);
+}
+
+asio::awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
+  const auto timeout = self->server_.options.idle_timeout;
+  while (!self->closed_) {
+    self->idle_timer_.expires_at(self->last_activity_ + timeout);
+    boost::system::error_code ec;
+    co_await self->idle_timer_.async_wait(Redirect(ec));
+    if (self->closed_) break;
+    if (Clock::now() < self->last_activity_ + timeout) continue;
+    if (self->inflight_ > 0) {
+      // A slow request is not idleness.
+      self->last_activity_ = Clock::now();
+      continue;
+    }
+    spdlog::debug("nbd[{}]: idle for {}s, closing", self->id_,
+                  timeout.count());
+    self->Close();
+  }
+}
+
+asio::awaitable<void> Connection::WaitForChange() {
+  change_event_.expires_at(Clock::time_point::max());
+  boost::system::error_code ec;
+  co_await change_event_.async_wait(Redirect(ec));
+}
+
+void Connection::NotifyChange() {
+  change_event_.cancel();
+  write_event_.cancel();
+}
+
+// ---- Reading and validating requests -----------------------------------
+
+Request* Connection::AllocRequest() {
+  ++inflight_;
+  if (free_.empty()) {
+    all_requests_.push_back(std::make_unique<Request>());
+    return all_requests_.back().get();
+  }
+  Request* r = free_.back();
+  free_.pop_back();
+  return r;
+}
+
+void Connection::Recycle(Request* r) {
+  r->ReleaseLargeBuffer();
+  free_.push_back(r);
+  --inflight_;
+  change_event_.cancel();
+}
+
+uint32_t Connection::Validate(const Request& r, const char** why) const {
+  uint16_t allowed = kCmdFlagFua;  // harmless everywhere; some clients set it
+  bool ranged = true;     // offset/length must lie within the export
+  bool payload = false;   // length limited to kMaxBlockSize
+  bool writes = false;
+  switch (r.type) {
+    case kCmdRead:
+      if (n_.structured) allowed |= kCmdFlagDf;
+      payload = true;
+      break;
+    case kCmdWrite:
+      payload = writes = true;
+      break;
+    case kCmdWriteZeroes:
+      allowed |= kCmdFlagNoHole;
+      payload = writes = true;  // the spec limits its length too
+      break;
+    case kCmdTrim:
+      writes = true;
+      break;
+    case kCmdCache:
+      payload = true;
+      break;
+    case kCmdBlockStatus:
+      allowed |= kCmdFlagReqOne;
+      if (!n_.base_allocation) {
+        *why = "no metadata context was negotiated";
+        return kEinval;
+      }
+      break;
+    case kCmdFlush:
+      ranged = false;
+      if (r.offset != 0 || r.length != 0) {
+        *why = "flush offset and length must be zero";
+        return kEinval;
+      }
+      break;
+    case kCmdDisc:
+      return 0;
+    default:
+      *why = "unknown command";
+      return kEinval;
+  }
+  if ((r.flags & ~allowed) != 0) {
+    *why = "invalid flags for this command";
+    return kEinval;
+  }
+  if (writes && (n_.transmission_flags & kTransReadOnly) != 0) {
+    *why = "export is read-only";
+    return kEperm;
+  }
+  if (ranged) {
+    if (r.length == 0) {
+      *why = "zero-length request";
+      return kEinval;
+    }
+    if (r.offset > n_.size || r.length > n_.size - r.offset) {
+      *why = "request beyond the end of the export";
+      return writes ? kEnospc : kEinval;
+    }
+  }
+  if (payload && r.length > kMaxBlockSize) {
+    *why = "request longer than the maximum block size";
+    return kEinval;
+  }
+  if (server_.stopping) {
+    *why = "server is shutting down";
+    return kEshutdown;
+  }
+  return 0;
+}
+
+asio::awaitable<void> Connection::Transmission() {
+  asio::co_spawn(server_.io, WriteLoop(shared_from_this()), asio::detached);
+  const uint32_t max_inflight =
+      std::max<uint32_t>(1, server_.options.max_inflight_per_connection);
+
+  while (!closed_) {
+    while (inflight_ >= max_inflight && !closed_) co_await WaitForChange();
+    if (closed_) break;
+
+    uint8_t hdr[sizeof(RequestHeader)];
+    if (!co_await reader_.Read(hdr, sizeof(hdr))) break;  // EOF or error
+    last_activity_ = Clock::now();
+    const uint32_t magic = GetU32(hdr);
+    if (magic != kRequestMagic) {
+      spdlog::debug("nbd[{}]: bad request magic {:#x}, dropping connection",
+                    id_, magic);
+      break;
+    }
+    Request* r = AllocRequest();
+    r->flags = GetU16(hdr + 4);
+    r->type = GetU16(hdr + 6);
+    r->handle = GetU64(hdr + 8);
+    r->offset = GetU64(hdr + 16);
+    r->length = GetU32(hdr + 24);
+
+    const char* why = "";
+    const uint32_t error = Validate(*r, &why);
+    if (r->type == kCmdWrite) {
+      // The payload follows the header whether or not we accept it.
+      bool ok;
+      if (error == 0) {
+        ok = co_await reader_.Read(r->Buffer(r->length), r->length);
+      } else {
+        ok = co_await reader_.Skip(r->length);
+      }
+      if (!ok) {
+        Recycle(r);
+        break;
+      }
+    }
+    if (r->type == kCmdDisc) {
+      spdlog::debug("nbd[{}]: client disconnect request", id_);
+      Recycle(r);
+      break;
+    }
+    if (error != 0) {
+      spdlog::debug("nbd[{}]: cmd {} offset {} length {} rejected: {}", id_,
+                    r->type, r->offset, r->length, why);
+      EncodeError(r, error, why);
+      Enqueue(r);
+      continue;
+    }
+    Dispatch(r);
+  }
+
+  // Answer everything still in flight (NBD_CMD_DISC requires it), then
+  // let the writer finish.
+  reading_done_ = true;
+  NotifyChange();
+  while (inflight_ > 0) co_await WaitForChange();
+}
+
+void Connection::Dispatch(Request* r) {
+  // Raw `this` is safe: Transmission() does not return, and so Run() does
+  // not drop its reference, while any request is in flight.
+  asio::post(server_.pool, [this, r]() {
+    Execute(r);
+    asio::post(server_.io, [this, r]() { Enqueue(r); });
+  });
+}
+
+void Connection::Enqueue(Request* r) {
+  queue_.push_back(r);
+  write_event_.cancel();
+}
+
+asio::awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
+  Connection& c = *self;
+  constexpr size_t kMaxBatch = 64;
+  constexpr size_t kMaxIov = 512;
+  for (;;) {
+    if (c.queue_.empty()) {
+      if (c.reading_done_ && c.inflight_ == 0) break;
+      c.write_event_.expires_at(Clock::time_point::max());
+      boost::system::error_code ec;
+      co_await c.write_event_.async_wait(Redirect(ec));
+      continue;
+    }
+    c.batch_.clear();
+    c.batch_iov_.clear();
+    while (!c.queue_.empty() && c.batch_.size() < kMaxBatch) {
+      Request* r = c.queue_.front();
+      if (!c.batch_.empty() && c.batch_iov_.size() + r->iov.size() > kMaxIov) {
+        break;
+      }
+      c.queue_.pop_front();
+      c.batch_.push_back(r);
+      c.batch_iov_.insert(c.batch_iov_.end(), r->iov.begin(), r->iov.end());
+    }
+    if (!c.write_failed_ && !c.closed_) {
+      boost::system::error_code ec;
+      co_await asio::async_write(c.socket_, c.batch_iov_, Redirect(ec));
+      if (ec) {
+        spdlog::debug("nbd[{}]: write failed: {}", c.id_, ec.message());
+        c.write_failed_ = true;
+        c.Close();
+      }
+    }
+    for (Request* r : c.batch_) c.Recycle(r);
+  }
+}
+
+// ---- Executing requests (worker threads) --------------------------------
+
+void Connection::EncodeSimple(Request* r, uint32_t error) {
+  r->header.resize(sizeof(SimpleReply));
+  uint8_t* p = PutU32(r->header.data(), kSimpleReplyMagic);
+  p = PutU32(p, error);
+  PutU64(p, r->handle);
+  r->iov.clear();
+  r->iov.push_back(asio::buffer(r->header));
+}
+
+void Connection::EncodeError(Request* r, uint32_t error,
+                             std::string_view message) {
+  if (!n_.structured) {
+    EncodeSimple(r, error);
+    return;
+  }
+  message = message.substr(0, kMaxStringLength);
+  const size_t payload = sizeof(ErrorPayload) + message.size();
+  r->header.resize(sizeof(StructuredReplyHeader) + payload);
+  uint8_t* p = PutU32(r->header.data(), kStructuredReplyMagic);
+  p = PutU16(p, kReplyFlagDone);
+  p = PutU16(p, kReplyTypeError);
+  p = PutU64(p, r->handle);
+  p = PutU32(p, static_cast<uint32_t>(payload));
+  p = PutU32(p, error);
+  p = PutU16(p, static_cast<uint16_t>(message.size()));
+  std::memcpy(p, message.data(), message.size());
+  r->iov.clear();
+  r->iov.push_back(asio::buffer(r->header));
+}
+
+void Connection::EncodeStatusError(Request* r, const Status& s) {
+  spdlog::debug("nbd[{}]: cmd {} offset {} length {} failed: {}", id_,
+                r->type, r->offset, r->length, s.ToString());
+  EncodeError(r, NbdErrorFromStatus(s), s.Message());
+}
+
+namespace {
+
+// Collects block status for [offset, offset + length) into `*out`, asking
+// the export repeatedly because it may answer a prefix only. Extents are
+// clipped to the range and checked for contiguity; a misbehaving export
+// ends the list early. Returns the error of the first call only: once
+// something is known, a shorter answer is still a valid answer.
+Status CollectExtents(Export& exp, uint64_t offset, uint64_t length,
+                      size_t max_extents, std::vector<ExportExtent>* out) {
+  out->clear();
+  const uint64_t end = offset + length;
+  uint64_t pos = offset;
+  while (pos < end && out->size() < max_extents) {
+    const size_t before = out->size();
+    const uint64_t start = pos;
+    Status s = exp.BlockStatus(pos, end - pos, out);
+    if (!s.ok()) {
+      out->resize(before);
+      return before == 0 ? s : Status::OK();
+    }
+    size_t keep = before;
+    for (size_t i = before; i < out->size(); ++i) {
+      ExportExtent e = (*out)[i];
+      if (e.offset != pos || e.length == 0 || pos >= end) break;
+      e.length = std::min(e.length, end - pos);
+      pos += e.length;
+      if (keep > 0 && (*out)[keep - 1].hole == e.hole &&
+          (*out)[keep - 1].zero == e.zero) {
+        (*out)[keep - 1].length += e.length;
+      } else {
+        (*out)[keep++] = e;
+      }
+    }
+    out->resize(keep);
+    if (pos == start) {
+      return before == 0 ? Status::IOError("export returned no block status")
+                         : Status::OK();
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+void Connection::Execute(Request* r) {
+  Export& exp = *n_.exp;
+  Status s;
+  const bool fua = (r->flags & kCmdFlagFua) != 0;
+  switch (r->type) {
+    case kCmdRead:
+      ExecuteRead(r);
+      return;
+    case kCmdBlockStatus:
+      ExecuteBlockStatus(r);
+      return;
+    case kCmdWrite:
+      s = exp.Write(r->offset, {r->data.get(), r->length});
+      if (s.ok() && fua) s = exp.Flush();
+      break;
+    case kCmdWriteZeroes:
+      s = exp.WriteZeroes(r->offset, r->length);
+      if (s.ok() && fua) s = exp.Flush();
+      break;
+    case kCmdTrim:
+      s = exp.Trim(r->offset, r->length);
+      if (s.ok() && fua) s = exp.Flush();
+      break;
+    case kCmdFlush:
+      s = exp.Flush();
+      break;
+    case kCmdCache:
+      s = exp.Cache(r->offset, r->length);
+      break;
+    default:
+      assert(false && "Validate() lets only known commands through");
+      s = Status::InvalidArgument("unknown command");
+  }
+  if (s.ok()) {
+    EncodeSimple(r, 0);
+  } else {
+    EncodeStatusError(r, s);
+  }
+}
+
+void Connection::ExecuteRead(Request* r) {
+  Export& exp = *n_.exp;
+  uint8_t* buf = r->Buffer(r->length);
+  const uint64_t offset = r->offset;
+  const uint64_t end = offset + r->length;
+
+  if (!n_.structured) {
+    Status s = exp.Read(offset, {buf, r->length});
+    if (!s.ok()) {
+      EncodeStatusError(r, s);
+      return;
+    }
+    EncodeSimple(r, 0);
+    r->iov.push_back(asio::buffer(buf, r->length));
+    return;
+  }
+
+  // Runs of data and of zeros; with DF everything is one data chunk.
+  std::vector<ExportExtent>& runs = r->extents;
+  runs.clear();
+  if ((r->flags & kCmdFlagDf) == 0) {
+    Status s = CollectExtents(exp, offset, r->length, SIZE_MAX, &runs);
+    if (!s.ok()) runs.clear();  // unknown status: read it all
+  }
+  // Merge on "reads as zero" only; a hole without the zero flag is data.
+  size_t n = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (n > 0 && runs[n - 1].zero == runs[i].zero) {
+      runs[n - 1].length += runs[i].length;
+    } else {
+      runs[n++] = runs[i];
+    }
+  }
+  runs.resize(n);
+  const uint64_t covered = runs.empty() ? offset : runs.back().end();
+  if (covered < end) {
+    if (!runs.empty() && !runs.back().zero) {
+      runs.back().length += end - covered;
+    } else {
+      runs.push_back({covered, end - covered, false, false});
+    }
+  }
+
+  for (const ExportExtent& run : runs) {
+    if (run.zero) continue;
+    Status s = exp.Read(run.offset, {buf + (run.offset - offset), run.length});
+    if (!s.ok()) {
+      EncodeStatusError(r, s);
+      return;
+    }
+  }
+
+  constexpr size_t kDataHdr = sizeof(StructuredReplyHeader) + 8;
+  constexpr size_t kHoleHdr =
+      sizeof(StructuredReplyHeader) + sizeof(OffsetHolePayload);
+  size_t header_bytes = 0;
+  for (const ExportExtent& run : runs) {
+    header_bytes += run.zero ? kHoleHdr : kDataHdr;
+  }
+  r->header.resize(header_bytes);
+  r->iov.clear();
+  uint8_t* p = r->header.data();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const ExportExtent& run = runs[i];
+    uint8_t* chunk = p;
+    p = PutU32(p, kStructuredReplyMagic);
+    p = PutU16(p, i + 1 == runs.size() ? kReplyFlagDone : 0);
+    if (run.zero) {
+      p = PutU16(p, kReplyTypeOffsetHole);
+      p = PutU64(p, r->handle);
+      p = PutU32(p, sizeof(OffsetHolePayload));
+      p = PutU64(p, run.offset);
+      p = PutU32(p, static_cast<uint32_t>(run.length));
+      r->iov.push_back(asio::buffer(chunk, kHoleHdr));
+    } else {
+      p = PutU16(p, kReplyTypeOffsetData);
+      p = PutU64(p, r->handle);
+      p = PutU32(p, static_cast<uint32_t>(8 + run.length));
+      p = PutU64(p, run.offset);
+      r->iov.push_back(asio::buffer(chunk, kDataHdr));
+      r->iov.push_back(asio::buffer(buf + (run.offset - offset), run.length));
+    }
+  }
+}
+
+void Connection::ExecuteBlockStatus(Request* r) {
+  const size_t max = (r->flags & kCmdFlagReqOne) ? 1 : kMaxBlockDescriptors;
+  std::vector<ExportExtent>& ext = r->extents;
+  Status s = CollectExtents(*n_.exp, r->offset, r->length, max, &ext);
+  if (!s.ok()) {
+    EncodeStatusError(r, s);
+    return;
+  }
+  if (ext.size() > max) ext.resize(max);
+  const size_t payload = 4 + ext.size() * sizeof(BlockDescriptor);
+  r->header.resize(sizeof(StructuredReplyHeader) + payload);
+  uint8_t* p = PutU32(r->header.data(), kStructuredReplyMagic);
+  p = PutU16(p, kReplyFlagDone);
+  p = PutU16(p, kReplyTypeBlockStatus);
+  p = PutU64(p, r->handle);
+  p = PutU32(p, static_cast<uint32_t>(payload));
+  p = PutU32(p, kBaseAllocationContextId);
+  for (const ExportExtent& e : ext) {
+    p = PutU32(p, static_cast<uint32_t>(e.length));
+    p = PutU32(p, (e.hole ? kStateHole : 0) | (e.zero ? kStateZero : 0));
+  }
+  r->iov.clear();
+  r->iov.push_back(asio::buffer(r->header));
+}
+
+}  // namespace backy::nbd

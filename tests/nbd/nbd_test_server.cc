@@ -1,0 +1,104 @@
+// nbd_test_server: serves test exports through backy::nbd::RunServer.
+//
+//   nbd_test_server [--socket PATH | --host H --port N] [--cow]
+//                   [--max-connections N] [--idle-timeout SECONDS]
+//                   [--threads N] [--debug]
+//                   --file NAME=PATH[=DESCRIPTION] ...   (raw file, read-only)
+//                   --mem NAME=BYTES[:rw] ...            (zero-filled buffer)
+//
+// The first export is the default one. Exits 0 after SIGINT/SIGTERM.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "file_export.h"
+#include "nbd/mem_export.h"
+#include "nbd/server.h"
+
+namespace {
+
+int Usage(const char* msg) {
+  std::fprintf(stderr, "nbd_test_server: %s\n", msg);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using backy::nbd::FileExport;
+  using backy::nbd::MemExport;
+  backy::nbd::ServerOptions opts;
+  opts.socket_activation = true;
+  backy::nbd::StaticExportProvider provider;
+  int exports = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "nbd_test_server: %s needs a value\n",
+                     arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--socket") {
+      opts.unix_socket = next();
+    } else if (arg == "--host") {
+      opts.host = next();
+    } else if (arg == "--port") {
+      opts.port = static_cast<uint16_t>(std::stoi(next()));
+    } else if (arg == "--cow") {
+      opts.cow = true;
+    } else if (arg == "--max-connections") {
+      opts.max_connections = static_cast<uint32_t>(std::stoul(next()));
+    } else if (arg == "--idle-timeout") {
+      opts.idle_timeout = std::chrono::seconds(std::stol(next()));
+    } else if (arg == "--threads") {
+      opts.worker_threads = static_cast<uint32_t>(std::stoul(next()));
+    } else if (arg == "--debug") {
+      spdlog::set_level(spdlog::level::debug);
+    } else if (arg == "--file") {
+      const std::string spec = next();
+      const size_t eq = spec.find('=');
+      if (eq == std::string::npos) return Usage("--file NAME=PATH");
+      const std::string name = spec.substr(0, eq);
+      std::string path = spec.substr(eq + 1);
+      std::string desc = "raw file";
+      if (const size_t eq2 = path.find('='); eq2 != std::string::npos) {
+        desc = path.substr(eq2 + 1);
+        path = path.substr(0, eq2);
+      }
+      auto exp = FileExport::Open(path, desc);
+      if (!exp.ok()) return Usage(exp.status().ToString().c_str());
+      provider.Add(name, *exp);
+      ++exports;
+    } else if (arg == "--mem") {
+      const std::string spec = next();
+      const size_t eq = spec.find('=');
+      if (eq == std::string::npos) return Usage("--mem NAME=BYTES[:rw]");
+      const std::string name = spec.substr(0, eq);
+      std::string size = spec.substr(eq + 1);
+      bool rw = false;
+      if (size.size() > 3 && size.substr(size.size() - 3) == ":rw") {
+        rw = true;
+        size.resize(size.size() - 3);
+      }
+      provider.Add(name, std::make_shared<MemExport>(
+                             std::vector<uint8_t>(std::stoull(size)), rw,
+                             "in-memory buffer"));
+      ++exports;
+    } else {
+      return Usage(("unknown argument " + arg).c_str());
+    }
+  }
+  if (exports == 0) return Usage("no exports given");
+  backy::Status s = backy::nbd::RunServer(opts, provider);
+  if (!s.ok()) {
+    std::fprintf(stderr, "nbd_test_server: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
