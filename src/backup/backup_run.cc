@@ -1,0 +1,414 @@
+#include "backup/backup_run.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "backup/progress.h"
+#include "store/digest.h"
+
+namespace backy::backup {
+
+using store::Repository;
+using store::Revision;
+using store::RevisionIndex;
+
+namespace {
+
+// What to do with one slot of the new revision.
+struct SlotPlan {
+  size_t slot;
+  // Data ranges within the image to read for this slot; the rest of the
+  // slot reads as zeros.
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+};
+
+unsigned WorkerCount(unsigned requested) {
+  if (requested) return requested;
+  return std::max(2u, std::thread::hardware_concurrency());
+}
+
+// Works out which slots must be read. With `diff` false, `extents` lists
+// everything that may hold data; unlisted slots are zero. With `diff` true,
+// `extents` lists what changed; untouched slots keep `index`'s digest.
+std::vector<SlotPlan> PlanSlots(const ExtentList& extents, bool diff,
+                                RevisionIndex* index, Revision* rev) {
+  const uint64_t cs = index->chunk_size();
+  std::vector<SlotPlan> plan;
+  std::vector<uint8_t> touched(index->slot_count(), 0);  // 1 data, 2 zero
+  for (const Extent& e : extents) {
+    if (e.length == 0) continue;
+    uint64_t end = std::min(e.end(), index->image_size());
+    for (uint64_t s = e.offset / cs; s * cs < end; ++s) {
+      if (e.kind == Extent::Kind::kData) {
+        touched[s] = 1;
+      } else if (touched[s] == 0) {
+        // A zero extent covering the whole slot makes it a zero slot; a
+        // partial one means part of the slot changed: read it whole.
+        uint64_t slot_start = s * cs, slot_end = slot_start + index->SlotLength(s);
+        bool whole = e.offset <= slot_start && e.end() >= slot_end;
+        touched[s] = whole ? 2 : 1;
+      }
+    }
+  }
+  // Map data ranges onto slots (full mode reads only data ranges).
+  size_t ext = 0;
+  for (size_t s = 0; s < index->slot_count(); ++s) {
+    if (touched[s] == 2) {
+      index->set_slot(s, Digest());
+      ++rev->stats.chunks_zero;
+      continue;
+    }
+    if (touched[s] == 0) {
+      if (diff) {
+        if (index->IsZero(s)) {
+          ++rev->stats.chunks_zero;
+        } else {
+          ++rev->stats.chunks_carried;
+        }
+      } else {
+        index->set_slot(s, Digest());
+        ++rev->stats.chunks_zero;
+      }
+      continue;
+    }
+    SlotPlan p{s, {}};
+    const uint64_t slot_start = s * cs;
+    const uint64_t slot_end = slot_start + index->SlotLength(s);
+    if (diff) {
+      p.ranges.emplace_back(slot_start, slot_end);
+    } else {
+      while (ext < extents.size() && extents[ext].end() <= slot_start) ++ext;
+      for (size_t j = ext; j < extents.size() && extents[j].offset < slot_end; ++j) {
+        if (extents[j].kind != Extent::Kind::kData) continue;
+        p.ranges.emplace_back(std::max(slot_start, extents[j].offset),
+                              std::min(slot_end, extents[j].end()));
+      }
+    }
+    plan.push_back(std::move(p));
+  }
+  return plan;
+}
+
+bool Cancelled(const BackupOptions& o) {
+  return o.cancel && o.cancel->load(std::memory_order_relaxed);
+}
+
+// Reads and stores the planned slots with a pool of workers; fills the
+// index and stats; collects the digests this backup created.
+Status StoreSlots(Repository& repo, sources::Source& source,
+                  const std::vector<SlotPlan>& plan, const BackupOptions& options,
+                  RevisionIndex* index, Revision* rev,
+                  std::vector<Digest>* created) {
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first_error;  // GUARDED_BY(mu)
+  std::atomic<bool> failed{false};
+  std::set<Digest> seen;  // digests stored by this run, GUARDED_BY(mu)
+  uint64_t total = 0;
+  for (const auto& p : plan) total += index->SlotLength(p.slot);
+  Progress progress("backup", total);
+
+  auto worker = [&] {
+    std::vector<uint8_t> buf(index->chunk_size());
+    uint64_t zero = 0, reused = 0, written_chunks = 0, written_bytes = 0;
+    while (!failed.load(std::memory_order_relaxed) && !Cancelled(options)) {
+      size_t i = next.fetch_add(1);
+      if (i >= plan.size()) break;
+      const SlotPlan& p = plan[i];
+      const uint32_t len = index->SlotLength(p.slot);
+      std::span<uint8_t> data(buf.data(), len);
+      const uint64_t slot_start = static_cast<uint64_t>(p.slot) * index->chunk_size();
+      // Holes inside the slot are never read: zero first, read data ranges.
+      uint64_t covered = 0;
+      for (auto [b, e] : p.ranges) covered += e - b;
+      if (covered != len) std::fill(data.begin(), data.end(), 0);
+      Status s;
+      for (auto [b, e] : p.ranges) {
+        s = source.Read(b, data.subspan(b - slot_start, e - b));
+        if (!s.ok()) break;
+      }
+      if (s.ok()) {
+        if (IsAllZero(data)) {
+          index->set_slot(p.slot, Digest());
+          ++zero;
+        } else {
+          Digest d = Digest::Of(data);
+          auto put = repo.chunks().Put(d, data);
+          if (put.ok()) {
+            index->set_slot(p.slot, d);
+            std::lock_guard<std::mutex> l(mu);
+            if (put->created && seen.insert(d).second) {
+              created->push_back(d);
+              ++written_chunks;
+              written_bytes += put->stored_bytes;
+            } else {
+              ++reused;
+            }
+          } else {
+            s = put.status();
+          }
+        }
+      }
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        if (first_error.ok()) first_error = s;
+        failed = true;
+        break;
+      }
+      progress.Add(len);
+    }
+    std::lock_guard<std::mutex> l(mu);
+    rev->stats.chunks_zero += zero;
+    rev->stats.chunks_reused += reused;
+    rev->stats.chunks_new += written_chunks;
+    rev->stats.bytes_written += written_bytes;
+  };
+
+  std::vector<std::thread> threads;
+  const unsigned n = std::min<size_t>(WorkerCount(options.workers),
+                                      std::max<size_t>(plan.size(), 1));
+  for (unsigned t = 0; t < n; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!first_error.ok()) return first_error;
+  if (Cancelled(options)) return Status::Interrupted("backup interrupted");
+  return Status::OK();
+}
+
+// File sources: read back every chunk this backup wrote and check it.
+Status VerifyReadback(Repository& repo, const std::vector<Digest>& created,
+                      const BackupOptions& options, store::Verification* v) {
+  v->method = "readback";
+  v->chunks_total = created.size();
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  Status first_error;
+  auto worker = [&] {
+    std::vector<uint8_t> buf;
+    while (!Cancelled(options)) {
+      size_t i = next.fetch_add(1);
+      if (i >= created.size()) break;
+      Status s = repo.chunks().Get(created[i], &buf);
+      if (!s.ok()) {
+        spdlog::error("verification: {}", s.ToString());
+        if (s.IsCorruption()) (void)repo.chunks().Quarantine(created[i]);
+        std::lock_guard<std::mutex> l(mu);
+        if (first_error.ok()) first_error = s;
+        continue;
+      }
+      std::lock_guard<std::mutex> l(mu);
+      ++v->chunks_checked;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < WorkerCount(options.workers); ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!first_error.ok()) return first_error.WithContext("verification failed");
+  if (Cancelled(options)) return Status::Interrupted("backup interrupted");
+  v->complete = v->chunks_checked == v->chunks_total;
+  return Status::OK();
+}
+
+// RBD sources: compare chunks against the source snapshot — every chunk
+// written by this backup and a random sample of the others — within the
+// time budget.
+Status VerifySample(Repository& repo, sources::Source& source,
+                    const RevisionIndex& index, const std::vector<Digest>& created,
+                    const BackupOptions& options, store::Verification* v) {
+  v->method = "sample";
+  std::set<Digest> fresh(created.begin(), created.end());
+  std::vector<size_t> must, others;
+  for (size_t s = 0; s < index.slot_count(); ++s) {
+    if (index.IsZero(s)) continue;
+    (fresh.count(index.slot(s)) ? must : others).push_back(s);
+  }
+  std::mt19937_64 rng{std::random_device{}()};
+  std::shuffle(must.begin(), must.end(), rng);
+  std::shuffle(others.begin(), others.end(), rng);
+  const size_t data_slots = must.size() + others.size();
+  size_t want_others = static_cast<size_t>(
+      std::ceil(options.verify_sample * static_cast<double>(data_slots)));
+  want_others = std::min(want_others, others.size());
+  std::vector<size_t> order = must;
+  order.insert(order.end(), others.begin(), others.begin() + want_others);
+  v->chunks_total = order.size();
+  const auto deadline = std::chrono::steady_clock::now() + options.verify_budget;
+
+  std::atomic<size_t> next{0};
+  std::atomic<bool> out_of_time{false};
+  std::mutex mu;
+  Status first_error;
+  auto worker = [&] {
+    std::vector<uint8_t> stored, live(index.chunk_size());
+    while (!Cancelled(options)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        out_of_time = true;
+        break;
+      }
+      size_t i = next.fetch_add(1);
+      if (i >= order.size()) break;
+      const size_t slot = order[i];
+      const Digest& d = index.slot(slot);
+      Status s = repo.chunks().Get(d, &stored);
+      std::span<uint8_t> src(live.data(), index.SlotLength(slot));
+      if (s.ok()) {
+        s = source.Read(static_cast<uint64_t>(slot) * index.chunk_size(), src);
+      }
+      if (s.ok() && Digest::Of(src) != d) {
+        s = Status::Corruption("chunk " + d.Hex() + " differs from slot " +
+                                   std::to_string(slot) + " of the source",
+                               source.Name());
+      }
+      std::lock_guard<std::mutex> l(mu);
+      if (!s.ok()) {
+        spdlog::error("verification: {}", s.ToString());
+        if (first_error.ok()) first_error = s;
+      } else {
+        ++v->chunks_checked;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < WorkerCount(options.workers); ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!first_error.ok()) return first_error.WithContext("verification failed");
+  if (Cancelled(options)) return Status::Interrupted("backup interrupted");
+  v->complete = !out_of_time && v->chunks_checked == v->chunks_total;
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateTag(const std::string& tag) {
+  if (tag.empty()) return Status::InvalidArgument("empty tag");
+  for (char c : tag) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '/') {
+      return Status::InvalidArgument(
+          "tag must not contain whitespace, ',' or '/'", tag);
+    }
+  }
+  return Status::OK();
+}
+
+Result<Revision> RunBackup(Repository& repo, sources::Source& source,
+                           const BackupOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.tags.empty()) {
+    return Status::InvalidArgument("a backup needs at least one tag");
+  }
+  for (const auto& t : options.tags) {
+    Status s = ValidateTag(t);
+    if (!s.ok()) return s;
+  }
+  auto locks = repo.LockWriter("backup");
+  if (!locks.ok()) return locks.status();
+  Status s = repo.RemoveLeftovers();
+  if (!s.ok()) return s;
+  auto revisions = repo.Revisions();
+  if (!revisions.ok()) return revisions.status();
+
+  Revision rev;
+  rev.id = store::NewRevisionId();
+  rev.timestamp_us = store::NowMicros();
+  rev.tags = options.tags;
+  rev.chunk_size = store::kDefaultChunkSize;
+  rev.source = source.Name();
+
+  s = source.Begin(rev.id);
+  if (!s.ok()) return s;
+  bool published = false;
+  struct AbortGuard {
+    sources::Source& src;
+    bool& published;
+    ~AbortGuard() {
+      if (!published) src.Abort();
+    }
+  } guard{source, published};
+
+  rev.size = source.Size();
+  RevisionIndex index(rev.size, rev.chunk_size);
+  std::string base;
+  if (!revisions->empty()) {
+    const Revision& parent = revisions->back();
+    rev.parent = parent.id;
+    if (options.full) {
+      spdlog::info("backup: full backup requested; reading everything");
+    } else if (parent.trust == store::Trust::kDistrusted) {
+      spdlog::warn("backup: newest revision {} is distrusted; reading everything",
+                   parent.id);
+    } else if (source.CanDiffFrom(parent.id)) {
+      auto parent_index = repo.LoadIndex(parent.id);
+      if (!parent_index.ok()) return parent_index.status();
+      if (parent_index->chunk_size() == rev.chunk_size) {
+        base = parent.id;
+        index = std::move(*parent_index);
+        index.Resize(rev.size);
+      }
+    }
+  }
+
+  ExtentList extents;
+  s = source.Extents(base, &extents);
+  if (!s.ok()) return s;
+  rev.stats.extents_changed = extents.size();
+  if (!base.empty()) {
+    // The old last slot may have grown or shrunk: always re-read it.
+    auto parent_it = revisions->back();
+    if (parent_it.size != rev.size && parent_it.size % rev.chunk_size != 0) {
+      uint64_t old_last = parent_it.size / rev.chunk_size * rev.chunk_size;
+      if (old_last < rev.size) {
+        extents.push_back({old_last, std::min<uint64_t>(rev.chunk_size, rev.size - old_last),
+                           Extent::Kind::kData});
+        std::sort(extents.begin(), extents.end(),
+                  [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+      }
+    }
+  }
+  std::vector<SlotPlan> plan = PlanSlots(extents, !base.empty(), &index, &rev);
+  spdlog::debug("backup: {} slots, {} to read, base '{}'", index.slot_count(),
+                plan.size(), base);
+
+  std::vector<Digest> created;
+  s = StoreSlots(repo, source, plan, options, &index, &rev, &created);
+  if (!s.ok()) return s;
+  s = repo.chunks().Sync();
+  if (!s.ok()) return s;
+  if (options.before_verify) options.before_verify(repo, index);
+
+  if (source.verify_mode() == sources::VerifyMode::kFull) {
+    s = VerifyReadback(repo, created, options, &rev.verification);
+  } else {
+    s = VerifySample(repo, source, index, created, options, &rev.verification);
+  }
+  if (!s.ok()) return s;
+  size_t data_slots = 0;
+  for (size_t i = 0; i < index.slot_count(); ++i) data_slots += !index.IsZero(i);
+  auto& v = rev.verification;
+  v.fraction = v.chunks_total
+                   ? static_cast<double>(v.chunks_checked) / v.chunks_total
+                   : 1.0;
+  v.coverage =
+      data_slots ? static_cast<double>(v.chunks_checked) / data_slots : 1.0;
+  rev.stats.bytes_read = source.bytes_read();
+  rev.stats.duration = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+  if (Cancelled(options)) return Status::Interrupted("backup interrupted");
+  s = repo.Publish(rev, index);
+  if (!s.ok()) return s;
+  published = true;
+  s = source.Commit(rev.id);
+  if (!s.ok()) {
+    spdlog::warn("backup: revision {} published, but the source could not "
+                 "clean up: {}", rev.id, s.ToString());
+  }
+  return rev;
+}
+
+}  // namespace backy::backup

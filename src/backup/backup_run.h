@@ -1,0 +1,51 @@
+// BackupRun: one backup of a Source into a Repository, producing one
+// revision.
+//
+// Steps: take the writer lock; clean up after crashed writers; freeze the
+// source (Begin); plan which 4 MiB slots to read (holes and, with a usable
+// parent, unchanged slots are not read); read, hash, deduplicate and store
+// chunks in parallel with bounded memory; sync the chunks; verify; publish
+// the index and then the metadata; let the source drop old state (Commit).
+// Any failure before publishing leaves no revision behind and calls
+// Source::Abort(). Not thread-safe; one BackupRun per backup.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "sources/source.h"
+#include "store/repository.h"
+#include "store/revision.h"
+
+namespace backy::backup {
+
+struct BackupOptions {
+  std::set<std::string> tags;
+  // Worker threads reading and compressing; 0 = number of CPUs (min 2).
+  unsigned workers = 0;
+  // Time budget for sampled verification (RBD sources).
+  std::chrono::seconds verify_budget{300};
+  // Fraction of data slots a sampled verification checks at least.
+  double verify_sample = 0.01;
+  // Ignore the parent and read everything (config: full-always).
+  bool full = false;
+  // Set from a signal handler to stop the backup; it then fails with
+  // Interrupted and publishes nothing.
+  const std::atomic<bool>* cancel = nullptr;
+  // Test hook: called after chunks are stored, before verification.
+  std::function<void(store::Repository&, const store::RevisionIndex&)>
+      before_verify;
+};
+
+// Runs a backup; on success returns the published revision.
+Result<store::Revision> RunBackup(store::Repository& repo,
+                                  sources::Source& source,
+                                  const BackupOptions& options);
+
+// Checks that `tag` is usable: non-empty, no whitespace, no comma.
+Status ValidateTag(const std::string& tag);
+
+}  // namespace backy::backup

@@ -1,0 +1,72 @@
+// backy backup [-f] TAGS: back up the repository's source as a new revision.
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
+#include "backup/backup_run.h"
+#include "backup/cli/command.h"
+#include "backup/progress.h"
+#include "backup/source_factory.h"
+
+namespace backy::backup::cli {
+namespace {
+
+class BackupCommand final : public Command {
+ public:
+  std::string Name() const override { return "backup"; }
+  std::string Description() const override {
+    return "Back up the source as a new revision tagged with TAGS";
+  }
+  void Setup(CLI::App* app) override {
+    app->add_option("tags", tags_,
+                    "Comma-separated tags, e.g. daily or manual:before-upgrade")
+        ->required();
+    app->add_flag("-f,--force", force_,
+                  "Accept tags that are not in the job's schedule");
+    app->add_flag("--full", full_,
+                  "Read the whole source even if a diff from the previous "
+                  "backup is possible");
+  }
+  Status Run(const GlobalOptions& global) override {
+    auto repo = OpenRepository(global);
+    if (!repo.ok()) return repo.status();
+    auto source = MakeSource((*repo)->config(), (*repo)->dir() + "/config");
+    if (!source.ok()) return source.status();
+    BackupOptions options;
+    std::stringstream ss(tags_);
+    for (std::string tag; std::getline(ss, tag, ',');) {
+      if (!tag.empty()) options.tags.insert(tag);
+    }
+    const auto& src = (*repo)->config().source;
+    auto full_always = src.find("full-always");
+    options.full = full_ || (full_always != src.end() &&
+                             full_always->second == "true");
+    options.cancel = &g_cancel;
+    auto rev = RunBackup(**repo, **source, options);
+    if (!rev.ok()) return rev.status();
+    const auto& st = rev->stats;
+    spdlog::info(
+        "revision {} ({}): {} read, {} written, chunks {} new / {} reused / {} "
+        "zero / {} carried, {:.1f}s; verified {}/{} chunks ({}{})",
+        rev->id, FormatBytes(rev->size), FormatBytes(st.bytes_read),
+        FormatBytes(st.bytes_written), st.chunks_new, st.chunks_reused,
+        st.chunks_zero, st.chunks_carried, st.duration,
+        rev->verification.chunks_checked, rev->verification.chunks_total,
+        rev->verification.method,
+        rev->verification.complete ? "" : ", incomplete: time budget");
+    return Status::OK();
+  }
+
+ private:
+  std::string tags_;
+  bool force_ = false;
+  bool full_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeBackupCommand() {
+  return std::make_unique<BackupCommand>();
+}
+
+}  // namespace backy::backup::cli

@@ -1,0 +1,41 @@
+#include "backup/cli/command.h"
+
+#include "store/spec.h"
+
+namespace backy::backup::cli {
+
+std::unique_ptr<Command> MakeInitCommand();
+std::unique_ptr<Command> MakeBackupCommand();
+std::unique_ptr<Command> MakeRestoreCommand();
+std::unique_ptr<Command> MakeStatusCommand();
+std::unique_ptr<Command> MakeFindCommand();
+std::unique_ptr<Command> MakeForgetCommand();
+
+std::vector<std::unique_ptr<Command>> AllCommands() {
+  std::vector<std::unique_ptr<Command>> all;
+  all.push_back(MakeInitCommand());
+  all.push_back(MakeBackupCommand());
+  all.push_back(MakeRestoreCommand());
+  all.push_back(MakeStatusCommand());
+  all.push_back(MakeFindCommand());
+  all.push_back(MakeForgetCommand());
+  return all;
+}
+
+std::atomic<bool> g_cancel{false};
+
+Result<std::unique_ptr<store::Repository>> OpenRepository(
+    const GlobalOptions& global) {
+  return store::Repository::Open(global.backupdir);
+}
+
+Result<store::Revision> FindRevision(store::Repository& repo,
+                                     const std::string& spec) {
+  auto revs = repo.Revisions();
+  if (!revs.ok()) return revs.status();
+  auto pos = store::ResolveSpec(*revs, spec);
+  if (!pos.ok()) return pos.status();
+  return (*revs)[*pos];
+}
+
+}  // namespace backy::backup::cli

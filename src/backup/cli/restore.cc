@@ -1,0 +1,60 @@
+// backy restore [-r SPEC] [--force] TARGET|-: write a revision's image.
+#include <spdlog/spdlog.h>
+
+#include "backup/cli/command.h"
+#include "backup/restore.h"
+
+namespace backy::backup::cli {
+namespace {
+
+class RestoreCommand final : public Command {
+ public:
+  std::string Name() const override { return "restore"; }
+  std::string Description() const override {
+    return "Write a revision's full image to TARGET (a file, a block device, "
+           "or - for stdout)";
+  }
+  void Setup(CLI::App* app) override {
+    app->add_option("-r,--revision", spec_,
+                    "Revision SPEC: id, number (0 = newest), last, or tag")
+        ->capture_default_str();
+    app->add_flag("--force", force_,
+                  "Replace an existing non-empty file; write to a block device");
+    app->add_option("target", target_, "File, block device, or - for stdout")
+        ->required();
+  }
+  Status Run(const GlobalOptions& global) override {
+    auto repo = OpenRepository(global);
+    if (!repo.ok()) return repo.status();
+    auto lock = (*repo)->LockReader();
+    if (!lock.ok()) return lock.status();
+    auto rev = FindRevision(**repo, spec_);
+    if (!rev.ok()) return rev.status();
+    RestoreOptions options;
+    options.force = force_;
+    options.cancel = &g_cancel;
+    auto sink = OpenSink(target_, options);
+    if (!sink.ok()) return sink.status();
+    Status s = RunRestore(**repo, *rev, **sink, options);
+    if (s.IsInterrupted() || g_cancel) {
+      return Status::Interrupted("restore interrupted; target is incomplete",
+                                 target_);
+    }
+    if (!s.ok()) return s;
+    spdlog::info("restored revision {} to {}", rev->id, target_);
+    return Status::OK();
+  }
+
+ private:
+  std::string spec_ = "latest";
+  std::string target_;
+  bool force_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> MakeRestoreCommand() {
+  return std::make_unique<RestoreCommand>();
+}
+
+}  // namespace backy::backup::cli

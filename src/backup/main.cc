@@ -1,0 +1,128 @@
+// backy: block-based backup and restore of VM images.
+//
+// Parses the global options (-v, -l LOGFILE, -b BACKUPDIR), sets up logging
+// and signals, runs one command and turns its Status into one line on
+// stderr ("backy: COMMAND: message") and the exit code.
+#include <signal.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "backup/cli/command.h"
+
+namespace {
+
+using backy::Status;
+using backy::backup::cli::g_cancel;
+
+extern "C" void OnCancelSignal(int sig) {
+  if (g_cancel.exchange(true)) {
+    // Second signal: stop at once.
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+  }
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnCancelSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  // A closed pipe (restore - | head) is reported as EPIPE, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+void SetupLogging(const backy::backup::cli::GlobalOptions& g) {
+  std::vector<spdlog::sink_ptr> sinks;
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_pattern(g.verbose ? "%H:%M:%S.%e %^%l%$ %v" : "%^%v%$");
+  console->set_level(g.verbose ? spdlog::level::debug : spdlog::level::info);
+  sinks.push_back(console);
+  if (!g.logfile.empty()) {
+    try {
+      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.logfile);
+      file->set_pattern("%Y-%m-%d %H:%M:%S.%e [%P] %l %v");
+      file->set_level(g.verbose ? spdlog::level::debug : spdlog::level::info);
+      sinks.push_back(file);
+    } catch (const spdlog::spdlog_ex& e) {
+      std::fprintf(stderr, "backy: cannot open log file %s: %s\n",
+                   g.logfile.c_str(), e.what());
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("backy", sinks.begin(), sinks.end());
+  logger->set_level(spdlog::level::debug);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+int ExitCode(const Status& s) {
+  if (s.ok()) return 0;
+  if (s.IsInterrupted()) return 130;
+  if (s.IsInvalidArgument()) return 2;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  backy::backup::cli::GlobalOptions global;
+  CLI::App app{
+      "backy: block-based backup and restore of VM images.\n"
+      "A repository (BACKUPDIR) holds the revisions of one image source.",
+      "backy"};
+  app.set_version_flag("--version", "backy 0.1.0");
+  app.add_flag("-v,--verbose", global.verbose, "Log debug messages");
+  app.add_option("-l,--logfile", global.logfile, "Also log to this file");
+  app.add_option("-b,--backupdir", global.backupdir,
+                 "Repository directory (default: the current directory)");
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  auto commands = backy::backup::cli::AllCommands();
+  std::vector<std::pair<CLI::App*, backy::backup::cli::Command*>> subs;
+  for (auto& cmd : commands) {
+    CLI::App* sub = app.add_subcommand(cmd->Name(), cmd->Description());
+    cmd->Setup(sub);
+    subs.emplace_back(sub, cmd.get());
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string where;
+    for (auto& [sub, cmd] : subs) {
+      if (sub->parsed()) where = cmd->Name() + ": ";
+    }
+    std::fprintf(stderr, "backy: %s%s\nRun 'backy %s--help' for usage.\n",
+                 where.c_str(), e.what(),
+                 where.empty() ? "" : (where.substr(0, where.size() - 2) + " ").c_str());
+    return 2;
+  }
+
+  SetupLogging(global);
+  InstallSignalHandlers();
+  for (auto& [sub, cmd] : subs) {
+    if (!sub->parsed()) continue;
+    Status s = cmd->Run(global);
+    if (!s.ok()) {
+      spdlog::debug("{} failed: {}", cmd->Name(), s.ToString());
+      std::fprintf(stderr, "backy: %s: %s\n", cmd->Name().c_str(),
+                   (s.IsCorruption() ? "Corruption: " + s.Message()
+                                     : s.Message())
+                       .c_str());
+    }
+    spdlog::shutdown();
+    return ExitCode(s);
+  }
+  return 2;
+}

@@ -1,0 +1,50 @@
+// Restore: writes a revision's full image to a file, a block device or
+// stdout.
+//
+// Chunks are read and checked in parallel and written in order by one
+// writer, with a bounded window of buffers (memory stays bounded whatever
+// the image size). A regular file is written as a temporary file next to
+// the target and renamed into place when complete, sparse (zero slots are
+// holes); a block device gets every byte (zeros too); stdout gets the
+// whole byte stream. Not thread-safe; one restore per call.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "store/repository.h"
+#include "store/revision.h"
+
+namespace backy::backup {
+
+struct RestoreOptions {
+  // Overwrite an existing non-empty file or a block device.
+  bool force = false;
+  unsigned workers = 0;  // 0 = number of CPUs (min 2)
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// A sink for restored data, written strictly in order by one thread.
+class RestoreSink {
+ public:
+  virtual ~RestoreSink() = default;
+  // Called once before any data with the image size.
+  virtual Status Open(uint64_t size) = 0;
+  // `zero` is true when `data` is all zeros (a sink may skip it).
+  virtual Status Write(uint64_t offset, std::span<const uint8_t> data,
+                       bool zero) = 0;
+  // All data written: make it durable and visible.
+  virtual Status Finish() = 0;
+  // The restore failed: remove partial output where possible.
+  virtual void Abort() = 0;
+};
+
+// Opens the sink for TARGET: "-" (stdout), a block device or a file path.
+Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
+                                              const RestoreOptions& options);
+
+// Restores `revision` of `repo` into `sink`.
+Status RunRestore(store::Repository& repo, const store::Revision& revision,
+                  RestoreSink& sink, const RestoreOptions& options);
+
+}  // namespace backy::backup

@@ -1,0 +1,273 @@
+#include "store/chunk_format.h"
+
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <cstring>
+
+namespace backy::store {
+
+namespace {
+
+void Put32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void Put64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t Get32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+uint64_t Get64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+
+// Header field offsets (see man/backy-store.5).
+constexpr size_t kOffVersion = 8;
+constexpr size_t kOffPlainSize = 12;
+constexpr size_t kOffBlockSize = 16;
+constexpr size_t kOffBlockCount = 20;
+constexpr size_t kOffDigest = 24;
+constexpr size_t kOffChecksum = 56;
+
+uint64_t PrefixChecksum(const uint8_t* prefix, size_t size) {
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, prefix, kOffChecksum);
+  XXH3_64bits_update(&st, prefix + kChunkHeaderSize, size - kChunkHeaderSize);
+  return XXH3_64bits_digest(&st);
+}
+
+}  // namespace
+
+uint32_t ChunkLayout::PlainBlockSize(size_t i) const {
+  uint64_t start = static_cast<uint64_t>(i) * header.block_size;
+  uint64_t end = std::min<uint64_t>(start + header.block_size, header.plain_size);
+  return static_cast<uint32_t>(end - start);
+}
+
+ChunkEncoder::ChunkEncoder(CompressionOptions options)
+    : options_(options), cctx_(ZSTD_createCCtx()) {
+  ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(cctx_),
+                         ZSTD_c_compressionLevel, options_.level);
+}
+
+ChunkEncoder::~ChunkEncoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
+
+void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
+                          std::vector<uint8_t>* out) {
+  const uint32_t nblocks = static_cast<uint32_t>(
+      (plain.size() + kChunkBlockSize - 1) / kChunkBlockSize);
+  const size_t prefix = ChunkPrefixSize(nblocks);
+  // Worst case: every block raw. Compressed blocks are only kept when
+  // smaller, so this bound always holds.
+  out->resize(prefix + plain.size());
+  uint8_t* base = out->data();
+  std::memset(base, 0, prefix);
+  std::memcpy(base, kChunkMagic, 8);
+  Put32(base + kOffVersion, kChunkFormatVersion);
+  Put32(base + kOffPlainSize, static_cast<uint32_t>(plain.size()));
+  Put32(base + kOffBlockSize, kChunkBlockSize);
+  Put32(base + kOffBlockCount, nblocks);
+  std::memcpy(base + kOffDigest, digest.bytes().data(), Digest::kSize);
+
+  size_t pos = prefix;
+  auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
+  for (uint32_t i = 0; i < nblocks; ++i) {
+    size_t off = static_cast<size_t>(i) * kChunkBlockSize;
+    size_t len = std::min<size_t>(kChunkBlockSize, plain.size() - off);
+    const uint8_t* src = plain.data() + off;
+    uint8_t* entry = base + kChunkHeaderSize + kBlockEntrySize * i;
+    BlockCodec codec = BlockCodec::kRaw;
+    size_t stored = len;
+    if (options_.enabled) {
+      // Only keep the compressed form when it saves at least 1/32: reading
+      // a raw block is cheaper than decompressing one.
+      size_t limit = len - len / 32;
+      size_t n = ZSTD_compress2(cctx, base + pos, limit, src, len);
+      if (!ZSTD_isError(n) && n < limit) {
+        codec = BlockCodec::kZstd;
+        stored = n;
+      }
+    }
+    if (codec == BlockCodec::kRaw) std::memcpy(base + pos, src, len);
+    Put32(entry, static_cast<uint32_t>(stored));
+    Put32(entry + 4, static_cast<uint32_t>(codec));
+    Put64(entry + 8, XXH3_64bits(src, len));
+    pos += stored;
+  }
+  out->resize(pos);
+  base = out->data();
+  Put64(base + kOffChecksum, PrefixChecksum(base, prefix));
+}
+
+Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> bytes,
+                                     const std::string& name) {
+  if (bytes.size() < kChunkHeaderSize) {
+    return Status::Corruption("chunk file too short for its header", name);
+  }
+  const uint8_t* p = bytes.data();
+  if (std::memcmp(p, kChunkMagic, 8) != 0) {
+    return Status::Corruption("not a chunk file (bad magic)", name);
+  }
+  ChunkHeader h;
+  h.version = Get32(p + kOffVersion);
+  if (h.version != kChunkFormatVersion) {
+    return Status::NotSupported(
+        "unsupported chunk format version " + std::to_string(h.version), name);
+  }
+  h.plain_size = Get32(p + kOffPlainSize);
+  h.block_size = Get32(p + kOffBlockSize);
+  h.block_count = Get32(p + kOffBlockCount);
+  std::array<uint8_t, Digest::kSize> d;
+  std::memcpy(d.data(), p + kOffDigest, Digest::kSize);
+  h.digest = Digest(d);
+  if (h.plain_size > kMaxChunkSize || h.block_size == 0 ||
+      h.block_size > kMaxChunkSize ||
+      h.block_count !=
+          (static_cast<uint64_t>(h.plain_size) + h.block_size - 1) /
+              h.block_size) {
+    return Status::Corruption("chunk header has inconsistent sizes", name);
+  }
+  return h;
+}
+
+Result<ChunkLayout> ParseChunkLayout(std::span<const uint8_t> prefix,
+                                     const std::string& name) {
+  auto header = ParseChunkHeader(prefix, name);
+  if (!header.ok()) return header.status();
+  ChunkLayout layout;
+  layout.header = *header;
+  const uint32_t n = layout.header.block_count;
+  const size_t prefix_size = ChunkPrefixSize(n);
+  if (prefix.size() < prefix_size) {
+    return Status::Corruption("chunk file too short for its block table", name);
+  }
+  if (Get64(prefix.data() + kOffChecksum) !=
+      PrefixChecksum(prefix.data(), prefix_size)) {
+    return Status::Corruption("chunk header checksum mismatch", name);
+  }
+  layout.blocks.resize(n);
+  layout.block_offsets.resize(n);
+  uint64_t pos = prefix_size;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint8_t* e = prefix.data() + kChunkHeaderSize + kBlockEntrySize * i;
+    BlockEntry& b = layout.blocks[i];
+    b.stored_size = Get32(e);
+    uint32_t codec = Get32(e + 4);
+    b.plain_hash = Get64(e + 8);
+    if (codec > 1) return Status::Corruption("unknown block codec", name);
+    b.codec = static_cast<BlockCodec>(codec);
+    if (b.codec == BlockCodec::kRaw &&
+        b.stored_size != layout.PlainBlockSize(i)) {
+      return Status::Corruption("raw block has wrong size", name);
+    }
+    layout.block_offsets[i] = pos;
+    pos += b.stored_size;
+  }
+  layout.file_size = pos;
+  return layout;
+}
+
+Status DecodeBlock(const ChunkLayout& layout, size_t i,
+                   std::span<const uint8_t> stored, std::span<uint8_t> out,
+                   const std::string& name) {
+  const BlockEntry& b = layout.blocks[i];
+  const uint32_t plain = layout.PlainBlockSize(i);
+  if (stored.size() != b.stored_size || out.size() < plain) {
+    return Status::InvalidArgument("block buffer size mismatch", name);
+  }
+  if (b.codec == BlockCodec::kRaw) {
+    std::memcpy(out.data(), stored.data(), plain);
+  } else {
+    size_t n = ZSTD_decompress(out.data(), plain, stored.data(), stored.size());
+    if (ZSTD_isError(n) || n != plain) {
+      return Status::Corruption("block " + std::to_string(i) +
+                                    " does not decompress",
+                                name);
+    }
+  }
+  if (XXH3_64bits(out.data(), plain) != b.plain_hash) {
+    return Status::Corruption(
+        "block " + std::to_string(i) + " hash mismatch", name);
+  }
+  return Status::OK();
+}
+
+Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
+                   std::vector<uint8_t>* out, const std::string& name) {
+  auto layout = ParseChunkLayout(file, name);
+  if (!layout.ok()) return layout.status();
+  if (layout->header.digest != expected) {
+    return Status::Corruption("chunk file holds digest " +
+                                  layout->header.digest.Hex() +
+                                  ", expected " + expected.Hex(),
+                              name);
+  }
+  if (file.size() != layout->file_size) {
+    return Status::Corruption("chunk file has wrong size", name);
+  }
+  out->resize(layout->header.plain_size);
+  Status s = DecodeRange(*layout, 0, file, 0, *out, name);
+  if (!s.ok()) return s;
+  if (Digest::Of(*out) != expected) {
+    return Status::Corruption("chunk digest mismatch: content hashes to " +
+                                  Digest::Of(*out).Hex(),
+                              name);
+  }
+  return Status::OK();
+}
+
+std::pair<uint64_t, uint64_t> StoredRange(const ChunkLayout& layout,
+                                          uint64_t offset, uint64_t length) {
+  const uint32_t bs = layout.header.block_size;
+  const size_t first = offset / bs;
+  const size_t last = (offset + length - 1) / bs;
+  return {layout.block_offsets[first],
+          layout.block_offsets[last] + layout.blocks[last].stored_size};
+}
+
+Status DecodeRange(const ChunkLayout& layout, uint64_t stored_begin,
+                   std::span<const uint8_t> stored, uint64_t offset,
+                   std::span<uint8_t> out, const std::string& name) {
+  const uint64_t plain_size = layout.header.plain_size;
+  if (offset > plain_size || out.size() > plain_size - offset) {
+    return Status::InvalidArgument("read beyond the end of chunk", name);
+  }
+  const uint32_t bs = layout.header.block_size;
+  std::vector<uint8_t> block;
+  for (uint64_t pos = offset; pos < offset + out.size();) {
+    const size_t i = pos / bs;
+    const uint64_t block_start = static_cast<uint64_t>(i) * bs;
+    const uint32_t block_len = layout.PlainBlockSize(i);
+    const uint64_t to = std::min<uint64_t>(offset + out.size(),
+                                           block_start + block_len);
+    const uint64_t rel = layout.block_offsets[i] - stored_begin;
+    if (layout.block_offsets[i] < stored_begin ||
+        rel + layout.blocks[i].stored_size > stored.size()) {
+      return Status::InvalidArgument("stored range does not cover the read",
+                                     name);
+    }
+    auto src = stored.subspan(rel, layout.blocks[i].stored_size);
+    uint8_t* dst = out.data() + (pos - offset);
+    if (pos == block_start && to == block_start + block_len) {
+      // Whole block wanted: decode straight into the caller's buffer.
+      Status s = DecodeBlock(layout, i, src, {dst, block_len}, name);
+      if (!s.ok()) return s;
+    } else {
+      block.resize(bs);
+      Status s = DecodeBlock(layout, i, src, block, name);
+      if (!s.ok()) return s;
+      std::memcpy(dst, block.data() + (pos - block_start), to - pos);
+    }
+    pos = to;
+  }
+  return Status::OK();
+}
+
+}  // namespace backy::store

@@ -1,0 +1,74 @@
+// ChunkStore: content-addressed storage of chunks, named by their Digest.
+//
+// A chunk is at most 4 MiB of plain image data. It is written once and
+// never modified; revisions refer to chunks by digest, so a chunk shared by
+// many revisions is stored once. Every read checks the data against its
+// hash: a mismatch is a Corruption error naming the digest and the file.
+// All methods are safe for concurrent use by multiple threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "store/digest.h"
+#include "store/status.h"
+
+namespace backy::store {
+
+struct PutResult {
+  bool created = false;       // false: a chunk with this digest existed
+  uint64_t stored_bytes = 0;  // bytes written (0 when it existed)
+};
+
+class ChunkStore {
+ public:
+  ChunkStore() = default;
+  ChunkStore(const ChunkStore&) = delete;
+  ChunkStore& operator=(const ChunkStore&) = delete;
+  virtual ~ChunkStore() = default;
+
+  // Stores `plain` under `digest` (REQUIRES: digest == Digest::Of(plain))
+  // unless the chunk exists already. The chunk is complete and synced
+  // before its name appears, so a crash never leaves a partial chunk under
+  // its final name. Its directory entry becomes durable at Sync().
+  virtual Result<PutResult> Put(const Digest& digest,
+                                std::span<const uint8_t> plain) = 0;
+
+  // True when a chunk named `digest` exists. Does not read or check it.
+  virtual Result<bool> Contains(const Digest& digest) = 0;
+
+  // Reads the whole chunk into `out` (resized to its plain size) and
+  // checks it. NotFound when missing, Corruption when damaged.
+  virtual Status Get(const Digest& digest, std::vector<uint8_t>* out) = 0;
+
+  // Reads out.size() bytes at `offset` within the chunk's plain data,
+  // decoding only the 64 KiB blocks that cover the range, each checked
+  // against its block hash. InvalidArgument when the range exceeds the
+  // chunk. `out` is owned by the caller.
+  virtual Status Read(const Digest& digest, uint64_t offset,
+                      std::span<uint8_t> out) = 0;
+
+  // Plain size of the chunk, from its header.
+  virtual Result<uint64_t> PlainSize(const Digest& digest) = 0;
+
+  // Makes every chunk created by Put() so far durable (directory fsyncs).
+  virtual Status Sync() = 0;
+
+  // Deletes a chunk. NotFound when missing.
+  virtual Status Remove(const Digest& digest) = 0;
+
+  // Moves a damaged chunk out of the way (never deletes it), so that the
+  // next backup writes a fresh copy.
+  virtual Status Quarantine(const Digest& digest) = 0;
+
+  // Calls `fn` for every chunk in the store, in no particular order.
+  virtual Status List(const std::function<void(const Digest&)>& fn) = 0;
+
+  // A name for messages: the chunk's file path, or "mem:<hex>".
+  virtual std::string ChunkName(const Digest& digest) const = 0;
+};
+
+}  // namespace backy::store

@@ -1,0 +1,235 @@
+#include "store/file_chunk_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "store/fs_util.h"
+
+namespace backy::store {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// One encoder per thread; the options of a store never change, so a thread
+// that serves two stores with different options re-creates it.
+ChunkEncoder& ThreadEncoder(const CompressionOptions& options) {
+  thread_local std::unique_ptr<ChunkEncoder> encoder;
+  thread_local CompressionOptions current;
+  if (!encoder || current.enabled != options.enabled ||
+      current.level != options.level) {
+    encoder = std::make_unique<ChunkEncoder>(options);
+    current = options;
+  }
+  return *encoder;
+}
+
+// Reads and parses the header and block table of an open chunk file.
+Result<ChunkLayout> ReadLayout(int fd, const std::string& name) {
+  uint8_t head[kChunkHeaderSize];
+  Status s = PReadAll(fd, head, 0, name);
+  if (!s.ok()) return s;
+  auto header = ParseChunkHeader(head, name);
+  if (!header.ok()) return header.status();
+  std::vector<uint8_t> prefix(ChunkPrefixSize(header->block_count));
+  s = PReadAll(fd, prefix, 0, name);
+  if (!s.ok()) return s;
+  return ParseChunkLayout(prefix, name);
+}
+
+}  // namespace
+
+FileChunkStore::FileChunkStore(std::string chunks_dir, std::string tmp_dir,
+                               std::string quarantine_dir,
+                               CompressionOptions compression)
+    : chunks_dir_(std::move(chunks_dir)),
+      tmp_dir_(std::move(tmp_dir)),
+      quarantine_dir_(std::move(quarantine_dir)),
+      compression_(compression) {}
+
+std::string FileChunkStore::PrefixDir(const Digest& digest) const {
+  return chunks_dir_ + "/" + digest.Hex().substr(0, 2);
+}
+
+std::string FileChunkStore::ChunkName(const Digest& digest) const {
+  return PrefixDir(digest) + "/" + digest.Hex() + ".chunk";
+}
+
+Result<bool> FileChunkStore::Contains(const Digest& digest) {
+  struct stat st;
+  std::string path = ChunkName(digest);
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return Status::FromErrno(errno, "stat", path);
+}
+
+Result<PutResult> FileChunkStore::Put(const Digest& digest,
+                                      std::span<const uint8_t> plain) {
+  auto exists = Contains(digest);
+  if (!exists.ok()) return exists.status();
+  if (*exists) return PutResult{};
+
+  std::vector<uint8_t> encoded;
+  ThreadEncoder(compression_).Encode(digest, plain, &encoded);
+
+  const std::string path = ChunkName(digest);
+  const std::string tmp = TempPath(tmp_dir_, digest.Hex());
+  Status s;
+  {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
+    s = PWriteAll(fd.get(), encoded, 0, tmp);
+    // The data must be on disk before the name appears: a chunk file under
+    // its final name is trusted by every later backup without reading it.
+    if (s.ok() && ::fdatasync(fd.get()) != 0) {
+      s = Status::FromErrno(errno, "fsync", tmp);
+    }
+  }
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (errno == ENOENT) {
+      // First chunk with this prefix: create the directory, then retry.
+      s = MakeDirs(PrefixDir(digest));
+      if (s.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        dirty_dirs_.insert(chunks_dir_);
+      }
+      if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+        s = Status::FromErrno(errno, "rename", path);
+      }
+    } else {
+      s = Status::FromErrno(errno, "rename", path);
+    }
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s.WithContext("writing chunk " + digest.Hex());
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    dirty_dirs_.insert(PrefixDir(digest));
+  }
+  return PutResult{true, encoded.size()};
+}
+
+Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
+  const std::string path = ChunkName(digest);
+  std::vector<uint8_t> file;
+  Status s = ReadWholeFile(path, &file);
+  if (s.IsNotFound()) {
+    return Status::NotFound("chunk " + digest.Hex() + " is missing", path);
+  }
+  if (!s.ok()) return s;
+  return DecodeChunk(file, digest, out, path);
+}
+
+Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
+                            std::span<uint8_t> out) {
+  const std::string path = ChunkName(digest);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) {
+      return Status::NotFound("chunk " + digest.Hex() + " is missing", path);
+    }
+    return Status::FromErrno(errno, "open", path);
+  }
+  auto layout = ReadLayout(fd.get(), path);
+  if (!layout.ok()) return layout.status();
+  if (layout->header.digest != digest) {
+    return Status::Corruption("chunk file holds the wrong digest", path);
+  }
+  if (offset > layout->header.plain_size ||
+      out.size() > layout->header.plain_size - offset) {
+    return Status::InvalidArgument("read beyond the end of chunk", path);
+  }
+  if (out.empty()) return Status::OK();
+  auto [begin, end] = StoredRange(*layout, offset, out.size());
+  std::vector<uint8_t> stored(end - begin);
+  Status s = PReadAll(fd.get(), stored, begin, path);
+  if (!s.ok()) return s;
+  return DecodeRange(*layout, begin, stored, offset, out, path);
+}
+
+Result<uint64_t> FileChunkStore::PlainSize(const Digest& digest) {
+  const std::string path = ChunkName(digest);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
+  uint8_t head[kChunkHeaderSize];
+  Status s = PReadAll(fd.get(), head, 0, path);
+  if (!s.ok()) return s;
+  auto header = ParseChunkHeader(head, path);
+  if (!header.ok()) return header.status();
+  return static_cast<uint64_t>(header->plain_size);
+}
+
+Status FileChunkStore::Sync() {
+  std::set<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    dirs.swap(dirty_dirs_);
+  }
+  for (const auto& d : dirs) {
+    Status s = SyncDir(d);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status FileChunkStore::Remove(const Digest& digest) {
+  const std::string path = ChunkName(digest);
+  if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "remove", path);
+  return Status::OK();
+}
+
+Status FileChunkStore::Quarantine(const Digest& digest) {
+  Status s = MakeDirs(quarantine_dir_);
+  if (!s.ok()) return s;
+  const std::string from = ChunkName(digest);
+  const std::string to = quarantine_dir_ + "/" + digest.Hex() + ".chunk";
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return Status::FromErrno(errno, "quarantine", from);
+  }
+  s = SyncDir(quarantine_dir_);
+  if (!s.ok()) return s;
+  return SyncDir(PrefixDir(digest));
+}
+
+Status FileChunkStore::List(const std::function<void(const Digest&)>& fn) {
+  DIR* top = ::opendir(chunks_dir_.c_str());
+  if (!top) return Status::FromErrno(errno, "open directory", chunks_dir_);
+  std::vector<std::string> prefixes;
+  while (struct dirent* e = ::readdir(top)) {
+    if (std::strlen(e->d_name) == 2) prefixes.emplace_back(e->d_name);
+  }
+  ::closedir(top);
+  for (const auto& p : prefixes) {
+    std::string dir = chunks_dir_ + "/" + p;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return Status::FromErrno(errno, "open directory", dir);
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view name(e->d_name);
+      if (name.size() != 38 || !name.ends_with(".chunk")) continue;
+      auto digest = Digest::FromHex(name.substr(0, 32));
+      if (digest.ok()) fn(*digest);
+    }
+    ::closedir(d);
+  }
+  return Status::OK();
+}
+
+}  // namespace backy::store

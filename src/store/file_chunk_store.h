@@ -1,0 +1,48 @@
+// FileChunkStore: chunks as files under a repository's chunks/ directory,
+// one file per chunk at chunks/<first two hex digits>/<32 hex digits>.chunk,
+// in the format of chunk_format.h. Temporary files go to a separate tmp
+// directory on the same file system. Thread-safe.
+#pragma once
+
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "store/chunk_format.h"
+#include "store/chunk_store.h"
+
+namespace backy::store {
+
+class FileChunkStore final : public ChunkStore {
+ public:
+  // `chunks_dir` and `tmp_dir` must exist; `quarantine_dir` is created on
+  // first use.
+  FileChunkStore(std::string chunks_dir, std::string tmp_dir,
+                 std::string quarantine_dir, CompressionOptions compression);
+
+  Result<PutResult> Put(const Digest& digest,
+                        std::span<const uint8_t> plain) override;
+  Result<bool> Contains(const Digest& digest) override;
+  Status Get(const Digest& digest, std::vector<uint8_t>* out) override;
+  Status Read(const Digest& digest, uint64_t offset,
+              std::span<uint8_t> out) override;
+  Result<uint64_t> PlainSize(const Digest& digest) override;
+  Status Sync() override;
+  Status Remove(const Digest& digest) override;
+  Status Quarantine(const Digest& digest) override;
+  Status List(const std::function<void(const Digest&)>& fn) override;
+  std::string ChunkName(const Digest& digest) const override;
+
+ private:
+  std::string PrefixDir(const Digest& digest) const;
+
+  const std::string chunks_dir_;
+  const std::string tmp_dir_;
+  const std::string quarantine_dir_;
+  const CompressionOptions compression_;
+
+  std::mutex mu_;
+  std::set<std::string> dirty_dirs_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace backy::store

@@ -1,0 +1,203 @@
+#include "store/fs_util.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+namespace backy::store {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+std::string DirName(const std::string& path) {
+  auto pos = path.rfind('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+template <typename Container>
+Status ReadWholeFileInto(const std::string& path, Container* out) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat", path);
+  out->resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (true) {
+    if (done == out->size()) out->resize(out->size() + 4096);
+    ssize_t n = ::read(fd.get(), out->data() + done, out->size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read", path);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out->resize(done);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out) {
+  return ReadWholeFileInto(path, out);
+}
+
+Status ReadWholeFile(const std::string& path, std::string* out) {
+  return ReadWholeFileInto(path, out);
+}
+
+std::string TempPath(const std::string& dir, std::string_view hint) {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "/.tmp-%d-%llu-%08llx-", ::getpid(),
+                static_cast<unsigned long long>(counter++),
+                static_cast<unsigned long long>(rng() & 0xffffffffu));
+  return dir + buf + std::string(hint);
+}
+
+Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
+                 const std::string& name) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write", name);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
+                const std::string& name) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + done, data.size() - done,
+                        static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read", name);
+    }
+    if (n == 0) return Status::Corruption("short read: file is truncated", name);
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status SyncDir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open directory", dir);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync", dir);
+  return Status::OK();
+}
+
+Status MakeDirs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::FromErrno(ec.value(), "mkdir", dir);
+  return Status::OK();
+}
+
+Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
+                       const std::string& tmp_dir, bool sync_dir) {
+  std::string tmp = TempPath(tmp_dir, "publish");
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
+  Status s = PWriteAll(fd.get(), data, 0, tmp);
+  if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno(errno, "fsync", tmp);
+  if (s.ok() && ::close(fd.release()) != 0) {
+    s = Status::FromErrno(errno, "close", tmp);
+  }
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Status::FromErrno(errno, "rename", path);
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  if (sync_dir) return SyncDir(DirName(path));
+  return Status::OK();
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view data,
+                       const std::string& tmp_dir, bool sync_dir) {
+  return WriteFileAtomic(
+      path,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
+                               data.size()),
+      tmp_dir, sync_dir);
+}
+
+FileLock& FileLock::operator=(FileLock&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
+                                   std::string_view holder_note) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
+  int op = (mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+  while (::flock(fd.get(), op) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) {
+      std::string holder;
+      (void)ReadWholeFile(path, &holder);
+      while (!holder.empty() && (holder.back() == '\n')) holder.pop_back();
+      std::string msg = "repository is locked";
+      if (!holder.empty()) msg += " by " + holder;
+      return Status::Busy(msg, path);
+    }
+    return Status::FromErrno(errno, "lock", path);
+  }
+  if (mode == Mode::kExclusive && !holder_note.empty()) {
+    std::string note(holder_note);
+    note += "\n";
+    if (::ftruncate(fd.get(), 0) == 0) {
+      (void)PWriteAll(fd.get(),
+                      std::span<const uint8_t>(
+                          reinterpret_cast<const uint8_t*>(note.data()),
+                          note.size()),
+                      0, path);
+    }
+  }
+  return FileLock(fd.release());
+}
+
+}  // namespace backy::store

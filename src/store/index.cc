@@ -1,0 +1,117 @@
+#include "store/index.h"
+
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
+#include <xxhash.h>
+
+#include <cstring>
+
+namespace backy::store {
+
+namespace {
+
+// Header field offsets (see man/backy-store.5).
+constexpr size_t kOffVersion = 8;
+constexpr size_t kOffChunkSize = 12;
+constexpr size_t kOffImageSize = 16;
+constexpr size_t kOffSlotCount = 24;
+constexpr size_t kOffChecksum = 56;
+
+void Put32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void Put64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t Get32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+uint64_t Get64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+
+uint64_t SlotsFor(uint64_t size, uint32_t chunk_size) {
+  return (size + chunk_size - 1) / chunk_size;
+}
+
+uint64_t Checksum(const uint8_t* data, size_t size) {
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, data, kOffChecksum);
+  XXH3_64bits_update(&st, data + kIndexHeaderSize, size - kIndexHeaderSize);
+  return XXH3_64bits_digest(&st);
+}
+
+}  // namespace
+
+RevisionIndex::RevisionIndex(uint64_t image_size, uint32_t chunk_size)
+    : image_size_(image_size),
+      chunk_size_(chunk_size),
+      slots_(SlotsFor(image_size, chunk_size)) {}
+
+uint32_t RevisionIndex::SlotLength(size_t i) const {
+  uint64_t start = static_cast<uint64_t>(i) * chunk_size_;
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(chunk_size_, image_size_ - start));
+}
+
+void RevisionIndex::Resize(uint64_t image_size) {
+  image_size_ = image_size;
+  slots_.resize(SlotsFor(image_size, chunk_size_));
+}
+
+std::vector<uint8_t> RevisionIndex::Encode() const {
+  std::vector<uint8_t> out(kIndexHeaderSize + Digest::kSize * slots_.size());
+  uint8_t* p = out.data();
+  std::memcpy(p, kIndexMagic, 8);
+  Put32(p + kOffVersion, kIndexFormatVersion);
+  Put32(p + kOffChunkSize, chunk_size_);
+  Put64(p + kOffImageSize, image_size_);
+  Put64(p + kOffSlotCount, slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    std::memcpy(p + kIndexHeaderSize + Digest::kSize * i,
+                slots_[i].bytes().data(), Digest::kSize);
+  }
+  Put64(p + kOffChecksum, Checksum(p, out.size()));
+  return out;
+}
+
+Result<RevisionIndex> RevisionIndex::Decode(std::span<const uint8_t> bytes,
+                                            const std::string& name) {
+  if (bytes.size() < kIndexHeaderSize) {
+    return Status::Corruption("index file too short for its header", name);
+  }
+  const uint8_t* p = bytes.data();
+  if (std::memcmp(p, kIndexMagic, 8) != 0) {
+    return Status::Corruption("not an index file (bad magic)", name);
+  }
+  uint32_t version = Get32(p + kOffVersion);
+  if (version != kIndexFormatVersion) {
+    return Status::NotSupported(
+        "unsupported index format version " + std::to_string(version), name);
+  }
+  uint32_t chunk_size = Get32(p + kOffChunkSize);
+  uint64_t image_size = Get64(p + kOffImageSize);
+  uint64_t slots = Get64(p + kOffSlotCount);
+  if (chunk_size == 0 || chunk_size > 64u * 1024 * 1024 ||
+      slots != SlotsFor(image_size, chunk_size) ||
+      bytes.size() != kIndexHeaderSize + Digest::kSize * slots) {
+    return Status::Corruption("index header has inconsistent sizes", name);
+  }
+  if (Get64(p + kOffChecksum) != Checksum(p, bytes.size())) {
+    return Status::Corruption("index checksum mismatch", name);
+  }
+  RevisionIndex index(image_size, chunk_size);
+  for (uint64_t i = 0; i < slots; ++i) {
+    std::array<uint8_t, Digest::kSize> d;
+    std::memcpy(d.data(), p + kIndexHeaderSize + Digest::kSize * i,
+                Digest::kSize);
+    index.slots_[i] = Digest(d);
+  }
+  return index;
+}
+
+}  // namespace backy::store

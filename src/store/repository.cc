@@ -1,0 +1,264 @@
+#include "store/repository.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include "store/file_chunk_store.h"
+
+namespace backy::store {
+
+namespace {
+
+constexpr const char* kConfig = "config";
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Lists the file names in `dir` with the given suffix (without it).
+Result<std::vector<std::string>> ListWithSuffix(const std::string& dir,
+                                                std::string_view suffix) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Status::FromErrno(errno, "open directory", dir);
+  std::vector<std::string> out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name(e->d_name);
+    if (name.size() > suffix.size() && name.ends_with(suffix) &&
+        name[0] != '.') {
+      out.emplace_back(name.substr(0, name.size() - suffix.size()));
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace
+
+std::string RepositoryConfig::ToYaml() const {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "format" << YAML::Value << kRepositoryFormat;
+  e << YAML::Key << "source" << YAML::Value << YAML::BeginMap;
+  for (const auto& [k, v] : source) e << YAML::Key << k << YAML::Value << v;
+  e << YAML::EndMap;
+  e << YAML::Key << "store" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "compression" << YAML::Value
+    << (compression.enabled ? "zstd" : "none");
+  e << YAML::Key << "compression_level" << YAML::Value << compression.level;
+  e << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
+                                                    const std::string& name) {
+  try {
+    YAML::Node n = YAML::Load(text);
+    if (!n.IsMap()) {
+      return Status::InvalidArgument("config is not a YAML map", name);
+    }
+    int format = n["format"].as<int>(kRepositoryFormat);
+    if (format != kRepositoryFormat) {
+      return Status::NotSupported(
+          "unsupported repository format " + std::to_string(format), name);
+    }
+    RepositoryConfig c;
+    YAML::Node src = n["source"];
+    if (!src || !src.IsMap()) {
+      return Status::InvalidArgument("config has no 'source' section", name);
+    }
+    for (const auto& kv : src) {
+      if (!kv.second.IsScalar()) {
+        return Status::InvalidArgument(
+            "source." + kv.first.as<std::string>() + " must be a scalar",
+            name + ":" + std::to_string(kv.second.Mark().line + 1));
+      }
+      c.source[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+    if (!c.source.count("type")) {
+      return Status::InvalidArgument("source has no 'type'", name);
+    }
+    if (YAML::Node store = n["store"]) {
+      std::string comp = store["compression"].as<std::string>("zstd");
+      if (comp != "zstd" && comp != "none") {
+        return Status::InvalidArgument(
+            "store.compression must be 'zstd' or 'none', not '" + comp + "'",
+            name + ":" + std::to_string(store["compression"].Mark().line + 1));
+      }
+      c.compression.enabled = comp == "zstd";
+      c.compression.level = store["compression_level"].as<int>(1);
+      if (c.compression.level < -7 || c.compression.level > 19) {
+        return Status::InvalidArgument(
+            "store.compression_level must be between -7 and 19", name);
+      }
+    }
+    return c;
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(
+        "YAML syntax error: " + e.msg,
+        name + ":" + std::to_string(e.mark.line + 1));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(
+        std::string("bad config: ") + e.msg,
+        name + ":" + std::to_string(e.mark.line + 1));
+  }
+}
+
+Repository::Repository(std::string dir, RepositoryConfig config)
+    : dir_(std::move(dir)), config_(std::move(config)) {
+  chunks_ = std::make_unique<FileChunkStore>(dir_ + "/chunks", tmp_dir(),
+                                             dir_ + "/quarantine",
+                                             config_.compression);
+}
+
+Status Repository::Init(const std::string& dir, const RepositoryConfig& config) {
+  if (Exists(dir + "/" + kConfig)) {
+    return Status::InvalidArgument("already a repository", dir);
+  }
+  for (const char* sub : {"", "/chunks", "/revisions", "/tmp"}) {
+    Status s = MakeDirs(dir + sub);
+    if (!s.ok()) return s;
+  }
+  Status s = SyncDir(dir);
+  if (!s.ok()) return s;
+  return WriteFileAtomic(dir + "/" + kConfig, config.ToYaml(), dir + "/tmp");
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
+  std::string text;
+  const std::string path = dir + "/" + kConfig;
+  Status s = ReadWholeFile(path, &text);
+  if (s.IsNotFound()) {
+    return Status::NotFound(
+        "not a backy repository (no config; run 'backy init' first)", dir);
+  }
+  if (!s.ok()) return s;
+  auto config = RepositoryConfig::FromYaml(text, path);
+  if (!config.ok()) return config.status();
+  for (const char* sub : {"/chunks", "/revisions", "/tmp"}) {
+    if (!Exists(dir + sub)) {
+      return Status::Corruption("repository directory is missing", dir + sub);
+    }
+  }
+  return std::unique_ptr<Repository>(new Repository(dir, std::move(*config)));
+}
+
+std::string Repository::RevisionPath(const std::string& id) const {
+  return dir_ + "/revisions/" + id + ".rev";
+}
+
+std::string Repository::IndexPath(const std::string& id) const {
+  return dir_ + "/revisions/" + id + ".index";
+}
+
+Result<std::vector<Revision>> Repository::Revisions() const {
+  auto ids = ListWithSuffix(dir_ + "/revisions", ".rev");
+  if (!ids.ok()) return ids.status();
+  std::vector<Revision> out;
+  for (const auto& id : *ids) {
+    std::string text;
+    const std::string path = RevisionPath(id);
+    Status s = ReadWholeFile(path, &text);
+    if (s.IsNotFound()) continue;  // forgotten meanwhile
+    if (!s.ok()) return s;
+    auto rev = Revision::FromYaml(text, path);
+    if (!rev.ok()) return rev.status();
+    if (rev->id != id) {
+      return Status::Corruption("revision id does not match its file name",
+                                path);
+    }
+    out.push_back(std::move(*rev));
+  }
+  std::sort(out.begin(), out.end(), [](const Revision& a, const Revision& b) {
+    return a.timestamp_us != b.timestamp_us ? a.timestamp_us < b.timestamp_us
+                                            : a.id < b.id;
+  });
+  return out;
+}
+
+Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
+  std::vector<uint8_t> bytes;
+  const std::string path = IndexPath(id);
+  Status s = ReadWholeFile(path, &bytes);
+  if (s.IsNotFound()) {
+    return Status::Corruption("index of revision " + id + " is missing", path);
+  }
+  if (!s.ok()) return s;
+  return RevisionIndex::Decode(bytes, path);
+}
+
+Status Repository::Publish(const Revision& revision,
+                           const RevisionIndex& index) {
+  // The index goes first; a revision is visible only once its .rev exists,
+  // and by then its index (and every chunk) is durable.
+  Status s = WriteFileAtomic(IndexPath(revision.id), index.Encode(), tmp_dir(),
+                             /*sync_dir=*/true);
+  if (!s.ok()) return s.WithContext("publishing revision " + revision.id);
+  s = WriteFileAtomic(RevisionPath(revision.id), revision.ToYaml(), tmp_dir(),
+                      /*sync_dir=*/true);
+  if (!s.ok()) return s.WithContext("publishing revision " + revision.id);
+  return Status::OK();
+}
+
+Status Repository::UpdateMetadata(const Revision& revision) {
+  if (!Exists(RevisionPath(revision.id))) {
+    return Status::NotFound("no such revision", revision.id);
+  }
+  return WriteFileAtomic(RevisionPath(revision.id), revision.ToYaml(),
+                         tmp_dir());
+}
+
+Status Repository::Forget(const std::string& id) {
+  const std::string rev = RevisionPath(id);
+  if (::unlink(rev.c_str()) != 0) return Status::FromErrno(errno, "remove", rev);
+  Status s = SyncDir(dir_ + "/revisions");
+  if (!s.ok()) return s;
+  const std::string idx = IndexPath(id);
+  if (::unlink(idx.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "remove", idx);
+  }
+  return SyncDir(dir_ + "/revisions");
+}
+
+Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
+  Locks locks;
+  std::string note = std::string(what) + " (pid " + std::to_string(::getpid()) +
+                     ")";
+  auto w = FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive, note);
+  if (!w.ok()) return w.status();
+  locks.writer = std::move(*w);
+  auto p = LockReader();
+  if (!p.ok()) return p.status();
+  locks.purge = std::move(*p);
+  return locks;
+}
+
+Result<FileLock> Repository::LockReader() {
+  auto p = FileLock::Acquire(dir_ + "/purge.lock", FileLock::Mode::kShared);
+  if (p.status().IsBusy()) {
+    return Status::Busy("a purge is running", dir_ + "/purge.lock");
+  }
+  return p;
+}
+
+Status Repository::RemoveLeftovers() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(tmp_dir(), ec)) {
+    std::filesystem::remove(e.path(), ec);
+  }
+  auto indexes = ListWithSuffix(dir_ + "/revisions", ".index");
+  if (!indexes.ok()) return indexes.status();
+  for (const auto& id : *indexes) {
+    if (!Exists(RevisionPath(id))) ::unlink(IndexPath(id).c_str());
+  }
+  return Status::OK();
+}
+
+}  // namespace backy::store

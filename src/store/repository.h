@@ -1,0 +1,98 @@
+// Repository: one backed-up image's directory — its config, its revisions
+// (metadata + index each) and its chunk store. Self-contained on the file
+// system: it can be moved with rsync; no database.
+//
+//   DIR/config                  YAML: format, source, store options
+//   DIR/lock                    flock: held exclusively by backup/forget
+//   DIR/purge.lock              flock: shared by readers and backups,
+//                               exclusive by purge
+//   DIR/revisions/<id>.rev      revision metadata (YAML), published last
+//   DIR/revisions/<id>.index    revision index (binary)
+//   DIR/chunks/<xx>/<digest>.chunk
+//   DIR/tmp/                    temporary files, same file system
+//   DIR/quarantine/             chunks found damaged
+// The full format is in man/backy-store.5. A Repository object is safe for
+// concurrent reads from several threads; publishing and forgetting must be
+// done by the holder of the writer lock.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "store/chunk_format.h"
+#include "store/chunk_store.h"
+#include "store/fs_util.h"
+#include "store/index.h"
+#include "store/revision.h"
+
+namespace backy::store {
+
+inline constexpr int kRepositoryFormat = 1;
+
+struct RepositoryConfig {
+  // The source section as flat key/value pairs: type, filename, pool, ...
+  std::map<std::string, std::string> source;
+  CompressionOptions compression;
+
+  std::string ToYaml() const;
+  static Result<RepositoryConfig> FromYaml(const std::string& text,
+                                           const std::string& name);
+};
+
+class Repository {
+ public:
+  // Creates a repository in `dir` (created if missing). InvalidArgument
+  // when `dir` already holds a repository.
+  static Status Init(const std::string& dir, const RepositoryConfig& config);
+
+  // Opens an existing repository. NotFound when `dir` has no config.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  const RepositoryConfig& config() const { return config_; }
+  ChunkStore& chunks() { return *chunks_; }
+  std::string tmp_dir() const { return dir_ + "/tmp"; }
+
+  // All published revisions, oldest first (by timestamp, then id).
+  Result<std::vector<Revision>> Revisions() const;
+  Result<RevisionIndex> LoadIndex(const std::string& id) const;
+
+  // Publishes a revision: its index, then its metadata, each atomically.
+  // REQUIRES: every chunk the index names is durable (ChunkStore::Sync),
+  // and the caller holds the writer lock.
+  Status Publish(const Revision& revision, const RevisionIndex& index);
+  // Rewrites the metadata of an existing revision (tags, trust).
+  Status UpdateMetadata(const Revision& revision);
+  // Removes a revision: metadata first (it disappears at once), then its
+  // index. Its chunks stay until the next purge.
+  Status Forget(const std::string& id);
+
+  // The writer lock (backup, forget): exclusive, fails with Busy at once
+  // if held. Also takes purge.lock shared, so no purge runs meanwhile.
+  // `what` (e.g. "backup") is recorded for the Busy message.
+  struct Locks {
+    FileLock writer;
+    FileLock purge;
+  };
+  Result<Locks> LockWriter(std::string_view what);
+  // purge.lock shared: restore, nbd-server, verify.
+  Result<FileLock> LockReader();
+
+  // Removes leftovers of crashed writers: everything in tmp/ and indexes
+  // without metadata. REQUIRES: the writer lock.
+  Status RemoveLeftovers();
+
+  std::string RevisionPath(const std::string& id) const;
+  std::string IndexPath(const std::string& id) const;
+
+ private:
+  Repository(std::string dir, RepositoryConfig config);
+
+  const std::string dir_;
+  const RepositoryConfig config_;
+  std::unique_ptr<ChunkStore> chunks_;
+};
+
+}  // namespace backy::store

@@ -1,0 +1,69 @@
+// Revision: the metadata of one backup — id, time, parent, tags, trust,
+// image size, statistics and how it was verified — stored as YAML in
+// revisions/<id>.rev next to its index revisions/<id>.index.
+//
+// Plain value type. The YAML fields are specified in man/backy-store.5.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "store/status.h"
+
+namespace backy::store {
+
+enum class Trust { kTrusted, kDistrusted, kVerified };
+std::string TrustName(Trust t);
+Result<Trust> ParseTrust(std::string_view s);
+
+struct RevisionStats {
+  uint64_t bytes_read = 0;       // bytes read from the source
+  uint64_t bytes_written = 0;    // bytes written to chunk files
+  uint64_t chunks_new = 0;       // chunks written by this backup
+  uint64_t chunks_reused = 0;    // slots whose chunk existed already
+  uint64_t chunks_zero = 0;      // all-zero slots (no chunk)
+  uint64_t chunks_carried = 0;   // slots taken from the parent unread
+  uint64_t extents_changed = 0;  // extents the source reported as changed
+  double duration = 0;           // seconds, source open to publish
+};
+
+struct Verification {
+  std::string method;  // "readback" (file) or "sample" (RBD), "" if none
+  uint64_t chunks_checked = 0;
+  uint64_t chunks_total = 0;  // chunks the method set out to check
+  double fraction = 0;        // chunks_checked / chunks_total (1 if none)
+  double coverage = 0;        // chunks_checked / data slots of the revision
+  bool complete = false;      // every planned chunk was checked in time
+};
+
+struct Revision {
+  std::string id;
+  int64_t timestamp_us = 0;  // microseconds since the epoch, UTC
+  std::string parent;        // id of the revision this one was based on
+  std::set<std::string> tags;
+  Trust trust = Trust::kTrusted;
+  uint64_t size = 0;  // image size in bytes
+  uint32_t chunk_size = 0;
+  std::string source;  // e.g. "file:/images/vm1.raw", for humans
+  RevisionStats stats;
+  Verification verification;
+
+  std::string ToYaml() const;
+  // `name` (the file path) appears in errors, with the line for YAML
+  // syntax errors.
+  static Result<Revision> FromYaml(const std::string& text,
+                                   const std::string& name);
+};
+
+// A new random revision id: 22 characters of [0-9A-Za-z] (like backy 2.x's
+// shortuuid), safe as a file name and in NBD export names.
+std::string NewRevisionId();
+
+// Current time in microseconds since the epoch.
+int64_t NowMicros();
+// "2026-11-22T03:10:02.123456Z" and back.
+std::string FormatTimestamp(int64_t us);
+Result<int64_t> ParseTimestamp(std::string_view s);
+
+}  // namespace backy::store
