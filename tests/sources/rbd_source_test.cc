@@ -260,6 +260,75 @@ TEST_P(RbdSourceTest, ReadsSnapshotContentAfterTheImageChanges) {
   src.Abort();
 }
 
+TEST_P(RbdSourceTest, DiffAfterResizeCoversTheNewSize) {
+  {
+    auto w = Writer();
+    ASSERT_NE(w, nullptr);
+    WriteObject(w.get(), 0, 1);
+    WriteObject(w.get(), 7, 1);
+    ASSERT_OK(w->Commit());
+  }
+  Backup("r1");
+  Shell("rbd resize --size " +
+        std::to_string((kImageSize + 2 * kObject) >> 20) + "M " + Image());
+  {
+    auto w = RbdImageWriter::Create(config_, kImageSize + 2 * kObject, true);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    WriteObject(w->get(), 9, 2);
+    ASSERT_OK((*w)->Commit());
+  }
+  RbdSource grown(config_);
+  ASSERT_OK(grown.Begin("r2"));
+  EXPECT_EQ(grown.Size(), kImageSize + 2 * kObject);
+  ExtentList extents;
+  ASSERT_OK(grown.Extents("r1", &extents));
+  EXPECT_EQ(extents, (ExtentList{Data(9)})) << ToString(extents);
+  ASSERT_OK(grown.Commit("r2"));
+
+  // Shrunk below an object that existed: nothing past the end is listed.
+  Shell("rbd resize --allow-shrink --size " +
+        std::to_string((4 * kObject) >> 20) + "M " + Image());
+  RbdSource shrunk(config_);
+  ASSERT_OK(shrunk.Begin("r3"));
+  EXPECT_EQ(shrunk.Size(), 4 * kObject);
+  ASSERT_OK(shrunk.Extents("r2", &extents));
+  for (const Extent& e : extents) EXPECT_LE(e.end(), 4 * kObject);
+  ASSERT_OK(shrunk.Extents("", &extents));
+  EXPECT_EQ(extents, (ExtentList{Data(0)})) << ToString(extents);
+  shrunk.Abort();
+}
+
+TEST_P(RbdSourceTest, BacksUpWhileAnotherClientHoldsTheLock) {
+  // The writer keeps the image open and, having written, holds its
+  // exclusive lock (default features); the snapshot request is proxied
+  // to it and the snapshot still shows the state at Begin().
+  auto w = Writer();
+  ASSERT_NE(w, nullptr);
+  WriteObject(w.get(), 2, 1);
+  if (GetParam() == "default") {
+    EXPECT_NE(Shell("rbd lock ls " + Image()).find("auto "), std::string::npos)
+        << "the writer should hold the exclusive lock";
+  }
+  RbdSource src(config_);
+  ASSERT_OK(src.Begin("r1"));
+  WriteObject(w.get(), 2, 2);
+  WriteObject(w.get(), 3, 2);
+  std::vector<uint8_t> buf(kObject);
+  ASSERT_OK(src.Read(2 * kObject, buf));
+  EXPECT_EQ(buf, Pattern(2 * kObject, kObject, 1));
+  ASSERT_OK(src.Read(3 * kObject, buf));
+  EXPECT_EQ(buf, std::vector<uint8_t>(kObject, 0));
+  ExtentList extents;
+  ASSERT_OK(src.Extents("", &extents));
+  ExtentList data;
+  for (const Extent& e : extents) {
+    if (e.kind == Extent::Kind::kData) data.push_back(e);
+  }
+  EXPECT_EQ(data, (ExtentList{Data(2)})) << ToString(extents);
+  ASSERT_OK(src.Commit("r1"));
+  ASSERT_OK(w->Commit());
+}
+
 TEST_P(RbdSourceTest, CommitRemovesOnlyOlderBackySnapshots) {
   Shell("rbd snap create " + Image() + "@foreign-before");
   Backup("r1");
