@@ -248,13 +248,19 @@ cmd_run() {
   local exports
   exports=$(cmd_start "$dir") || exit 1
   eval "$exports"
-  local rc=0
-  "$@" || rc=$?
+  # CMD runs as a background job (with our stdin) so that a signal reaches
+  # our traps at once; they stop CMD before the cluster goes away.
+  local rc=0 child
+  "$@" <&0 &
+  child=$!
+  trap 'kill -TERM $child 2>/dev/null; wait $child; exit 130' INT
+  trap 'kill -TERM $child 2>/dev/null; wait $child; exit 143' TERM
+  wait "$child" || rc=$?
   if ((rc != 0)); then
     echo "$prog: '$*' exited with $rc" >&2
     # Cluster logs only help when a daemon died under the command.
     check_alive "$dir" &&
-      echo "$prog: cluster still healthy; BACKY_CEPH_KEEP=1 keeps $dir" >&2
+      echo "$prog: the cluster was still healthy (set BACKY_CEPH_KEEP=1 to keep its logs)" >&2
   fi
   exit "$rc"
 }
