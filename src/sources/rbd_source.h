@@ -1,11 +1,9 @@
-// RbdSource: a Source that reads a Ceph RBD image from a snapshot, and
-// RbdImageWriter, which creates and fills an RBD image for restores.
-//
-// Both talk to the cluster through librbd/librados's C API; rbd_source.cc is
-// the only file in backy that includes librbd, and it converts every librbd
-// error into a Status naming `pool/image@snap`. Each object owns its own
-// cluster connection. Thread-safety: Read() and RbdImageWriter::Write()/Zero()
-// are safe to call from several threads at once; other methods are not.
+// RbdSource reads a Ceph RBD image from a backy-<revision> snapshot;
+// RbdImageWriter creates and fills an RBD image for restores. Both use
+// librbd's C API (only rbd_source.cc includes it; every librbd error becomes
+// a Status naming pool/image@snap) and each owns its cluster connection.
+// Thread-safety: Read(), Write() and Zero() may be called from several
+// threads at once; all other methods may not.
 #pragma once
 
 #include <atomic>
