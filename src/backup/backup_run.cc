@@ -1,6 +1,7 @@
 #include "backup/backup_run.h"
 
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,27 @@ using store::Revision;
 using store::RevisionIndex;
 
 namespace {
+
+// Test hook for crash and lock tests: BACKY_TEST_HOOK="POINT:kill" kills
+// the process with SIGKILL when the backup reaches POINT; "POINT:sleep=N"
+// sleeps N seconds there. Points: chunks (after half the chunks are
+// stored), synced (chunks durable, before verification), index (after the
+// index is published), published (after the metadata is published, before
+// the source commits).
+void TestHook(std::string_view point) {
+  static const char* hook = std::getenv("BACKY_TEST_HOOK");
+  if (!hook) return;
+  std::string_view h(hook);
+  if (!h.starts_with(point) || h.size() <= point.size() || h[point.size()] != ':') {
+    return;
+  }
+  std::string_view action = h.substr(point.size() + 1);
+  if (action == "kill") {
+    ::kill(::getpid(), SIGKILL);
+  } else if (action.starts_with("sleep=")) {
+    ::sleep(std::stoi(std::string(action.substr(6))));
+  }
+}
 
 // What to do with one slot of the new revision.
 struct SlotPlan {
@@ -163,6 +185,7 @@ Status StoreSlots(Repository& repo, sources::Source& source,
         break;
       }
       progress.Add(len);
+      if (i == plan.size() / 2) TestHook("chunks");
     }
     std::lock_guard<std::mutex> l(mu);
     rev->stats.chunks_zero += zero;
@@ -357,18 +380,20 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   s = source.Extents(base, &extents);
   if (!s.ok()) return s;
   rev.stats.extents_changed = extents.size();
-  if (!base.empty()) {
-    // The old last slot may have grown or shrunk: always re-read it.
-    auto parent_it = revisions->back();
-    if (parent_it.size != rev.size && parent_it.size % rev.chunk_size != 0) {
-      uint64_t old_last = parent_it.size / rev.chunk_size * rev.chunk_size;
-      if (old_last < rev.size) {
-        extents.push_back({old_last, std::min<uint64_t>(rev.chunk_size, rev.size - old_last),
+  if (!base.empty() && revisions->back().size != rev.size) {
+    // A slot whose length changed with the resize holds different content
+    // than its parent digest says, even where the diff reports nothing:
+    // re-read the old last slot (if partial) and the new last slot.
+    const uint64_t cs = rev.chunk_size;
+    for (uint64_t size : {revisions->back().size, rev.size}) {
+      const uint64_t start = size / cs * cs;
+      if (size % cs != 0 && start < rev.size) {
+        extents.push_back({start, std::min<uint64_t>(cs, rev.size - start),
                            Extent::Kind::kData});
-        std::sort(extents.begin(), extents.end(),
-                  [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
       }
     }
+    std::sort(extents.begin(), extents.end(),
+              [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
   }
   std::vector<SlotPlan> plan = PlanSlots(extents, !base.empty(), &index, &rev);
   spdlog::debug("backup: {} slots, {} to read, base '{}'", index.slot_count(),
@@ -379,6 +404,7 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   if (!s.ok()) return s;
   s = repo.chunks().Sync();
   if (!s.ok()) return s;
+  TestHook("synced");
   if (options.before_verify) options.before_verify(repo, index);
 
   if (source.verify_mode() == sources::VerifyMode::kFull) {
@@ -400,9 +426,10 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
                            std::chrono::steady_clock::now() - start)
                            .count();
   if (Cancelled(options)) return Status::Interrupted("backup interrupted");
-  s = repo.Publish(rev, index);
+  s = repo.Publish(rev, index, [] { TestHook("index"); });
   if (!s.ok()) return s;
   published = true;
+  TestHook("published");
   s = source.Commit(rev.id);
   if (!s.ok()) {
     spdlog::warn("backup: revision {} published, but the source could not "

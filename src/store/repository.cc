@@ -195,12 +195,14 @@ Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
 }
 
 Status Repository::Publish(const Revision& revision,
-                           const RevisionIndex& index) {
+                           const RevisionIndex& index,
+                           const std::function<void()>& between) {
   // The index goes first; a revision is visible only once its .rev exists,
   // and by then its index (and every chunk) is durable.
   Status s = WriteFileAtomic(IndexPath(revision.id), index.Encode(), tmp_dir(),
                              /*sync_dir=*/true);
   if (!s.ok()) return s.WithContext("publishing revision " + revision.id);
+  if (between) between();
   s = WriteFileAtomic(RevisionPath(revision.id), revision.ToYaml(), tmp_dir(),
                       /*sync_dir=*/true);
   if (!s.ok()) return s.WithContext("publishing revision " + revision.id);

@@ -16,6 +16,7 @@
 // done by the holder of the writer lock.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,7 +63,9 @@ class Repository {
   // Publishes a revision: its index, then its metadata, each atomically.
   // REQUIRES: every chunk the index names is durable (ChunkStore::Sync),
   // and the caller holds the writer lock.
-  Status Publish(const Revision& revision, const RevisionIndex& index);
+  // `between` (a test hook) runs after the index is published.
+  Status Publish(const Revision& revision, const RevisionIndex& index,
+                 const std::function<void()>& between = {});
   // Rewrites the metadata of an existing revision (tags, trust).
   Status UpdateMetadata(const Revision& revision);
   // Removes a revision: metadata first (it disappears at once), then its

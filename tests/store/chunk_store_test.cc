@@ -1,0 +1,176 @@
+// Conformance suite: every ChunkStore implementation must pass these
+// (restic's backend/test idea).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "store/file_chunk_store.h"
+#include "store/mem_chunk_store.h"
+#include "support/test_util.h"
+
+namespace backy::store {
+namespace {
+
+std::vector<uint8_t> RandomData(size_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint8_t> v(size);
+  for (auto& b : v) b = static_cast<uint8_t>(rng() % 7);  // compressible-ish
+  return v;
+}
+
+struct MemFactory {
+  std::unique_ptr<ChunkStore> Make() { return std::make_unique<MemChunkStore>(); }
+};
+
+struct FileFactory {
+  std::string dir;
+  FileFactory() {
+    char tmpl[] = "/tmp/backy-chunkstore-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    std::filesystem::create_directories(dir + "/chunks");
+    std::filesystem::create_directories(dir + "/tmp");
+  }
+  ~FileFactory() { std::filesystem::remove_all(dir); }
+  std::unique_ptr<ChunkStore> Make() {
+    return std::make_unique<FileChunkStore>(dir + "/chunks", dir + "/tmp",
+                                            dir + "/quarantine",
+                                            CompressionOptions{});
+  }
+};
+
+template <typename Factory>
+class ChunkStoreTest : public ::testing::Test {
+ protected:
+  ChunkStoreTest() : store_(factory_.Make()) {}
+  Factory factory_;
+  std::unique_ptr<ChunkStore> store_;
+};
+
+using Implementations = ::testing::Types<MemFactory, FileFactory>;
+TYPED_TEST_SUITE(ChunkStoreTest, Implementations);
+
+TYPED_TEST(ChunkStoreTest, PutGetRoundTrip) {
+  auto data = RandomData(4 << 20, 1);
+  Digest d = Digest::Of(data);
+  auto put = this->store_->Put(d, data);
+  ASSERT_OK(put.status());
+  EXPECT_TRUE(put->created);
+  EXPECT_GT(put->stored_bytes, 0u);
+  std::vector<uint8_t> out;
+  ASSERT_OK(this->store_->Get(d, &out));
+  EXPECT_EQ(out, data);
+  auto size = this->store_->PlainSize(d);
+  ASSERT_OK(size.status());
+  EXPECT_EQ(*size, data.size());
+}
+
+TYPED_TEST(ChunkStoreTest, SecondPutIsDeduplicated) {
+  auto data = RandomData(100000, 2);
+  Digest d = Digest::Of(data);
+  ASSERT_OK(this->store_->Put(d, data).status());
+  auto again = this->store_->Put(d, data);
+  ASSERT_OK(again.status());
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->stored_bytes, 0u);
+}
+
+TYPED_TEST(ChunkStoreTest, MissingChunkIsNotFound) {
+  auto data = RandomData(10, 3);
+  Digest d = Digest::Of(data);
+  std::vector<uint8_t> out;
+  EXPECT_TRUE(this->store_->Get(d, &out).IsNotFound());
+  auto c = this->store_->Contains(d);
+  ASSERT_OK(c.status());
+  EXPECT_FALSE(*c);
+  EXPECT_TRUE(this->store_->Remove(d).IsNotFound());
+}
+
+TYPED_TEST(ChunkStoreTest, PartialReadsMatch) {
+  auto data = RandomData(4 << 20, 4);
+  Digest d = Digest::Of(data);
+  ASSERT_OK(this->store_->Put(d, data).status());
+  std::mt19937 rng(5);
+  for (int i = 0; i < 100; ++i) {
+    uint64_t off = rng() % data.size();
+    uint64_t len = std::min<uint64_t>(1 + rng() % 200000, data.size() - off);
+    std::vector<uint8_t> out(len);
+    ASSERT_OK(this->store_->Read(d, off, out));
+    ASSERT_TRUE(std::equal(out.begin(), out.end(), data.begin() + off));
+  }
+  std::vector<uint8_t> too_far(10);
+  EXPECT_TRUE(this->store_->Read(d, data.size() - 5, too_far).IsInvalidArgument());
+}
+
+TYPED_TEST(ChunkStoreTest, ListRemoveQuarantine) {
+  std::set<Digest> put;
+  for (int i = 0; i < 5; ++i) {
+    auto data = RandomData(1000 + i, 10 + i);
+    Digest d = Digest::Of(data);
+    ASSERT_OK(this->store_->Put(d, data).status());
+    put.insert(d);
+  }
+  ASSERT_OK(this->store_->Sync());
+  std::set<Digest> listed;
+  ASSERT_OK(this->store_->List([&](const Digest& d) { listed.insert(d); }));
+  EXPECT_EQ(listed, put);
+  ASSERT_OK(this->store_->Remove(*put.begin()));
+  ASSERT_OK(this->store_->Quarantine(*std::next(put.begin())));
+  listed.clear();
+  ASSERT_OK(this->store_->List([&](const Digest& d) { listed.insert(d); }));
+  EXPECT_EQ(listed.size(), 3u);
+}
+
+TYPED_TEST(ChunkStoreTest, ConcurrentPutsOfSameAndDifferentChunks) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        auto data = RandomData(50000, i % 5 + (t % 2) * 100);
+        auto put = this->store_->Put(Digest::Of(data), data);
+        EXPECT_TRUE(put.ok()) << put.status().ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  size_t n = 0;
+  ASSERT_OK(this->store_->List([&](const Digest&) { ++n; }));
+  EXPECT_EQ(n, 10u);
+}
+
+// File-specific: a damaged chunk file is reported with its digest and path.
+TEST(FileChunkStoreTest, FlippedByteNamesChunkAndFile) {
+  FileFactory f;
+  auto store = f.Make();
+  auto data = RandomData(1 << 20, 42);
+  Digest d = Digest::Of(data);
+  ASSERT_OK(store->Put(d, data).status());
+  std::string path = store->ChunkName(d);
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  uint8_t b;
+  ASSERT_EQ(::pread(fd, &b, 1, 5000), 1);
+  b ^= 1;
+  ASSERT_EQ(::pwrite(fd, &b, 1, 5000), 1);
+  ::close(fd);
+  std::vector<uint8_t> out;
+  Status s = store->Get(d, &out);
+  ASSERT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.ToString().find(path), std::string::npos) << s.ToString();
+}
+
+TEST(FileChunkStoreTest, LeavesNoTempFiles) {
+  FileFactory f;
+  auto store = f.Make();
+  for (int i = 0; i < 3; ++i) {
+    auto data = RandomData(5000, i);
+    ASSERT_OK(store->Put(Digest::Of(data), data).status());
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(f.dir + "/tmp"));
+}
+
+}  // namespace
+}  // namespace backy::store
