@@ -346,13 +346,23 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   s = source.Begin(rev.id);
   if (!s.ok()) return s;
   bool published = false;
+  std::vector<Digest> created;  // chunks this backup wrote
+  // On failure: undo the source's snapshot and delete the chunks this
+  // backup created. No published revision can refer to them (they did not
+  // exist before), and we hold the writer lock, so this is safe and frees
+  // the space at once (a full disk stays recoverable without a purge).
   struct AbortGuard {
+    Repository& repo;
     sources::Source& src;
+    const std::vector<Digest>& created;
     bool& published;
     ~AbortGuard() {
-      if (!published) src.Abort();
+      if (published) return;
+      src.Abort();
+      for (const Digest& d : created) (void)repo.chunks().Remove(d);
+      (void)repo.chunks().Sync();
     }
-  } guard{source, published};
+  } guard{repo, source, created, published};
 
   rev.size = source.Size();
   RevisionIndex index(rev.size, rev.chunk_size);
@@ -399,7 +409,6 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   spdlog::debug("backup: {} slots, {} to read, base '{}'", index.slot_count(),
                 plan.size(), base);
 
-  std::vector<Digest> created;
   s = StoreSlots(repo, source, plan, options, &index, &rev, &created);
   if (!s.ok()) return s;
   s = repo.chunks().Sync();

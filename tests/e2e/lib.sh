@@ -1,0 +1,56 @@
+# Shared helpers for the end-to-end tests. Source it first thing:
+#   . "$(dirname "$0")/lib.sh"
+# It sets -euo pipefail, makes $T (a temp dir removed on exit), and
+# provides $BACKY (the binary under test).
+set -euo pipefail
+
+: "${BACKY:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/src/backup/backy}"
+BACKY=$(readlink -f "$BACKY")
+[ -x "$BACKY" ] || { echo "backy binary not found: $BACKY" >&2; exit 1; }
+
+T=$(mktemp -d /tmp/backy-e2e.XXXXXX)
+CLEANUPS=()
+cleanup() {
+  local rc=$?
+  for c in "${CLEANUPS[@]}"; do eval "$c" || true; done
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+log() { echo "--- $*" >&2; }
+
+# requires CMD...: skip the test (exit 77) when a tool is missing.
+requires() {
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || { echo "SKIP: $c not installed" >&2; exit 77; }
+  done
+}
+
+# expect_fail PATTERN CMD...: CMD must fail, and its stderr must match
+# the extended regex PATTERN.
+expect_fail() {
+  local pattern=$1; shift
+  local err rc=0
+  err=$("$@" 2>&1 >/dev/null) || rc=$?
+  [ $rc -ne 0 ] || fail "expected failure, got success: $*"
+  echo "$err" | grep -Eq -- "$pattern" || fail "stderr of '$*' does not match /$pattern/: $err"
+  log "failed as expected: $err"
+}
+
+# Deterministic pseudo-random bytes: rand_bytes SEED MIB > file
+rand_bytes() {
+  # openssl dies of SIGPIPE when head has enough; that is expected.
+  { openssl enc -aes-128-ctr -nosalt -pass "pass:$1" -pbkdf2 -in /dev/zero 2>/dev/null || true; } |
+    head -c "$(( $2 * 1024 * 1024 ))"
+}
+
+# stat_field REPO SPEC FIELD: a number from the revision's YAML stats.
+rev_field() {
+  "$BACKY" -b "$1" status --yaml | awk -v id="$("$BACKY" -b "$1" find -r "$2")" -v f="$3" '
+    $1 == "id:" { cur = $2 }
+    cur == id && $1 == f":" { print $2; exit }'
+}
+
+sha() { sha256sum | cut -d' ' -f1; }
