@@ -1,0 +1,34 @@
+#!/bin/bash
+# Installs what backy needs on Debian 12 (as root; only missing packages,
+# `apt-get update` once) and builds it into ./build. Used by demo.sh,
+# run_all.sh and .ci/run. Set BACKY_SETUP_NO_APT=1 to skip the install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  # build
+  cmake g++ make pkg-config
+  libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-dev
+  libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
+  # tests and demo
+  xxhash openssl e2fsprogs util-linux uuid-runtime fuse3
+  ceph-mon ceph-osd ceph-common
+  libnbd-bin nbdfuse nbdkit qemu-utils nbd-client
+)
+
+if [ -z "${BACKY_SETUP_NO_APT:-}" ]; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > build.log 2>&1 || { cat build.log; exit 1; }
+make -C build -j"$(nproc)" >> build.log 2>&1 || { tail -50 build.log; exit 1; }
+echo "setup: built $(pwd)/build/src/backup/backy" >&2
