@@ -10,6 +10,7 @@ std::unique_ptr<Command> MakeRestoreCommand();
 std::unique_ptr<Command> MakeStatusCommand();
 std::unique_ptr<Command> MakeFindCommand();
 std::unique_ptr<Command> MakeForgetCommand();
+std::unique_ptr<Command> MakeNbdServerCommand();
 
 std::vector<std::unique_ptr<Command>> AllCommands() {
   std::vector<std::unique_ptr<Command>> all;
@@ -19,6 +20,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(MakeStatusCommand());
   all.push_back(MakeFindCommand());
   all.push_back(MakeForgetCommand());
+  all.push_back(MakeNbdServerCommand());
   return all;
 }
 

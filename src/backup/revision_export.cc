@@ -1,0 +1,217 @@
+#include "backup/revision_export.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "store/chunk_format.h"
+#include "store/spec.h"
+
+namespace backy::backup {
+
+namespace {
+constexpr uint32_t kBlock = store::kChunkBlockSize;
+}  // namespace
+
+std::string DescribeRevision(const store::Revision& r) {
+  std::string date = store::FormatTimestamp(r.timestamp_us).substr(0, 19);
+  date[10] = ' ';
+  std::string tags;
+  for (const auto& t : r.tags) tags += (tags.empty() ? "" : ",") + t;
+  return date + " UTC, tags " + tags + ", " + store::TrustName(r.trust);
+}
+
+RevisionExport::RevisionExport(std::shared_ptr<store::Repository> repo,
+                               store::Revision revision,
+                               store::RevisionIndex index,
+                               std::shared_ptr<BlockCache> cache)
+    : repo_(std::move(repo)),
+      revision_(std::move(revision)),
+      index_(std::move(index)),
+      cache_(std::move(cache)) {}
+
+std::string RevisionExport::Description() const {
+  return "revision " + revision_.id + ", " + DescribeRevision(revision_);
+}
+
+Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
+                                std::span<uint8_t> out) {
+  const Digest& d = index_.slot(slot);
+  if (d.IsZero()) {
+    std::memset(out.data(), 0, out.size());
+    return Status::OK();
+  }
+  const uint32_t slot_len = index_.SlotLength(slot);
+  const uint64_t end = offset + out.size();
+  uint64_t pos = offset;
+  while (pos < end) {
+    const uint32_t b = static_cast<uint32_t>(pos / kBlock);
+    const uint64_t block_start = static_cast<uint64_t>(b) * kBlock;
+    if (auto hit = cache_->Get(d, b)) {
+      const uint64_t to = std::min<uint64_t>(end, block_start + hit->size());
+      std::memcpy(out.data() + (pos - offset), hit->data() + (pos - block_start),
+                  to - pos);
+      pos = to;
+      continue;
+    }
+    // Miss: decode this block and the following uncached blocks the
+    // request needs, in one read.
+    uint32_t last = b;
+    while (static_cast<uint64_t>(last + 1) * kBlock < end &&
+           !cache_->Get(d, last + 1)) {
+      ++last;
+    }
+    const uint64_t span_end =
+        std::min<uint64_t>(static_cast<uint64_t>(last + 1) * kBlock, slot_len);
+    std::vector<uint8_t> data(span_end - block_start);
+    Status s = repo_->chunks().Read(d, block_start, data);
+    if (!s.ok()) {
+      spdlog::error("nbd: revision {}: slot {}: {}", revision_.id, slot,
+                    s.ToString());
+      return s;
+    }
+    for (uint32_t i = b; i <= last; ++i) {
+      const uint64_t from = static_cast<uint64_t>(i - b) * kBlock;
+      const uint64_t len = std::min<uint64_t>(kBlock, data.size() - from);
+      cache_->Put(d, i,
+                  std::make_shared<const std::vector<uint8_t>>(
+                      data.begin() + from, data.begin() + from + len));
+    }
+    const uint64_t to = std::min<uint64_t>(end, span_end);
+    std::memcpy(out.data() + (pos - offset), data.data() + (pos - block_start),
+                to - pos);
+    pos = to;
+  }
+  return Status::OK();
+}
+
+Status RevisionExport::Read(uint64_t offset, std::span<uint8_t> buf) {
+  const uint64_t cs = index_.chunk_size();
+  uint64_t pos = offset;
+  const uint64_t end = offset + buf.size();
+  while (pos < end) {
+    const size_t slot = pos / cs;
+    const uint64_t slot_start = static_cast<uint64_t>(slot) * cs;
+    const uint64_t to = std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
+    Status s = ReadSlot(slot, pos - slot_start,
+                        buf.subspan(pos - offset, to - pos));
+    if (!s.ok()) return s;
+    pos = to;
+  }
+  return Status::OK();
+}
+
+Status RevisionExport::BlockStatus(uint64_t offset, uint64_t length,
+                                   std::vector<nbd::ExportExtent>* extents) {
+  const uint64_t cs = index_.chunk_size();
+  const uint64_t end = offset + length;
+  uint64_t pos = offset;
+  while (pos < end) {
+    const size_t slot = pos / cs;
+    const bool zero = index_.IsZero(slot);
+    uint64_t to = std::min<uint64_t>(end, static_cast<uint64_t>(slot) * cs +
+                                              index_.SlotLength(slot));
+    if (!extents->empty() && extents->back().end() == pos &&
+        extents->back().zero == zero) {
+      extents->back().length += to - pos;
+    } else {
+      extents->push_back({pos, to - pos, zero, zero});
+    }
+    pos = to;
+  }
+  return Status::OK();
+}
+
+Status RevisionExport::Cache(uint64_t offset, uint64_t length) {
+  std::vector<uint8_t> buf(std::min<uint64_t>(length, 4u << 20));
+  for (uint64_t pos = offset; pos < offset + length; pos += buf.size()) {
+    uint64_t n = std::min<uint64_t>(buf.size(), offset + length - pos);
+    Status s = Read(pos, {buf.data(), n});
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
+    const std::string& backupdir, uint64_t cache_bytes) {
+  std::unique_ptr<RepositoryExports> p(new RepositoryExports());
+  p->cache_ = std::make_shared<BlockCache>(cache_bytes);
+  auto add = [&](const std::string& job, const std::string& dir) -> Status {
+    auto repo = store::Repository::Open(dir);
+    if (!repo.ok()) return repo.status();
+    auto lock = (*repo)->LockReader();
+    if (!lock.ok()) return lock.status();
+    p->repos_[job] = Repo{std::shared_ptr<store::Repository>(std::move(*repo)),
+                          std::move(*lock)};
+    return Status::OK();
+  };
+  std::error_code ec;
+  if (std::filesystem::exists(backupdir + "/config", ec)) {
+    Status s = add("", backupdir);
+    if (!s.ok()) return s;
+    return p;
+  }
+  p->single_ = false;
+  for (const auto& e : std::filesystem::directory_iterator(backupdir, ec)) {
+    if (!e.is_directory() || !std::filesystem::exists(e.path() / "config")) {
+      continue;
+    }
+    Status s = add(e.path().filename().string(), e.path().string());
+    if (!s.ok()) {
+      spdlog::warn("nbd-server: skipping {}: {}", e.path().string(), s.ToString());
+    }
+  }
+  if (ec) return Status::FromErrno(ec.value(), "list directory", backupdir);
+  if (p->repos_.empty()) {
+    return Status::NotFound(
+        "neither a repository nor a directory of repositories", backupdir);
+  }
+  return p;
+}
+
+Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports() {
+  std::vector<nbd::ExportInfo> out;
+  for (auto& [job, r] : repos_) {
+    auto revs = r.repo->Revisions();
+    if (!revs.ok()) return revs.status();
+    // Newest first, like SPEC numbers.
+    for (size_t i = revs->size(); i-- > 0;) {
+      const auto& rev = (*revs)[i];
+      std::string desc = DescribeRevision(rev) + ", number " +
+                         std::to_string(revs->size() - 1 - i);
+      out.push_back({single_ ? rev.id : job + "/" + rev.id, desc});
+    }
+  }
+  return out;
+}
+
+Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
+    std::string_view name) {
+  std::string job, spec(name);
+  if (!single_) {
+    auto slash = name.find('/');
+    if (slash == std::string_view::npos) {
+      return Status::NotFound("export names are JOB/SPEC here",
+                              std::string(name));
+    }
+    job = std::string(name.substr(0, slash));
+    spec = std::string(name.substr(slash + 1));
+  }
+  if (spec.empty()) spec = "last";
+  auto it = repos_.find(job);
+  if (it == repos_.end()) {
+    return Status::NotFound("no such job '" + job + "'", std::string(name));
+  }
+  auto revs = it->second.repo->Revisions();
+  if (!revs.ok()) return revs.status();
+  auto pos = store::ResolveSpec(*revs, spec);
+  if (!pos.ok()) return pos.status();
+  const store::Revision& rev = (*revs)[*pos];
+  auto index = it->second.repo->LoadIndex(rev.id);
+  if (!index.ok()) return index.status();
+  return std::shared_ptr<nbd::Export>(std::make_shared<RevisionExport>(
+      it->second.repo, rev, std::move(*index), cache_));
+}
+
+}  // namespace backy::backup

@@ -1,0 +1,73 @@
+// RevisionExport: a revision served as a read-only NBD export, and
+// RepositoryExports: the ExportProvider of `backy nbd-server` that names
+// revisions by SPEC (one repository) or JOB/SPEC (a directory of
+// repositories, as the scheduler keeps them).
+//
+// Reads decode only the 64 KiB blocks they touch, each checked against its
+// hash, through a shared BlockCache. A damaged chunk fails only the reads
+// that touch it (the server answers EIO). Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "backup/block_cache.h"
+#include "nbd/export.h"
+#include "store/fs_util.h"
+#include "store/repository.h"
+
+namespace backy::backup {
+
+class RevisionExport final : public nbd::Export {
+ public:
+  RevisionExport(std::shared_ptr<store::Repository> repo,
+                 store::Revision revision, store::RevisionIndex index,
+                 std::shared_ptr<BlockCache> cache);
+
+  uint64_t Size() const override { return index_.image_size(); }
+  std::string Description() const override;
+  Status Read(uint64_t offset, std::span<uint8_t> buf) override;
+  Status BlockStatus(uint64_t offset, uint64_t length,
+                     std::vector<nbd::ExportExtent>* extents) override;
+  Status Cache(uint64_t offset, uint64_t length) override;
+
+ private:
+  // Copies [offset, offset + out.size()) of slot `slot` (chunk-relative
+  // offset) into `out`, through the cache.
+  Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out);
+
+  std::shared_ptr<store::Repository> repo_;
+  const store::Revision revision_;
+  const store::RevisionIndex index_;
+  std::shared_ptr<BlockCache> cache_;
+};
+
+// "2026-11-22 03:10:02 UTC, tags daily,weekly, trusted" (for NBD_OPT_LIST).
+std::string DescribeRevision(const store::Revision& r);
+
+class RepositoryExports final : public nbd::ExportProvider {
+ public:
+  // Opens BACKUPDIR: a repository (export names are SPECs) or a directory
+  // whose subdirectories are repositories (names are JOB/SPEC). Takes each
+  // repository's reader lock for the provider's lifetime, so no purge
+  // deletes chunks from under the server.
+  static Result<std::unique_ptr<RepositoryExports>> Open(
+      const std::string& backupdir, uint64_t cache_bytes);
+
+  Result<std::vector<nbd::ExportInfo>> ListExports() override;
+  Result<std::shared_ptr<nbd::Export>> OpenExport(std::string_view name) override;
+
+ private:
+  struct Repo {
+    std::shared_ptr<store::Repository> repo;
+    store::FileLock lock;
+  };
+  RepositoryExports() = default;
+
+  bool single_ = true;
+  std::map<std::string, Repo> repos_;  // job name ("" when single)
+  std::shared_ptr<BlockCache> cache_;
+};
+
+}  // namespace backy::backup
