@@ -73,9 +73,8 @@ asio::awaitable<bool> Connection::SendOptionReply(
   p = PutU32(p, option);
   p = PutU32(p, type);
   PutU32(p, static_cast<uint32_t>(data.size()));
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(hdr),
-                                         asio::buffer(data.data(),
-                                                      data.size())};
+  std::array<asio::const_buffer, 2> bufs{
+      asio::buffer(hdr), asio::buffer(data.data(), data.size())};
   boost::system::error_code ec;
   co_await asio::async_write(socket_, bufs, Redirect(ec));
   co_return !ec;
@@ -225,8 +224,7 @@ asio::awaitable<bool> Connection::HandleExportName(
   Result<std::shared_ptr<Export>> r = co_await OpenExport(name);
   if (!r.ok()) {
     // NBD_OPT_EXPORT_NAME cannot carry an error: the spec says hang up.
-    spdlog::debug("nbd[{}]: export '{}': {}", id_, name,
-                  r.status().ToString());
+    spdlog::debug("nbd[{}]: export '{}': {}", id_, name, r.status().ToString());
     co_return false;
   }
   n_.exp = *r;
@@ -298,14 +296,13 @@ asio::awaitable<bool> Connection::HandleInfoOrGo(uint32_t option,
   if (!r.ok()) {
     co_return co_await SendOptionError(
         option, OpenErrorReply(r.status()),
-        Truncated("export '" + name + "' is not available: " +
-                  r.status().Message()));
+        Truncated("export '" + name +
+                  "' is not available: " + r.status().Message()));
   }
   std::shared_ptr<Export> exp = std::move(*r);
   const uint16_t tflags = TransmissionFlags(*exp);
   auto wants = [&requests](uint16_t info) {
-    return std::find(requests.begin(), requests.end(), info) !=
-           requests.end();
+    return std::find(requests.begin(), requests.end(), info) != requests.end();
   };
 
   uint8_t info_export[sizeof(InfoExport)];

@@ -7,11 +7,13 @@
 // the Request it is given and the immutable negotiated state.
 #pragma once
 
-// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>,
+// so <utility> must come first; keep clang-format from reordering.
+// clang-format off
 #include <utility>
-//
 #include <boost/asio.hpp>
 #include <boost/asio/redirect_error.hpp>
+// clang-format on
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -100,9 +102,9 @@ struct ServerState {
   ExportProvider& provider;
   asio::io_context& io;
   asio::thread_pool& pool;
-  bool stopping = false;     // SIGINT/SIGTERM received
-  uint32_t active = 0;       // connections counted against the limit
-  uint64_t next_id = 0;      // for log messages
+  bool stopping = false;              // SIGINT/SIGTERM received
+  uint32_t active = 0;                // connections counted against the limit
+  uint64_t next_id = 0;               // for log messages
   std::set<Connection*> connections;  // alive, for shutdown
 };
 
@@ -150,8 +152,8 @@ struct Request {
   std::unique_ptr<uint8_t[]> data;
   size_t capacity = 0;
 
-  std::vector<ExportExtent> extents;  // block status scratch
-  std::vector<uint8_t> header;        // encoded reply headers
+  std::vector<ExportExtent> extents;    // block status scratch
+  std::vector<uint8_t> header;          // encoded reply headers
   std::vector<asio::const_buffer> iov;  // the reply, ready to send
 };
 
@@ -174,8 +176,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> SendOptionError(uint32_t option, uint32_t type,
                                         std::string_view message);
   asio::awaitable<bool> HandleInfoOrGo(uint32_t option,
-                                       std::span<const uint8_t> data,
-                                       bool* go);
+                                       std::span<const uint8_t> data, bool* go);
   asio::awaitable<bool> HandleExportName(std::span<const uint8_t> data);
   asio::awaitable<bool> HandleMetaContext(uint32_t option,
                                           std::span<const uint8_t> data);
@@ -211,21 +212,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const uint64_t id_;
   Reader reader_;
   bool closed_ = false;
-  bool counted_ = false;   // counted in server_.active
-  bool refused_ = false;   // over the connection limit
+  bool counted_ = false;  // counted in server_.active
+  bool refused_ = false;  // over the connection limit
   Clock::time_point last_activity_;
 
   // Handshake state.
   bool no_zeroes_ = false;
   bool structured_ = false;
-  bool meta_selected_ = false;       // base:allocation selected ...
-  std::string meta_export_name_;     // ... for this export name
+  bool meta_selected_ = false;    // base:allocation selected ...
+  std::string meta_export_name_;  // ... for this export name
   Negotiated n_;
 
   // Transmission state (io thread only).
   bool reading_done_ = false;  // no more requests will be read
   bool write_failed_ = false;
-  uint32_t inflight_ = 0;      // allocated and not yet recycled
+  uint32_t inflight_ = 0;       // allocated and not yet recycled
   std::deque<Request*> queue_;  // encoded, waiting for the writer
   std::vector<std::unique_ptr<Request>> all_requests_;
   std::vector<Request*> free_;

@@ -135,8 +135,8 @@ inline constexpr uint32_t kEshutdown = 108;
 
 // S: greeting of the fixed newstyle handshake.
 struct Greeting {
-  uint64_t nbd_magic;   // kNbdMagic
-  uint64_t opt_magic;   // kOptMagic
+  uint64_t nbd_magic;  // kNbdMagic
+  uint64_t opt_magic;  // kOptMagic
   uint16_t handshake_flags;
 };
 static_assert(sizeof(Greeting) == 18);

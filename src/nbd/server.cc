@@ -76,8 +76,10 @@ Status AdoptListenFds(asio::io_context& io, int n,
   return Status::OK();
 }
 
-Status Listen(asio::io_context& io, const asio::generic::stream_protocol::endpoint& ep,
-              std::string_view name, std::vector<std::unique_ptr<Acceptor>>* out) {
+Status Listen(asio::io_context& io,
+              const asio::generic::stream_protocol::endpoint& ep,
+              std::string_view name,
+              std::vector<std::unique_ptr<Acceptor>>* out) {
   auto acc = std::make_unique<Acceptor>(io);
   boost::system::error_code ec;
   acc->open(ep.protocol(), ec);
@@ -98,11 +100,10 @@ Status ListenTcp(asio::io_context& io, const ServerOptions& o,
                  std::vector<std::unique_ptr<Acceptor>>* out) {
   asio::ip::tcp::resolver resolver(io);
   boost::system::error_code ec;
-  auto results =
-      resolver.resolve(o.host, std::to_string(o.port),
-                       asio::ip::tcp::resolver::passive |
-                           asio::ip::tcp::resolver::numeric_service,
-                       ec);
+  auto results = resolver.resolve(o.host, std::to_string(o.port),
+                                  asio::ip::tcp::resolver::passive |
+                                      asio::ip::tcp::resolver::numeric_service,
+                                  ec);
   const std::string where = o.host + ":" + std::to_string(o.port);
   if (ec) return FromAsio(ec, "resolving listen address", where);
   Status first_error;
@@ -142,8 +143,8 @@ asio::awaitable<void> AcceptLoop(Acceptor& acceptor, ServerState& server) {
       continue;
     }
     if (tcp) socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    auto conn =
-        std::make_shared<Connection>(server, std::move(socket), ++server.next_id);
+    auto conn = std::make_shared<Connection>(server, std::move(socket),
+                                             ++server.next_id);
     asio::co_spawn(server.io, Connection::Run(std::move(conn)),
                    [](std::exception_ptr e) {
                      if (!e) return;

@@ -158,8 +158,7 @@ asio::awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
       self->last_activity_ = Clock::now();
       continue;
     }
-    spdlog::debug("nbd[{}]: idle for {}s, closing", self->id_,
-                  timeout.count());
+    spdlog::debug("nbd[{}]: idle for {}s, closing", self->id_, timeout.count());
     self->Close();
   }
 }
@@ -197,8 +196,8 @@ void Connection::Recycle(Request* r) {
 
 uint32_t Connection::Validate(const Request& r, const char** why) const {
   uint16_t allowed = kCmdFlagFua;  // harmless everywhere; some clients set it
-  bool ranged = true;     // offset/length must lie within the export
-  bool payload = false;   // length limited to kMaxBlockSize
+  bool ranged = true;              // offset/length must lie within the export
+  bool payload = false;            // length limited to kMaxBlockSize
   bool writes = false;
   switch (r.type) {
     case kCmdRead:
@@ -412,8 +411,8 @@ void Connection::EncodeError(Request* r, uint32_t error,
 }
 
 void Connection::EncodeStatusError(Request* r, const Status& s) {
-  spdlog::debug("nbd[{}]: cmd {} offset {} length {} failed: {}", id_,
-                r->type, r->offset, r->length, s.ToString());
+  spdlog::debug("nbd[{}]: cmd {} offset {} length {} failed: {}", id_, r->type,
+                r->offset, r->length, s.ToString());
   EncodeError(r, NbdErrorFromStatus(s), s.Message());
 }
 

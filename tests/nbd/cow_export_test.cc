@@ -65,10 +65,10 @@ TEST_F(CowExportTest, AdvertisesWritableSingleConnection) {
 TEST_F(CowExportTest, ReadsBaseUntilWritten) { ExpectMatchesModel(); }
 
 TEST_F(CowExportTest, WritesAreVisibleAndBaseUnchanged) {
-  Write(10, 20, 0xaa);              // partial first block
-  Write(2 * kB, 2 * kB, 0xbb);      // whole blocks
-  Write(5 * kB - 7, kB + 14, 0xcc); // crosses into a zero block
-  Write(16 * kB + 50, 50, 0xdd);    // short tail block
+  Write(10, 20, 0xaa);               // partial first block
+  Write(2 * kB, 2 * kB, 0xbb);       // whole blocks
+  Write(5 * kB - 7, kB + 14, 0xcc);  // crosses into a zero block
+  Write(16 * kB + 50, 50, 0xdd);     // short tail block
   ExpectMatchesModel();
   EXPECT_EQ(base_->Contents(), base_data_);
 }
@@ -120,7 +120,8 @@ TEST_F(CowExportTest, RandomOperationsMatchModel) {
   std::mt19937 rng(7);
   for (int i = 0; i < 300; ++i) {
     const uint64_t off = rng() % cow_->Size();
-    const size_t len = 1 + rng() % std::min<uint64_t>(3 * kB, cow_->Size() - off);
+    const size_t len =
+        1 + rng() % std::min<uint64_t>(3 * kB, cow_->Size() - off);
     if (rng() % 3 == 0) {
       Zero(off, len);
     } else {

@@ -53,10 +53,10 @@ TEST(MemExportTest, WritesAreVisible) {
 
 TEST(StaticExportProviderTest, ListsAndOpensByName) {
   StaticExportProvider provider;
-  provider.Add("a", std::make_shared<MemExport>(std::vector<uint8_t>(10),
-                                                false, "first"));
-  provider.Add("b", std::make_shared<MemExport>(std::vector<uint8_t>(20),
-                                                false, "second"));
+  provider.Add("a", std::make_shared<MemExport>(std::vector<uint8_t>(10), false,
+                                                "first"));
+  provider.Add("b", std::make_shared<MemExport>(std::vector<uint8_t>(20), false,
+                                                "second"));
   auto list = provider.ListExports();
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 2u);

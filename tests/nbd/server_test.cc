@@ -340,7 +340,7 @@ TEST_F(NbdServerTest, ReadsEqualTheFile) {
     const size_t len = std::min<uint64_t>(kMiB, image_->size() - off);
     EXPECT_TRUE(ReadMatches(h.get(), off, len)) << "at " << off;
   }
-  EXPECT_TRUE(ReadMatches(h.get(), 12345, 100000));  // unaligned
+  EXPECT_TRUE(ReadMatches(h.get(), 12345, 100000));     // unaligned
   EXPECT_TRUE(ReadMatches(h.get(), 0x300000, 0x6000));  // partly zero
   EXPECT_TRUE(ReadMatches(h.get(), image_->size() - 1, 1));
   // The maximum block size is accepted.
@@ -348,7 +348,8 @@ TEST_F(NbdServerTest, ReadsEqualTheFile) {
   ASSERT_TRUE(big);
   std::vector<uint8_t> buf(32 * kMiB, 0xff);
   ASSERT_EQ(nbd_pread(big.get(), buf.data(), buf.size(), 0, 0), 0);
-  EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
+  EXPECT_TRUE(
+      std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
 }
 
 TEST_F(NbdServerTest, SimpleRepliesWhenNotNegotiated) {
@@ -377,13 +378,13 @@ TEST_F(NbdServerTest, StructuredReadsSendHolesUnlessDontFragment) {
   // [0, 0x80000) holds data, a 192 KiB zero run, data.
   std::vector<uint8_t> buf(0x80000);
   Chunks sparse;
-  ASSERT_EQ(nbd_pread_structured(
-                h.get(), buf.data(), buf.size(), 0,
-                nbd_chunk_callback{.callback = Chunks::Callback,
-                                   .user_data = &sparse,
-                                   .free = nullptr},
-                0),
-            0)
+  ASSERT_EQ(
+      nbd_pread_structured(h.get(), buf.data(), buf.size(), 0,
+                           nbd_chunk_callback{.callback = Chunks::Callback,
+                                              .user_data = &sparse,
+                                              .free = nullptr},
+                           0),
+      0)
       << nbd_get_error();
   EXPECT_TRUE(std::equal(buf.begin(), buf.end(), image_->begin()));
   EXPECT_EQ(sparse.holes, 1);
@@ -391,13 +392,13 @@ TEST_F(NbdServerTest, StructuredReadsSendHolesUnlessDontFragment) {
 
   std::fill(buf.begin(), buf.end(), 0xee);
   Chunks whole;
-  ASSERT_EQ(nbd_pread_structured(
-                h.get(), buf.data(), buf.size(), 0,
-                nbd_chunk_callback{.callback = Chunks::Callback,
-                                   .user_data = &whole,
-                                   .free = nullptr},
-                LIBNBD_CMD_FLAG_DF),
-            0)
+  ASSERT_EQ(
+      nbd_pread_structured(h.get(), buf.data(), buf.size(), 0,
+                           nbd_chunk_callback{.callback = Chunks::Callback,
+                                              .user_data = &whole,
+                                              .free = nullptr},
+                           LIBNBD_CMD_FLAG_DF),
+      0)
       << nbd_get_error();
   EXPECT_TRUE(std::equal(buf.begin(), buf.end(), image_->begin()));
   EXPECT_EQ(whole.holes, 0);
@@ -410,7 +411,8 @@ struct Extents {
                       size_t n, int*) {
     if (std::strcmp(ctx, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0) return 0;
     auto* self = static_cast<Extents*>(user);
-    for (size_t i = 0; i + 1 < n; i += 2) self->list.push_back({e[i], e[i + 1]});
+    for (size_t i = 0; i + 1 < n; i += 2)
+      self->list.push_back({e[i], e[i + 1]});
     return 0;
   }
 };
@@ -432,12 +434,13 @@ TEST_F(NbdServerTest, BlockStatusShowsZeroBlocksAsHoles) {
   uint64_t pos = 0;
   while (pos < size) {
     Extents ex;
-    ASSERT_EQ(nbd_block_status(h.get(), size - pos, pos,
-                               nbd_extent_callback{.callback = Extents::Callback,
-                                                   .user_data = &ex,
-                                                   .free = nullptr},
-                               0),
-              0)
+    ASSERT_EQ(
+        nbd_block_status(h.get(), size - pos, pos,
+                         nbd_extent_callback{.callback = Extents::Callback,
+                                             .user_data = &ex,
+                                             .free = nullptr},
+                         0),
+        0)
         << nbd_get_error();
     ASSERT_FALSE(ex.list.empty());
     for (auto [len, flags] : ex.list) {
@@ -553,12 +556,13 @@ TEST_F(NbdServerTest, ListShowsExportsWithDescriptions) {
     return 0;
   };
   ASSERT_EQ(nbd_opt_list(h.get(), nbd_list_callback{.callback = cb,
-                                                     .user_data = &seen,
-                                                     .free = nullptr}),
+                                                    .user_data = &seen,
+                                                    .free = nullptr}),
             2)
       << nbd_get_error();
   ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0], std::make_pair(std::string("disk"), std::string("test disk")));
+  EXPECT_EQ(seen[0],
+            std::make_pair(std::string("disk"), std::string("test disk")));
   EXPECT_EQ(seen[1].first, "big");
   // INFO then GO on the same connection.
   ASSERT_EQ(nbd_opt_info(h.get()), 0) << nbd_get_error();
@@ -599,10 +603,12 @@ TEST_F(NbdServerTest, TwoConnectionsAtOnce) {
   Handle b = Connect(*server_);
   ASSERT_TRUE(a && b);
   std::thread ta([&] {
-    for (int i = 0; i < 8; ++i) EXPECT_TRUE(ReadMatches(a.get(), i * kMiB, kMiB));
+    for (int i = 0; i < 8; ++i)
+      EXPECT_TRUE(ReadMatches(a.get(), i * kMiB, kMiB));
   });
   std::thread tb([&] {
-    for (int i = 7; i >= 0; --i) EXPECT_TRUE(ReadMatches(b.get(), i * kMiB, kMiB));
+    for (int i = 7; i >= 0; --i)
+      EXPECT_TRUE(ReadMatches(b.get(), i * kMiB, kMiB));
   });
   ta.join();
   tb.join();
@@ -674,7 +680,7 @@ TEST_F(NbdServerTest, UnknownCommandAndBadFlagsGetEinvalInStream) {
   ASSERT_GE(fd, 0);
   ASSERT_GT(RawHandshake(fd, "disk"), 0u);
   uint8_t req[28];
-  RawRequest(req, 99, 0x1111, 0, 512);               // unknown command
+  RawRequest(req, 99, 0x1111, 0, 512);  // unknown command
   ASSERT_TRUE(SendAll(fd, req, sizeof(req)));
   RawRequest(req, 0, 0x2222, 0, 512, /*flags=*/0x80);  // unknown flag
   ASSERT_TRUE(SendAll(fd, req, sizeof(req)));
@@ -728,7 +734,8 @@ TEST_F(NbdServerTest, CopyOnWriteOverlayIsPrivateAndDiscarded) {
   ASSERT_EQ(nbd_pread(a.get(), buf.data(), buf.size(), 5000, 0), 0);
   EXPECT_EQ(buf, data);
   ASSERT_EQ(nbd_pread(a.get(), buf.data(), buf.size(), kMiB, 0), 0);
-  EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
+  EXPECT_TRUE(
+      std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
 
   // Another connection sees the original image.
   Handle b = Connect(cow);
@@ -777,8 +784,7 @@ TEST_F(NbdServerTest, ConnectionLimitRefusesExtraClients) {
   ASSERT_TRUE(RawOption(fd, kOptList, {}));
   std::string payload;
   EXPECT_EQ(RawOptionReply(fd, kOptList, &payload), kRepErrPolicy);
-  EXPECT_NE(payload.find("too many connections"), std::string::npos)
-      << payload;
+  EXPECT_NE(payload.find("too many connections"), std::string::npos) << payload;
   ::close(fd);
   EXPECT_TRUE(ReadMatches(first.get(), 0, 4096));
   first.reset();
