@@ -67,4 +67,20 @@ fi
 kill -TERM $server
 wait $server || fail "server exited non-zero on SIGTERM"
 [ ! -e "$sock" ] || fail "socket not removed"
+# A directory of repositories (the scheduler's base dir): names are JOB/SPEC.
+mkdir "$T/base"
+cp -a "$T/repo" "$T/base/vm1"                  # repositories move with cp/rsync
+"$BACKY" -b "$T/base/vm2" init file "$T/v1.img"
+"$BACKY" -b "$T/base/vm2" backup daily
+"$BACKY" -b "$T/base" nbd-server --socket "$sock" 2>>"$T/server.log" &
+server=$!
+CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+list=$(nbdinfo --list "$(uri "")" 2>/dev/null || true)
+[ "$(grep -c '^export="vm1/' <<<"$list")" = 3 ] || fail "vm1 exports missing: $list"
+[ "$(grep -c '^export="vm2/' <<<"$list")" = 1 ] || fail "vm2 export missing"
+[ "$(nbdcopy "$(uri vm1/daily)" - | sha)" = "$(sha < "$T/v1.img")" ] || fail "vm1/daily"
+[ "$(nbdcopy "$(uri vm2/last)" - | sha)" = "$(sha < "$T/v1.img")" ] || fail "vm2/last"
+[ "$(nbdcopy "$(uri vm1/)" - | sha)" = "$(sha < "$img")" ] || fail "vm1/ (empty SPEC = last)"
+if nbdinfo "$(uri vm3/last)" 2>/dev/null; then fail "unknown job opened"; fi
 echo PASS
