@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <cstdlib>
 
 #include "backup/cli/command.h"
 #include "backup/revision_export.h"
@@ -68,7 +69,9 @@ class NbdServerCommand final : public Command {
     if (!provider.ok()) return provider.status();
     options_.idle_timeout = std::chrono::seconds(idle_timeout_);
     options_.on_ready = [this] {
-      if (!options_.unix_socket.empty()) {
+      if (std::getenv("LISTEN_FDS")) {
+        spdlog::info("nbd-server: serving on the sockets passed in (LISTEN_FDS)");
+      } else if (!options_.unix_socket.empty()) {
         spdlog::info("nbd-server: serving on unix socket {}", options_.unix_socket);
       } else {
         spdlog::info("nbd-server: serving on {}:{}", options_.host, options_.port);
