@@ -11,7 +11,7 @@ PACKAGES=(
   libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-dev
   libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
   # tests and demo
-  xxhash openssl e2fsprogs util-linux uuid-runtime fuse3
+  xxhash openssl e2fsprogs util-linux uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdfuse nbdkit qemu-utils nbd-client jq
 )

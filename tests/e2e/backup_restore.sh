@@ -13,7 +13,14 @@ dd if="$T/text" of="$img" bs=1M seek=160 conv=notrunc status=none
 sum0=$(sha < "$img")
 
 "$BACKY" -b "$T/repo" init file "$img"
-"$BACKY" -b "$T/repo" backup daily
+if [ -x /usr/bin/time ]; then
+  /usr/bin/time -f %M -o "$T/rss" "$BACKY" -b "$T/repo" backup daily
+  rss=$(tail -1 "$T/rss")
+  log "peak RSS of the first backup: $rss KiB"
+  [ "$rss" -lt $(( 256 * 1024 )) ] || fail "backup used $rss KiB (limit 256 MiB)"
+else
+  "$BACKY" -b "$T/repo" backup daily
+fi
 # Change 1%: 2 MiB at 3 places (touches 3 chunks), through the same file.
 for off in 10 70 170; do
   rand_bytes "change$off" 1 | dd of="$img" bs=1M seek=$off conv=notrunc status=none
@@ -36,6 +43,16 @@ n=$("$BACKY" -b "$T/repo" status --yaml | grep -c '^id:')
 # Restored files are sparse: the 96 MiB hole stays a hole.
 used=$(du -k "$T/out1.img" | cut -f1)
 [ "$used" -lt $(( 200 * 1024 )) ] || fail "restored file is not sparse ($used KiB)"
+
+# A block device gets every byte (zeros too) and needs --force.
+if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
+  rand_bytes garbage 256 > "$T/dev.img"
+  dev=$(losetup -f --show "$T/dev.img")
+  CLEANUPS+=("losetup -d $dev")
+  expect_fail "target is a block device; use --force" "$BACKY" -b "$T/repo" restore -r 1 "$dev"
+  "$BACKY" -b "$T/repo" restore -r 1 --force "$dev"
+  [ "$(head -c 256M "$dev" | sha)" = "$sum0" ] || fail "restore to block device differs"
+fi
 
 # The second backup wrote only the 4 changed chunks.
 new=$(rev_field "$T/repo" 0 chunks_new)
