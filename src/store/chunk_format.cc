@@ -6,26 +6,12 @@
 
 #include <cstring>
 
+#include "store/coding.h"
+
 namespace backy::store {
 
 namespace {
 
-void Put32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
-uint64_t Get64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
 
 // Header field offsets (see man/backy-store.5).
 constexpr size_t kOffVersion = 8;
@@ -70,10 +56,10 @@ void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
   uint8_t* base = out->data();
   std::memset(base, 0, prefix);
   std::memcpy(base, kChunkMagic, 8);
-  Put32(base + kOffVersion, kChunkFormatVersion);
-  Put32(base + kOffPlainSize, static_cast<uint32_t>(plain.size()));
-  Put32(base + kOffBlockSize, kChunkBlockSize);
-  Put32(base + kOffBlockCount, nblocks);
+  EncodeFixed32(base + kOffVersion, kChunkFormatVersion);
+  EncodeFixed32(base + kOffPlainSize, static_cast<uint32_t>(plain.size()));
+  EncodeFixed32(base + kOffBlockSize, kChunkBlockSize);
+  EncodeFixed32(base + kOffBlockCount, nblocks);
   std::memcpy(base + kOffDigest, digest.bytes().data(), Digest::kSize);
 
   size_t pos = prefix;
@@ -96,14 +82,14 @@ void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
       }
     }
     if (codec == BlockCodec::kRaw) std::memcpy(base + pos, src, len);
-    Put32(entry, static_cast<uint32_t>(stored));
-    Put32(entry + 4, static_cast<uint32_t>(codec));
-    Put64(entry + 8, XXH3_64bits(src, len));
+    EncodeFixed32(entry, static_cast<uint32_t>(stored));
+    EncodeFixed32(entry + 4, static_cast<uint32_t>(codec));
+    EncodeFixed64(entry + 8, XXH3_64bits(src, len));
     pos += stored;
   }
   out->resize(pos);
   base = out->data();
-  Put64(base + kOffChecksum, PrefixChecksum(base, prefix));
+  EncodeFixed64(base + kOffChecksum, PrefixChecksum(base, prefix));
 }
 
 Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> bytes,
@@ -116,14 +102,14 @@ Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> bytes,
     return Status::Corruption("not a chunk file (bad magic)", name);
   }
   ChunkHeader h;
-  h.version = Get32(p + kOffVersion);
+  h.version = DecodeFixed32(p + kOffVersion);
   if (h.version != kChunkFormatVersion) {
     return Status::NotSupported(
         "unsupported chunk format version " + std::to_string(h.version), name);
   }
-  h.plain_size = Get32(p + kOffPlainSize);
-  h.block_size = Get32(p + kOffBlockSize);
-  h.block_count = Get32(p + kOffBlockCount);
+  h.plain_size = DecodeFixed32(p + kOffPlainSize);
+  h.block_size = DecodeFixed32(p + kOffBlockSize);
+  h.block_count = DecodeFixed32(p + kOffBlockCount);
   std::array<uint8_t, Digest::kSize> d;
   std::memcpy(d.data(), p + kOffDigest, Digest::kSize);
   h.digest = Digest(d);
@@ -148,7 +134,7 @@ Result<ChunkLayout> ParseChunkLayout(std::span<const uint8_t> prefix,
   if (prefix.size() < prefix_size) {
     return Status::Corruption("chunk file too short for its block table", name);
   }
-  if (Get64(prefix.data() + kOffChecksum) !=
+  if (DecodeFixed64(prefix.data() + kOffChecksum) !=
       PrefixChecksum(prefix.data(), prefix_size)) {
     return Status::Corruption("chunk header checksum mismatch", name);
   }
@@ -158,9 +144,9 @@ Result<ChunkLayout> ParseChunkLayout(std::span<const uint8_t> prefix,
   for (uint32_t i = 0; i < n; ++i) {
     const uint8_t* e = prefix.data() + kChunkHeaderSize + kBlockEntrySize * i;
     BlockEntry& b = layout.blocks[i];
-    b.stored_size = Get32(e);
-    uint32_t codec = Get32(e + 4);
-    b.plain_hash = Get64(e + 8);
+    b.stored_size = DecodeFixed32(e);
+    uint32_t codec = DecodeFixed32(e + 4);
+    b.plain_hash = DecodeFixed64(e + 8);
     if (codec > 1) return Status::Corruption("unknown block codec", name);
     b.codec = static_cast<BlockCodec>(codec);
     if (b.codec == BlockCodec::kRaw &&

@@ -15,18 +15,6 @@ namespace backy::store {
 
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // One encoder per thread; the options of a store never change, so a thread
 // that serves two stores with different options re-creates it.
 ChunkEncoder& ThreadEncoder(const CompressionOptions& options) {
@@ -92,7 +80,7 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
   const std::string tmp = TempPath(tmp_dir_, digest.Hex());
   Status s;
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
     s = PWriteAll(fd.get(), encoded, 0, tmp);
     // The data must be on disk before the name appears: a chunk file under
@@ -141,7 +129,7 @@ Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
 Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
                             std::span<uint8_t> out) {
   const std::string path = ChunkName(digest);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) {
       return Status::NotFound("chunk " + digest.Hex() + " is missing", path);
@@ -167,7 +155,7 @@ Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
 
 Result<uint64_t> FileChunkStore::PlainSize(const Digest& digest) {
   const std::string path = ChunkName(digest);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
   uint8_t head[kChunkHeaderSize];
   Status s = PReadAll(fd.get(), head, 0, path);

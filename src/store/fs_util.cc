@@ -13,24 +13,11 @@
 
 namespace backy::store {
 
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
 
 std::string DirName(const std::string& path) {
   auto pos = path.rfind('/');
@@ -41,7 +28,7 @@ std::string DirName(const std::string& path) {
 
 template <typename Container>
 Status ReadWholeFileInto(const std::string& path, Container* out) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat", path);
@@ -113,7 +100,7 @@ Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
 }
 
 Status SyncDir(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return Status::FromErrno(errno, "open directory", dir);
   if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync", dir);
   return Status::OK();
@@ -129,7 +116,7 @@ Status MakeDirs(const std::string& dir) {
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
                        const std::string& tmp_dir, bool sync_dir) {
   std::string tmp = TempPath(tmp_dir, "publish");
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
   Status s = PWriteAll(fd.get(), data, 0, tmp);
   if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno(errno, "fsync", tmp);
@@ -171,7 +158,7 @@ FileLock::~FileLock() {
 
 Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
                                    std::string_view holder_note) {
-  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
   int op = (mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
   while (::flock(fd.get(), op) != 0) {

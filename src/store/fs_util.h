@@ -14,6 +14,24 @@
 
 namespace backy::store {
 
+// Owns a file descriptor; closes it on destruction.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
 // Reads the whole file at `path` into `out`.
 Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out);
 Status ReadWholeFile(const std::string& path, std::string* out);

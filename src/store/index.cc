@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "store/coding.h"
+
 namespace backy::store {
 
 namespace {
@@ -16,22 +18,6 @@ constexpr size_t kOffImageSize = 16;
 constexpr size_t kOffSlotCount = 24;
 constexpr size_t kOffChecksum = 56;
 
-void Put32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
-uint64_t Get64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
 
 uint64_t SlotsFor(uint64_t size, uint32_t chunk_size) {
   return (size + chunk_size - 1) / chunk_size;
@@ -67,15 +53,15 @@ std::vector<uint8_t> RevisionIndex::Encode() const {
   std::vector<uint8_t> out(kIndexHeaderSize + Digest::kSize * slots_.size());
   uint8_t* p = out.data();
   std::memcpy(p, kIndexMagic, 8);
-  Put32(p + kOffVersion, kIndexFormatVersion);
-  Put32(p + kOffChunkSize, chunk_size_);
-  Put64(p + kOffImageSize, image_size_);
-  Put64(p + kOffSlotCount, slots_.size());
+  EncodeFixed32(p + kOffVersion, kIndexFormatVersion);
+  EncodeFixed32(p + kOffChunkSize, chunk_size_);
+  EncodeFixed64(p + kOffImageSize, image_size_);
+  EncodeFixed64(p + kOffSlotCount, slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
     std::memcpy(p + kIndexHeaderSize + Digest::kSize * i,
                 slots_[i].bytes().data(), Digest::kSize);
   }
-  Put64(p + kOffChecksum, Checksum(p, out.size()));
+  EncodeFixed64(p + kOffChecksum, Checksum(p, out.size()));
   return out;
 }
 
@@ -88,20 +74,20 @@ Result<RevisionIndex> RevisionIndex::Decode(std::span<const uint8_t> bytes,
   if (std::memcmp(p, kIndexMagic, 8) != 0) {
     return Status::Corruption("not an index file (bad magic)", name);
   }
-  uint32_t version = Get32(p + kOffVersion);
+  uint32_t version = DecodeFixed32(p + kOffVersion);
   if (version != kIndexFormatVersion) {
     return Status::NotSupported(
         "unsupported index format version " + std::to_string(version), name);
   }
-  uint32_t chunk_size = Get32(p + kOffChunkSize);
-  uint64_t image_size = Get64(p + kOffImageSize);
-  uint64_t slots = Get64(p + kOffSlotCount);
+  uint32_t chunk_size = DecodeFixed32(p + kOffChunkSize);
+  uint64_t image_size = DecodeFixed64(p + kOffImageSize);
+  uint64_t slots = DecodeFixed64(p + kOffSlotCount);
   if (chunk_size == 0 || chunk_size > 64u * 1024 * 1024 ||
       slots != SlotsFor(image_size, chunk_size) ||
       bytes.size() != kIndexHeaderSize + Digest::kSize * slots) {
     return Status::Corruption("index header has inconsistent sizes", name);
   }
-  if (Get64(p + kOffChecksum) != Checksum(p, bytes.size())) {
+  if (DecodeFixed64(p + kOffChecksum) != Checksum(p, bytes.size())) {
     return Status::Corruption("index checksum mismatch", name);
   }
   RevisionIndex index(image_size, chunk_size);
