@@ -279,6 +279,9 @@ Status VerifySample(Repository& repo, sources::Source& source,
       const size_t slot = order[i];
       const Digest& d = index.slot(slot);
       Status s = repo.chunks().Get(d, &stored);
+      // A damaged chunk is moved away so that the next (full) backup
+      // writes a fresh copy instead of deduplicating against it.
+      if (s.IsCorruption()) (void)repo.chunks().Quarantine(d);
       std::span<uint8_t> src(live.data(), index.SlotLength(slot));
       if (s.ok()) {
         s = source.Read(static_cast<uint64_t>(slot) * index.chunk_size(), src);
@@ -383,6 +386,12 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
         index = std::move(*parent_index);
         index.Resize(rev.size);
       }
+    } else if (source.verify_mode() == sources::VerifyMode::kSample) {
+      // Snapshot sources (RBD) normally keep the parent's snapshot; if it
+      // is gone, an operator removed it, which costs a full read.
+      spdlog::warn("backup: the snapshot of parent revision {} is gone from "
+                   "{}; reading everything (full backup)",
+                   parent.id, source.Name());
     }
   }
 
@@ -411,6 +420,8 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
 
   s = StoreSlots(repo, source, plan, options, &index, &rev, &created);
   if (!s.ok()) return s;
+  // What the backup itself read; sampled verification reads more.
+  rev.stats.bytes_read = source.bytes_read();
   s = repo.chunks().Sync();
   if (!s.ok()) return s;
   TestHook("synced");
@@ -421,7 +432,13 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   } else {
     s = VerifySample(repo, source, index, created, options, &rev.verification);
   }
-  if (!s.ok()) return s;
+  // A sampled mismatch may lie in a chunk carried over from older
+  // revisions (now quarantined), so a retry must not diff from the parent:
+  // publish the revision as distrusted (visible in status), which makes
+  // the next backup read everything, and fail below.
+  const bool distrust = s.IsCorruption() &&
+                        source.verify_mode() == sources::VerifyMode::kSample;
+  if (!s.ok() && !distrust) return s;
   size_t data_slots = 0;
   for (size_t i = 0; i < index.slot_count(); ++i) data_slots += !index.IsZero(i);
   auto& v = rev.verification;
@@ -430,11 +447,20 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
                    : 1.0;
   v.coverage =
       data_slots ? static_cast<double>(v.chunks_checked) / data_slots : 1.0;
-  rev.stats.bytes_read = source.bytes_read();
   rev.stats.duration = std::chrono::duration<double>(
                            std::chrono::steady_clock::now() - start)
                            .count();
   if (Cancelled(options)) return Status::Interrupted("backup interrupted");
+  if (distrust) {
+    rev.trust = store::Trust::kDistrusted;
+    Status p = repo.Publish(rev, index);
+    if (!p.ok()) return s;
+    published = true;
+    source.Abort();  // its snapshot is no base for the next backup
+    return s.WithContext("revision " + rev.id +
+                         " published as distrusted; the next backup reads "
+                         "everything");
+  }
   s = repo.Publish(rev, index, [] { TestHook("index"); });
   if (!s.ok()) return s;
   published = true;

@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "backup/progress.h"
+#ifdef BACKY_WITH_RBD
+#include "backup/rbd_sink.h"
+#endif
 #include "store/fs_util.h"
 
 namespace backy::backup {
@@ -105,6 +108,14 @@ unsigned WorkerCount(unsigned requested) {
 
 Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
                                               const RestoreOptions& options) {
+  if (target.starts_with("rbd:")) {
+#ifdef BACKY_WITH_RBD
+    return OpenRbdSink(target.substr(4), options);
+#else
+    return Status::NotSupported(
+        "this backy was built without Ceph RBD support", target);
+#endif
+  }
   if (target == "-") {
     if (::isatty(STDOUT_FILENO)) {
       return Status::InvalidArgument(

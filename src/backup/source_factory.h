@@ -1,22 +1,53 @@
 // Builds the Source a repository's config describes (source.type: file,
-// ceph-rbd) and the config section `backy init TYPE ...` writes.
+// ceph-rbd), the backup options its source section sets, and the config
+// section `backy init TYPE ...` writes. Stateless functions; thread-safe.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <string>
 
+#include "backup/backup_run.h"
 #include "sources/source.h"
 #include "store/repository.h"
 
 namespace backy::backup {
 
-// The Source for `config.source`. InvalidArgument names the missing key.
+// The Source for `config.source`. InvalidArgument names the missing or
+// malformed key; NotSupported for an unknown type (or ceph-rbd in a build
+// without RBD support). Does not connect to anything.
 Result<std::unique_ptr<sources::Source>> MakeSource(
     const store::RepositoryConfig& config, const std::string& config_name);
 
-// The config's source section for `backy init TYPE SPEC`.
+// Applies the source section's backup settings to `options`:
+// `full-always` (true/false) and, for ceph-rbd, `verify_budget` (seconds)
+// and `verify_sample` (fraction 0..1). InvalidArgument for malformed
+// values; absent keys leave `options` unchanged.
+Status ApplySourceOptions(const store::RepositoryConfig& config,
+                          const std::string& config_name,
+                          BackupOptions* options);
+
+// What `backy init` was told besides TYPE and SPEC.
+struct SourceInitOptions {
+  // ceph-rbd only; empty means "not set" (CEPH_CONF/CEPH_ARGS and Ceph's
+  // defaults apply at backup time).
+  std::string ceph_conf;
+  std::string client_id;
+  std::string keyring;
+  int verify_budget_s = 300;
+  int connect_timeout_s = 30;
+  bool full_always = false;
+  // Check that the source exists (ceph-rbd: connect and open the image).
+  bool check = true;
+};
+
+// The config's source section for `backy init TYPE SPEC`. For file: NotFound
+// when the image is missing. For ceph-rbd (SPEC is POOL/IMAGE or
+// POOL/NAMESPACE/IMAGE): with `check`, connects and fails with the
+// cluster's error (unreachable, pool or image missing) unless the image
+// exists.
 Result<std::map<std::string, std::string>> SourceSectionFor(
-    const std::string& type, const std::string& spec);
+    const std::string& type, const std::string& spec,
+    const SourceInitOptions& init = {});
 
 }  // namespace backy::backup

@@ -257,6 +257,22 @@ std::string RbdSnapshotName(const std::string& revision_id) {
   return std::string(kSnapPrefix) + revision_id;
 }
 
+Result<uint64_t> ProbeRbdImage(const RbdConfig& config) {
+  const std::string name = RbdImageName(config);
+  Connection conn;
+  Status s = conn.Open(config);
+  if (!s.ok()) return s;
+  rbd_image_t image = nullptr;
+  int r = rbd_open_read_only(conn.io(), config.image.c_str(), &image, nullptr);
+  if (r == -ENOENT) return Status::NotFound("image does not exist", name);
+  if (r < 0) return RbdError(r, "opening image", name);
+  uint64_t size = 0;
+  r = rbd_get_size(image, &size);
+  CloseImage(&image);
+  if (r < 0) return RbdError(r, "getting size", name);
+  return size;
+}
+
 // ---------------------------------------------------------------- RbdSource
 
 struct RbdSource::Handles {

@@ -47,6 +47,12 @@ std::string RbdImageName(const RbdConfig& config);
 // The snapshot backy creates for a revision: "backy-<revision id>".
 std::string RbdSnapshotName(const std::string& revision_id);
 
+// Connects and opens the image read-only to check that it exists (for
+// `backy init`); returns its current size. Errors as RbdSource::Begin:
+// NotFound for a missing pool or image, IOError for an unreachable
+// cluster (after connect_timeout_s). Creates nothing.
+Result<uint64_t> ProbeRbdImage(const RbdConfig& config);
+
 class RbdSource final : public Source {
  public:
   // Does not connect; Begin() does.

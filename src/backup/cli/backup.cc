@@ -37,10 +37,10 @@ class BackupCommand final : public Command {
     for (std::string tag; std::getline(ss, tag, ',');) {
       if (!tag.empty()) options.tags.insert(tag);
     }
-    const auto& src = (*repo)->config().source;
-    auto full_always = src.find("full-always");
-    options.full = full_ || (full_always != src.end() &&
-                             full_always->second == "true");
+    Status s = ApplySourceOptions((*repo)->config(),
+                                  (*repo)->dir() + "/config", &options);
+    if (!s.ok()) return s;
+    options.full = options.full || full_;
     options.cancel = &g_cancel;
     auto rev = RunBackup(**repo, **source, options);
     if (!rev.ok()) return rev.status();
