@@ -41,6 +41,35 @@ Result<std::vector<std::string>> ListWithSuffix(const std::string& dir,
 
 }  // namespace
 
+Result<int64_t> ParseDuration(std::string_view text) {
+  const std::string t(text);
+  size_t pos = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(t, &pos);
+  } catch (...) {
+    return Status::InvalidArgument("bad duration '" + t + "' (use e.g. 1h, 1d, 1w)");
+  }
+  const std::string unit = t.substr(pos);
+  int64_t mul = 0;
+  if (unit.empty() || unit == "s") mul = 1;
+  else if (unit == "m") mul = 60;
+  else if (unit == "h") mul = 3600;
+  else if (unit == "d") mul = 86400;
+  else if (unit == "w") mul = 7 * 86400;
+  if (mul == 0 || v <= 0) {
+    return Status::InvalidArgument("bad duration '" + t + "' (use e.g. 1h, 1d, 1w)");
+  }
+  return static_cast<int64_t>(v) * mul;
+}
+
+std::string FormatDuration(int64_t seconds) {
+  for (auto [unit, mul] : {std::pair{'w', 7 * 86400}, {'d', 86400}, {'h', 3600}, {'m', 60}}) {
+    if (seconds % mul == 0) return std::to_string(seconds / mul) + unit;
+  }
+  return std::to_string(seconds) + "s";
+}
+
 std::string RepositoryConfig::ToYaml() const {
   YAML::Emitter e;
   e << YAML::BeginMap;
@@ -53,6 +82,18 @@ std::string RepositoryConfig::ToYaml() const {
     << (compression.enabled ? "zstd" : "none");
   e << YAML::Key << "compression_level" << YAML::Value << compression.level;
   e << YAML::EndMap;
+  if (!schedule.empty()) {
+    e << YAML::Key << "schedule" << YAML::Value << YAML::BeginMap;
+    for (const auto& [tag, entry] : schedule.tags) {
+      e << YAML::Key << tag << YAML::Value << YAML::Flow << YAML::BeginMap;
+      e << YAML::Key << "interval" << YAML::Value
+        << FormatDuration(entry.interval_seconds);
+      e << YAML::Key << "keep" << YAML::Value << entry.keep;
+      e << YAML::EndMap;
+    }
+    e << YAML::EndMap;
+    e << YAML::Key << "min-keep" << YAML::Value << schedule.min_keep;
+  }
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }
@@ -99,6 +140,38 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
             "store.compression_level must be between -7 and 19", name);
       }
     }
+    if (YAML::Node sched = n["schedule"]) {
+      if (!sched.IsMap()) {
+        return Status::InvalidArgument(
+            "schedule must map tags to {interval, keep}",
+            name + ":" + std::to_string(sched.Mark().line + 1));
+      }
+      for (const auto& kv : sched) {
+        const std::string tag = kv.first.as<std::string>();
+        const std::string where =
+            name + ":" + std::to_string(kv.second.Mark().line + 1);
+        if (!kv.second.IsMap() || !kv.second["interval"] || !kv.second["keep"]) {
+          return Status::InvalidArgument(
+              "schedule." + tag + " needs 'interval' and 'keep'", where);
+        }
+        auto interval = ParseDuration(kv.second["interval"].as<std::string>());
+        if (!interval.ok()) return interval.status().WithContext(where);
+        int keep = kv.second["keep"].as<int>();
+        if (keep < 0) {
+          return Status::InvalidArgument("schedule." + tag + ".keep must be >= 0",
+                                         where);
+        }
+        c.schedule.tags[tag] = {*interval, static_cast<uint32_t>(keep)};
+      }
+    }
+    if (YAML::Node mk = n["min-keep"]) {
+      int v = mk.as<int>();
+      if (v < 0) {
+        return Status::InvalidArgument(
+            "min-keep must be >= 0", name + ":" + std::to_string(mk.Mark().line + 1));
+      }
+      c.schedule.min_keep = static_cast<uint32_t>(v);
+    }
     return c;
   } catch (const YAML::ParserException& e) {
     return Status::InvalidArgument(
@@ -128,6 +201,11 @@ Status Repository::Init(const std::string& dir, const RepositoryConfig& config) 
   }
   Status s = SyncDir(dir);
   if (!s.ok()) return s;
+  return WriteFileAtomic(dir + "/" + kConfig, config.ToYaml(), dir + "/tmp");
+}
+
+Status Repository::WriteConfig(const std::string& dir,
+                               const RepositoryConfig& config) {
   return WriteFileAtomic(dir + "/" + kConfig, config.ToYaml(), dir + "/tmp");
 }
 

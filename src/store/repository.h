@@ -32,10 +32,31 @@ namespace backy::store {
 
 inline constexpr int kRepositoryFormat = 1;
 
+// A job's schedule: for each tag, how often a backup gets it and how many
+// of the newest revisions carrying it keep it (see backup/retention.h).
+struct ScheduleEntry {
+  int64_t interval_seconds = 0;
+  uint32_t keep = 0;
+  bool operator==(const ScheduleEntry&) const = default;
+};
+struct Schedule {
+  std::map<std::string, ScheduleEntry> tags;
+  uint32_t min_keep = 1;  // never expire below this many revisions
+  bool empty() const { return tags.empty(); }
+  bool operator==(const Schedule&) const = default;
+};
+
+// "90s", "15m", "1h", "1d", "1w" (also plain seconds) → seconds.
+Result<int64_t> ParseDuration(std::string_view text);
+// The shortest form: 3600 → "1h", 86400 → "1d", 90 → "90s".
+std::string FormatDuration(int64_t seconds);
+
 struct RepositoryConfig {
   // The source section as flat key/value pairs: type, filename, pool, ...
   std::map<std::string, std::string> source;
   CompressionOptions compression;
+  // Written by the scheduler (or by hand); empty for a plain repository.
+  Schedule schedule;
 
   std::string ToYaml() const;
   static Result<RepositoryConfig> FromYaml(const std::string& text,
@@ -47,6 +68,11 @@ class Repository {
   // Creates a repository in `dir` (created if missing). InvalidArgument
   // when `dir` already holds a repository.
   static Status Init(const std::string& dir, const RepositoryConfig& config);
+
+  // Replaces the config of the repository in `dir` atomically (the
+  // scheduler writes each job's source and schedule this way).
+  static Status WriteConfig(const std::string& dir,
+                            const RepositoryConfig& config);
 
   // Opens an existing repository. NotFound when `dir` has no config.
   static Result<std::unique_ptr<Repository>> Open(const std::string& dir);

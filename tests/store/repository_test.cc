@@ -129,3 +129,46 @@ TEST_F(RepositoryTest, DamagedIndexIsCorruptionNamingFile) {
 
 }  // namespace
 }  // namespace backy::store
+
+namespace backy::store {
+namespace {
+
+TEST(ScheduleTest, DurationsParseAndFormat) {
+  EXPECT_EQ(*ParseDuration("90s"), 90);
+  EXPECT_EQ(*ParseDuration("15m"), 900);
+  EXPECT_EQ(*ParseDuration("1h"), 3600);
+  EXPECT_EQ(*ParseDuration("1d"), 86400);
+  EXPECT_EQ(*ParseDuration("2w"), 14 * 86400);
+  EXPECT_EQ(*ParseDuration("30"), 30);
+  EXPECT_FALSE(ParseDuration("1y").ok());
+  EXPECT_FALSE(ParseDuration("0h").ok());
+  EXPECT_FALSE(ParseDuration("hourly").ok());
+  EXPECT_EQ(FormatDuration(86400), "1d");
+  EXPECT_EQ(FormatDuration(7 * 86400), "1w");
+  EXPECT_EQ(FormatDuration(90), "90s");
+}
+
+TEST_F(RepositoryTest, ScheduleRoundTripsThroughConfig) {
+  config_.schedule.tags["daily"] = {86400, 14};
+  config_.schedule.tags["hourly"] = {3600, 24};
+  config_.schedule.min_keep = 3;
+  ASSERT_OK(Repository::Init(dir_, config_));
+  auto repo = Open();
+  EXPECT_EQ(repo->config().schedule, config_.schedule);
+  config_.schedule.tags.erase("hourly");
+  ASSERT_OK(Repository::WriteConfig(dir_, config_));
+  EXPECT_EQ(Open()->config().schedule, config_.schedule);
+}
+
+TEST_F(RepositoryTest, BadScheduleNamesLine) {
+  ASSERT_OK(Repository::Init(dir_, config_));
+  std::ofstream(dir_ + "/config") << "format: 1\nsource: {type: file}\n"
+                                  << "schedule:\n  daily: {interval: 1x, keep: 3}\n";
+  auto r = Repository::Open(dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().ToString().find("config:4"), std::string::npos)
+      << r.status().ToString();
+}
+
+}  // namespace
+}  // namespace backy::store
