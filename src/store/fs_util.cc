@@ -188,3 +188,20 @@ Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
 }
 
 }  // namespace backy::store
+
+namespace backy::store {
+
+Result<FileLock> FileLock::AcquireWaiting(const std::string& path, Mode mode,
+                                          const std::function<void()>& on_wait) {
+  auto lock = Acquire(path, mode);
+  if (!lock.status().IsBusy()) return lock;
+  if (on_wait) on_wait();
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
+  while (::flock(fd.get(), mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) != 0) {
+    if (errno != EINTR) return Status::FromErrno(errno, "lock", path);
+  }
+  return FileLock(fd.release());
+}
+
+}  // namespace backy::store

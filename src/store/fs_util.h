@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -79,6 +80,10 @@ class FileLock {
   // exclusive locks so the Busy message can say who holds it.
   static Result<FileLock> Acquire(const std::string& path, Mode mode,
                                   std::string_view holder_note = {});
+  // Like Acquire, but waits for the lock; `on_wait` runs once before
+  // waiting (to say so).
+  static Result<FileLock> AcquireWaiting(const std::string& path, Mode mode,
+                                         const std::function<void()>& on_wait);
   bool held() const { return fd_ >= 0; }
 
  private:

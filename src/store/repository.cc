@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -321,11 +322,27 @@ Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
 }
 
 Result<FileLock> Repository::LockReader() {
-  auto p = FileLock::Acquire(dir_ + "/purge.lock", FileLock::Mode::kShared);
+  return FileLock::AcquireWaiting(dir_ + "/purge.lock", FileLock::Mode::kShared, [&] {
+    spdlog::info("waiting for a purge of {} to finish", dir_);
+  });
+}
+
+Result<Repository::Locks> Repository::LockPurge() {
+  Locks locks;
+  auto p = FileLock::Acquire(dir_ + "/purge.lock", FileLock::Mode::kExclusive);
   if (p.status().IsBusy()) {
-    return Status::Busy("a purge is running", dir_ + "/purge.lock");
+    return Status::Busy(
+        "repository is in use by a backup, restore, verify or nbd-server; "
+        "purge later",
+        dir_);
   }
-  return p;
+  if (!p.ok()) return p.status();
+  locks.purge = std::move(*p);
+  std::string note = "purge (pid " + std::to_string(::getpid()) + ")";
+  auto w = FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive, note);
+  if (!w.ok()) return w.status();
+  locks.writer = std::move(*w);
+  return locks;
 }
 
 Status Repository::RemoveLeftovers() {

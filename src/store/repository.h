@@ -106,8 +106,12 @@ class Repository {
     FileLock purge;
   };
   Result<Locks> LockWriter(std::string_view what);
-  // purge.lock shared: restore, nbd-server, verify.
+  // purge.lock shared: restore, nbd-server, verify, backup. Waits while a
+  // purge runs (purges are short), saying so in the log.
   Result<FileLock> LockReader();
+  // For purge: purge.lock exclusive and the writer lock, without waiting.
+  // Busy when a backup, restore or NBD server is using the repository.
+  Result<Locks> LockPurge();
 
   // Removes leftovers of crashed writers: everything in tmp/ and indexes
   // without metadata. REQUIRES: the writer lock.

@@ -11,6 +11,10 @@ std::unique_ptr<Command> MakeStatusCommand();
 std::unique_ptr<Command> MakeFindCommand();
 std::unique_ptr<Command> MakeForgetCommand();
 std::unique_ptr<Command> MakeNbdServerCommand();
+std::unique_ptr<Command> MakeExpireCommand();
+std::unique_ptr<Command> MakePurgeCommand();
+std::unique_ptr<Command> MakeVerifyCommand();
+std::unique_ptr<Command> MakeDistrustCommand();
 
 std::vector<std::unique_ptr<Command>> AllCommands() {
   std::vector<std::unique_ptr<Command>> all;
@@ -20,6 +24,10 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(MakeStatusCommand());
   all.push_back(MakeFindCommand());
   all.push_back(MakeForgetCommand());
+  all.push_back(MakeExpireCommand());
+  all.push_back(MakePurgeCommand());
+  all.push_back(MakeVerifyCommand());
+  all.push_back(MakeDistrustCommand());
   all.push_back(MakeNbdServerCommand());
   return all;
 }
