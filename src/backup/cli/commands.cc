@@ -11,6 +11,10 @@ std::unique_ptr<Command> MakeStatusCommand();
 std::unique_ptr<Command> MakeFindCommand();
 std::unique_ptr<Command> MakeForgetCommand();
 std::unique_ptr<Command> MakeNbdServerCommand();
+std::unique_ptr<Command> MakeSchedulerCommand();
+std::unique_ptr<Command> MakeJobsCommand();
+std::unique_ptr<Command> MakeRunCommand();
+std::unique_ptr<Command> MakeCheckCommand();
 std::unique_ptr<Command> MakeExpireCommand();
 std::unique_ptr<Command> MakePurgeCommand();
 std::unique_ptr<Command> MakeVerifyCommand();
@@ -29,6 +33,10 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(MakeVerifyCommand());
   all.push_back(MakeDistrustCommand());
   all.push_back(MakeNbdServerCommand());
+  all.push_back(MakeSchedulerCommand());
+  all.push_back(MakeJobsCommand());
+  all.push_back(MakeRunCommand());
+  all.push_back(MakeCheckCommand());
   return all;
 }
 

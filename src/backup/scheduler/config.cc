@@ -1,0 +1,344 @@
+// yaml-cpp exceptions are converted to Status here and nowhere else.
+#include "backup/scheduler/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <set>
+
+#include "store/fs_util.h"
+
+namespace backy::backup::scheduler {
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(std::string path) : path_(std::move(path)) {}
+
+  Status Error(const YAML::Node& at, const std::string& what) const {
+    const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
+    return Status::InvalidArgument(path_ + ":" +
+                                   std::to_string(line > 0 ? line : 1) + ": " +
+                                   what);
+  }
+
+  // Rejects keys of `map` that are not in `known` (a typo must not be
+  // silently ignored).
+  Status KnownKeys(const YAML::Node& map, const std::string& section,
+                   std::initializer_list<const char*> known) const {
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>();
+      bool found = false;
+      for (const char* k : known) found = found || key == k;
+      if (!found) {
+        return Error(kv.first, "unknown key '" + key + "' in " + section);
+      }
+    }
+    return Status::OK();
+  }
+
+  Result<std::string> Str(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) return Error(n, what + " must be a string");
+    return n.as<std::string>();
+  }
+
+  Result<int64_t> Int(const YAML::Node& n, const std::string& what,
+                      int64_t min) const {
+    if (!n.IsScalar()) return Error(n, what + " must be a number");
+    int64_t v = 0;
+    try {
+      v = n.as<int64_t>();
+    } catch (const YAML::Exception&) {
+      return Error(n, what + " must be a number, got '" + n.as<std::string>() +
+                          "'");
+    }
+    if (v < min) {
+      return Error(n, what + " must be at least " + std::to_string(min));
+    }
+    return v;
+  }
+
+  // A duration ("30s", "5m", "1h", "1d", "1w") or plain seconds.
+  Result<int64_t> Duration(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsScalar()) return Error(n, what + " must be a duration like 1h");
+    auto d = store::ParseDuration(n.as<std::string>());
+    if (!d.ok()) return Error(n, what + ": " + d.status().Message());
+    return *d;
+  }
+
+  Status Global(const YAML::Node& g, DaemonConfig* c) const {
+    if (!g.IsMap()) return Error(g, "'global' must be a mapping");
+    Status s = KnownKeys(g, "global",
+                         {"base-dir", "worker-limit", "status-file",
+                          "status-interval", "log-file", "backoff-base",
+                          "backoff-max"});
+    if (!s.ok()) return s;
+    if (g["base-dir"]) {
+      auto v = Str(g["base-dir"], "global.base-dir");
+      if (!v.ok()) return v.status();
+      if (v->empty() || (*v)[0] != '/') {
+        return Error(g["base-dir"], "global.base-dir must be an absolute path");
+      }
+      c->base_dir = *v;
+      while (c->base_dir.size() > 1 && c->base_dir.back() == '/') {
+        c->base_dir.pop_back();
+      }
+    }
+    if (g["worker-limit"]) {
+      auto v = Int(g["worker-limit"], "global.worker-limit", 1);
+      if (!v.ok()) return v.status();
+      c->worker_limit = static_cast<int>(*v);
+    }
+    if (g["status-file"]) {
+      auto v = Str(g["status-file"], "global.status-file");
+      if (!v.ok()) return v.status();
+      c->status_file = *v;
+    }
+    if (g["status-interval"]) {
+      auto v = Duration(g["status-interval"], "global.status-interval");
+      if (!v.ok()) return v.status();
+      c->status_interval_s = *v;
+    }
+    if (g["log-file"]) {
+      auto v = Str(g["log-file"], "global.log-file");
+      if (!v.ok()) return v.status();
+      c->log_file = *v;
+    }
+    if (g["backoff-base"]) {
+      auto v = Duration(g["backoff-base"], "global.backoff-base");
+      if (!v.ok()) return v.status();
+      c->backoff_base_s = *v;
+    }
+    if (g["backoff-max"]) {
+      auto v = Duration(g["backoff-max"], "global.backoff-max");
+      if (!v.ok()) return v.status();
+      c->backoff_max_s = *v;
+    }
+    return Status::OK();
+  }
+
+  Status Api(const YAML::Node& a, DaemonConfig* c) const {
+    if (!a.IsMap()) return Error(a, "'api' must be a mapping");
+    Status s = KnownKeys(a, "api", {"listen", "token", "token-file"});
+    if (!s.ok()) return s;
+    if (a["listen"]) {
+      auto v = Str(a["listen"], "api.listen");
+      if (!v.ok()) return v.status();
+      const std::string& l = *v;
+      if (l.starts_with("unix:")) {
+        if (l.size() <= 5) return Error(a["listen"], "api.listen: empty path");
+      } else if (l.rfind(':') == std::string::npos ||
+                 l.rfind(':') + 1 == l.size()) {
+        return Error(a["listen"],
+                     "api.listen must be HOST:PORT or unix:PATH, got '" + l +
+                         "'");
+      }
+      c->api.listen = l;
+    }
+    if (a["token"]) {
+      auto v = Str(a["token"], "api.token");
+      if (!v.ok()) return v.status();
+      c->api.token = *v;
+    }
+    if (a["token-file"]) {
+      auto v = Str(a["token-file"], "api.token-file");
+      if (!v.ok()) return v.status();
+      c->api.token_file = *v;
+    }
+    if (!c->api.token.empty() && !c->api.token_file.empty()) {
+      return Error(a, "api: set either 'token' or 'token-file', not both");
+    }
+    return Status::OK();
+  }
+
+  Status Schedules(const YAML::Node& ss, DaemonConfig* c) const {
+    if (!ss.IsMap()) return Error(ss, "'schedules' must be a mapping");
+    for (const auto& kv : ss) {
+      const auto name = kv.first.as<std::string>();
+      const YAML::Node& tags = kv.second;
+      if (!tags.IsMap() || tags.size() == 0) {
+        return Error(kv.first, "schedule '" + name +
+                                   "' must map tags to {interval, keep}");
+      }
+      store::Schedule sched;
+      for (const auto& t : tags) {
+        const auto tag = t.first.as<std::string>();
+        const std::string where = "schedules." + name + "." + tag;
+        if (tag == "min-keep" && t.second.IsScalar()) {
+          auto v = Int(t.second, where, 0);
+          if (!v.ok()) return v.status();
+          sched.min_keep = static_cast<uint32_t>(*v);
+          continue;
+        }
+        if (tag.empty() || tag.starts_with("manual:") ||
+            tag.find_first_of(" \t,/") != std::string::npos) {
+          return Error(t.first, "bad tag name '" + tag +
+                                    "' (no whitespace, ',' or '/'; 'manual:' "
+                                    "tags are never scheduled)");
+        }
+        if (!t.second.IsMap()) {
+          return Error(t.first, where + " must be {interval: ..., keep: N}");
+        }
+        Status s = KnownKeys(t.second, where, {"interval", "keep"});
+        if (!s.ok()) return s;
+        if (!t.second["interval"] || !t.second["keep"]) {
+          return Error(t.first, where + " needs 'interval' and 'keep'");
+        }
+        auto interval = Duration(t.second["interval"], where + ".interval");
+        if (!interval.ok()) return interval.status();
+        auto keep = Int(t.second["keep"], where + ".keep", 0);
+        if (!keep.ok()) return keep.status();
+        sched.tags[tag] = {*interval, static_cast<uint32_t>(*keep)};
+      }
+      if (sched.tags.empty()) {
+        return Error(kv.first, "schedule '" + name + "' has no tags");
+      }
+      c->schedules[name] = sched;
+    }
+    return Status::OK();
+  }
+
+  Status Jobs(const YAML::Node& js, const std::string& config_dir,
+              DaemonConfig* c) const {
+    if (!js.IsMap()) return Error(js, "'jobs' must be a mapping");
+    for (const auto& kv : js) {
+      const auto name = kv.first.as<std::string>();
+      if (name.empty() || name[0] == '.' ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos) {
+        return Error(kv.first, "bad job name '" + name +
+                                   "' (letters, digits, '.', '_', '-'; it "
+                                   "names the repository directory)");
+      }
+      const YAML::Node& j = kv.second;
+      const std::string where = "jobs." + name;
+      if (!j.IsMap()) return Error(kv.first, where + " must be a mapping");
+      Status s = KnownKeys(j, where, {"schedule", "source"});
+      if (!s.ok()) return s;
+      JobConfig job;
+      if (!j["schedule"]) return Error(kv.first, where + " needs 'schedule'");
+      auto sched = Str(j["schedule"], where + ".schedule");
+      if (!sched.ok()) return sched.status();
+      auto it = c->schedules.find(*sched);
+      if (it == c->schedules.end()) {
+        return Error(j["schedule"], where + ": unknown schedule '" + *sched +
+                                        "'");
+      }
+      job.schedule_name = *sched;
+      job.schedule = it->second;
+      const YAML::Node& src = j["source"];
+      if (!src) return Error(kv.first, where + " needs 'source'");
+      if (!src.IsMap()) return Error(src, where + ".source must be a mapping");
+      for (const auto& p : src) {
+        const auto key = p.first.as<std::string>();
+        if (!p.second.IsScalar()) {
+          return Error(p.second, where + ".source." + key + " must be a string");
+        }
+        job.source[key] = p.second.as<std::string>();
+      }
+      const std::string type = job.source.count("type") ? job.source["type"] : "";
+      if (type == "file") {
+        if (job.source["filename"].empty()) {
+          return Error(src, where + ": a 'file' source needs 'filename'");
+        }
+        std::filesystem::path f(job.source["filename"]);
+        if (f.is_relative()) {
+          job.source["filename"] =
+              (std::filesystem::path(config_dir) / f).lexically_normal();
+        }
+      } else if (type == "ceph-rbd") {
+        if (job.source["pool"].empty() || job.source["image"].empty()) {
+          return Error(src,
+                       where + ": a 'ceph-rbd' source needs 'pool' and 'image'");
+        }
+      } else {
+        return Error(src, where + ": source 'type' must be file or ceph-rbd" +
+                              (type.empty() ? "" : ", got '" + type + "'"));
+      }
+      c->jobs[name] = std::move(job);
+    }
+    return Status::OK();
+  }
+
+  Result<DaemonConfig> Parse(const std::string& text) const {
+    DaemonConfig c;
+    c.path = path_;
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      return Status::InvalidArgument(path_ + ":" +
+                                     std::to_string(e.mark.line + 1) + ": " +
+                                     e.msg);
+    }
+    try {
+      if (!root.IsMap()) {
+        return Status::InvalidArgument(path_ + ":1: expected a mapping with "
+                                               "global, api, schedules, jobs");
+      }
+      Status s = KnownKeys(root, "the top level",
+                           {"global", "api", "schedules", "jobs"});
+      if (!s.ok()) return s;
+      if (root["global"]) {
+        s = Global(root["global"], &c);
+        if (!s.ok()) return s;
+      }
+      if (root["api"]) {
+        s = Api(root["api"], &c);
+        if (!s.ok()) return s;
+      }
+      if (root["schedules"]) {
+        s = Schedules(root["schedules"], &c);
+        if (!s.ok()) return s;
+      }
+      if (root["jobs"]) {
+        const auto dir =
+            std::filesystem::absolute(path_).parent_path().string();
+        s = Jobs(root["jobs"], dir, &c);
+        if (!s.ok()) return s;
+      }
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument(path_ + ":" +
+                                     std::to_string(e.mark.line + 1) + ": " +
+                                     e.msg);
+    }
+    if (c.status_file.empty()) c.status_file = c.base_dir + "/status";
+    if (c.log_file.empty()) c.log_file = c.base_dir + "/scheduler.log";
+    if (c.api.listen.empty()) c.api.listen = "unix:" + c.base_dir + "/api.sock";
+    return c;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
+                                       const std::string& path) {
+  return Parser(path).Parse(text);
+}
+
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+  std::string text;
+  Status s = store::ReadWholeFile(path, &text);
+  if (!s.ok()) return s.WithContext("reading the config");
+  auto c = ParseDaemonConfig(text, path);
+  if (!c.ok()) return c;
+  if (!c->api.token_file.empty()) {
+    std::string token;
+    s = store::ReadWholeFile(c->api.token_file, &token);
+    if (!s.ok()) return s.WithContext("reading api.token-file");
+    const auto end = token.find_first_of("\r\n");
+    if (end != std::string::npos) token.resize(end);
+    if (token.empty()) {
+      return Status::InvalidArgument("api.token-file is empty",
+                                     c->api.token_file);
+    }
+    c->api.token = token;
+  }
+  return c;
+}
+
+}  // namespace backy::backup::scheduler

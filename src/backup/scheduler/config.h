@@ -1,0 +1,61 @@
+// The scheduler's config file (/etc/backy.conf, YAML): global settings, the
+// control API, named schedules and the jobs. See man/backy.conf.5 for every
+// key and its default. Plain value types and a pure loader; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "store/repository.h"
+#include "store/status.h"
+
+namespace backy::backup::scheduler {
+
+struct ApiConfig {
+  // "127.0.0.1:PORT", "[::1]:PORT" or "unix:/path/to.sock". Empty: no API.
+  std::string listen;
+  // The bearer token every request must carry; read from `token-file` when
+  // that is set. Empty: the API is not started.
+  std::string token;
+  std::string token_file;
+};
+
+struct JobConfig {
+  std::string schedule_name;
+  store::Schedule schedule;
+  // The source section as written to the repository config (type, filename
+  // or pool/image, ...).
+  std::map<std::string, std::string> source;
+  bool operator==(const JobConfig&) const = default;
+};
+
+struct DaemonConfig {
+  std::string path;  // the file it was read from, for messages
+  std::string base_dir = "/srv/backy";
+  int worker_limit = 1;
+  std::string status_file;        // default: BASE/status
+  int64_t status_interval_s = 30;
+  std::string log_file;           // default: BASE/scheduler.log; "-": none
+  int64_t backoff_base_s = 120;   // first retry of a failed job
+  int64_t backoff_max_s = 6 * 3600;
+  ApiConfig api;
+  std::map<std::string, store::Schedule> schedules;
+  std::map<std::string, JobConfig> jobs;
+
+  std::string JobDir(const std::string& job) const {
+    return base_dir + "/" + job;
+  }
+};
+
+// Parses `text` (the content of `path`). Every error is InvalidArgument
+// with a message "PATH:LINE: what is wrong" (LINE 1-based).
+Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
+                                       const std::string& path);
+// Reads and parses the file at `path` (and the API token file, if any).
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+
+// The default location of the config file.
+inline constexpr const char* kDefaultConfigPath = "/etc/backy.conf";
+
+}  // namespace backy::backup::scheduler

@@ -1,0 +1,61 @@
+// The scheduler's local control API: HTTP/1.1 over TCP (127.0.0.1:PORT) or
+// a Unix socket, every request authenticated by "Authorization: Bearer
+// TOKEN" (401 otherwise). ApiServer accepts connections on the daemon's
+// io_context and hands each authenticated request to a handler; ApiRequest
+// is the blocking client `backy jobs` and `backy run` use. Boost.Beast and
+// Asio errors are converted to Status in http_api.cc. ApiServer is used
+// from the io_context's thread only. The token is never logged.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "backup/scheduler/config.h"
+#include "store/status.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace backy::backup::scheduler {
+
+struct ApiResponse {
+  int status = 200;  // HTTP status code
+  std::string body;  // JSON
+};
+
+// Called for each authenticated request: method ("GET", "POST") and path
+// ("/v1/status"). Runs on the io_context's thread.
+using ApiHandler =
+    std::function<ApiResponse(const std::string& method, const std::string& path)>;
+
+class ApiServer {
+ public:
+  // Listens on `listen` ("HOST:PORT" or "unix:PATH"; a stale socket file
+  // is replaced) and starts accepting on `ioc`. Fails when the address
+  // cannot be bound.
+  static Result<std::unique_ptr<ApiServer>> Start(boost::asio::io_context& ioc,
+                                                  const std::string& listen,
+                                                  std::string token,
+                                                  ApiHandler handler);
+  virtual ~ApiServer() = default;
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Replaces the token (after a config reload).
+  virtual void SetToken(std::string token) = 0;
+  // Stops accepting and removes a Unix socket file. Connections being
+  // served finish on their own (each has a 10 s deadline).
+  virtual void Stop() = 0;
+
+ protected:
+  ApiServer() = default;
+};
+
+// Sends one request to the API the config describes and returns the
+// response (any HTTP status). IOError when the daemon cannot be reached.
+Result<ApiResponse> ApiRequest(const ApiConfig& api, const std::string& method,
+                               const std::string& path);
+
+}  // namespace backy::backup::scheduler
