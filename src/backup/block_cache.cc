@@ -1,9 +1,48 @@
 #include "backup/block_cache.h"
 
+#include <algorithm>
+#include <cassert>
+#include <vector>
+
+#include "store/chunk_format.h"
+
 namespace backy::backup {
 
+namespace {
+constexpr uint32_t kPoolBlock = store::kChunkBlockSize;
+}  // namespace
+
 BlockCache::BlockCache(uint64_t capacity_bytes)
-    : shard_capacity_(capacity_bytes / kShards) {}
+    : shard_capacity_(capacity_bytes / kShards),
+      pool_(std::make_shared<Pool>()) {
+  // Enough spare blocks to absorb bursts of evictions; a full cache evicts
+  // about one block per block it inserts.
+  pool_->max_free = std::min<uint64_t>(64, capacity_bytes / kPoolBlock);
+}
+
+std::shared_ptr<CachedBlock> BlockCache::NewBlock(uint32_t size) {
+  assert(size <= kPoolBlock);
+  std::unique_ptr<uint8_t[]> bytes;
+  {
+    std::lock_guard<std::mutex> l(pool_->mu);
+    if (!pool_->free.empty()) {
+      bytes = std::move(pool_->free.back());
+      pool_->free.pop_back();
+    }
+  }
+  if (!bytes) bytes.reset(new uint8_t[kPoolBlock]);
+  return std::shared_ptr<CachedBlock>(
+      new CachedBlock(std::move(bytes), size),
+      [pool = pool_](CachedBlock* b) {
+        {
+          std::lock_guard<std::mutex> l(pool->mu);
+          if (pool->free.size() < pool->max_free) {
+            pool->free.push_back(std::move(b->bytes));
+          }
+        }
+        delete b;
+      });
+}
 
 BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t block) {
   Key k{digest, block};
@@ -16,29 +55,72 @@ BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t block) {
 }
 
 void BlockCache::Put(const Digest& digest, uint32_t block, Block data) {
-  if (shard_capacity_ == 0 || !data) return;
+  if (!data || data->size > shard_capacity_) return;
   Key k{digest, block};
   Shard& s = ShardFor(k);
-  std::lock_guard<std::mutex> l(s.mu);
-  if (s.map.count(k)) return;
-  s.bytes += data->size();
-  s.lru.emplace_front(k, std::move(data));
-  s.map[k] = s.lru.begin();
-  while (s.bytes > shard_capacity_ && !s.lru.empty()) {
-    auto& victim = s.lru.back();
-    s.bytes -= victim.second->size();
-    s.map.erase(victim.first);
-    s.lru.pop_back();
+  std::vector<Block> victims;  // freed after the lock is released
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.map.count(k)) return;
+    s.bytes += data->size;
+    s.lru.emplace_front(k, std::move(data));
+    s.map[k] = s.lru.begin();
+    while (s.bytes > shard_capacity_) {
+      auto& victim = s.lru.back();
+      s.bytes -= victim.second->size;
+      victims.push_back(std::move(victim.second));
+      s.map.erase(victim.first);
+      s.lru.pop_back();
+    }
   }
 }
 
 uint64_t BlockCache::bytes() const {
   uint64_t total = 0;
-  for (auto& s : shards_) {
-    std::lock_guard<std::mutex> l(const_cast<std::mutex&>(s.mu));
+  for (const auto& s : shards_) {
+    std::lock_guard<std::mutex> l(s.mu);
     total += s.bytes;
   }
   return total;
+}
+
+ChunkReaderCache::ChunkReaderCache(size_t capacity)
+    : shard_capacity_(std::max<size_t>(1, capacity / kShards)) {}
+
+Result<ChunkReaderCache::Reader> ChunkReaderCache::Get(const Digest& digest,
+                                                       const Opener& open) {
+  Shard& s = ShardFor(digest);
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    auto it = s.map.find(digest);
+    if (it != s.map.end()) {
+      s.lru.splice(s.lru.begin(), s.lru, it->second);
+      return it->second->second;
+    }
+  }
+  auto reader = open();
+  if (!reader.ok()) return reader.status();
+  Reader victim;  // closed outside the lock
+  std::lock_guard<std::mutex> l(s.mu);
+  auto it = s.map.find(digest);
+  if (it != s.map.end()) return it->second->second;  // another thread won
+  s.lru.emplace_front(digest, *reader);
+  s.map[digest] = s.lru.begin();
+  if (s.lru.size() > shard_capacity_) {
+    victim = std::move(s.lru.back().second);
+    s.map.erase(s.lru.back().first);
+    s.lru.pop_back();
+  }
+  return *reader;
+}
+
+size_t ChunkReaderCache::size() const {
+  size_t n = 0;
+  for (const auto& s : shards_) {
+    std::lock_guard<std::mutex> l(s.mu);
+    n += s.lru.size();
+  }
+  return n;
 }
 
 }  // namespace backy::backup

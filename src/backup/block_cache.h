@@ -1,30 +1,63 @@
-// BlockCache: a bounded LRU cache of decoded 64 KiB chunk blocks, shared by
-// every export the NBD server serves. Keys are (chunk digest, block
-// number); values are immutable, so a hit is a shared_ptr copy and a
-// memcpy. Thread-safe (sharded mutexes).
+// BlockCache: a bounded LRU cache of decoded 64 KiB chunk blocks, and
+// ChunkReaderCache: a bounded LRU cache of open chunks (store::ChunkReader,
+// i.e. an open file and its parsed block table). One of each is shared by
+// every export the NBD server serves. Keys are chunk digests (plus the block
+// number): equal digests mean equal content, whichever repository holds it.
+// Cached values are immutable, so a hit is a shared_ptr copy. Thread-safe
+// (sharded mutexes).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include "store/chunk_store.h"
 #include "store/digest.h"
 
 namespace backy::backup {
 
+// The plain bytes of one chunk block, filled once and then only read.
+struct CachedBlock {
+  explicit CachedBlock(uint32_t n) : bytes(new uint8_t[n]), size(n) {}
+  CachedBlock(std::unique_ptr<uint8_t[]> b, uint32_t n)
+      : bytes(std::move(b)), size(n) {}
+  const uint8_t* data() const { return bytes.get(); }
+  std::unique_ptr<uint8_t[]> bytes;  // not zero-initialised
+  uint32_t size;
+};
+
 class BlockCache {
  public:
-  using Block = std::shared_ptr<const std::vector<uint8_t>>;
+  using Block = std::shared_ptr<const CachedBlock>;
 
-  // `capacity_bytes` bounds the decoded data held (0 disables caching).
+  // `capacity_bytes` bounds the block bytes held (0 disables caching).
+  // Blocks handed out by Get() stay alive while a caller holds them, so
+  // memory in use may exceed the capacity by the blocks being copied.
   explicit BlockCache(uint64_t capacity_bytes);
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
 
+  // The block, or nullptr when it is not cached. A hit becomes the most
+  // recently used entry. Thread-safe.
   Block Get(const Digest& digest, uint32_t block);
+  // A block of `size` bytes (≤ store::kChunkBlockSize) to fill and Put().
+  // Its memory is recycled: when it is freed (evicted and no longer held)
+  // it goes back to a small free list, so a full cache serves misses
+  // without calling malloc, and the heap does not grow by fragmentation.
+  // Thread-safe.
+  std::shared_ptr<CachedBlock> NewBlock(uint32_t size);
+  // Inserts a block (no-op when caching is disabled or the key is present),
+  // evicting least recently used blocks to stay within capacity. REQUIRES:
+  // `data` holds the checked plain bytes of that block. Thread-safe.
   void Put(const Digest& digest, uint32_t block, Block data);
+  // Block bytes held now; never more than capacity(). Thread-safe.
   uint64_t bytes() const;
+  uint64_t capacity() const { return shard_capacity_ * kShards; }
 
  private:
   struct Key {
@@ -34,19 +67,61 @@ class BlockCache {
   };
   struct KeyHash {
     size_t operator()(const Key& k) const {
-      return DigestHash()(k.digest) ^ (static_cast<size_t>(k.block) * 0x9E3779B97F4A7C15ull);
+      return DigestHash()(k.digest) ^
+             (static_cast<size_t>(k.block) * 0x9E3779B97F4A7C15ull);
     }
   };
   struct Shard {
-    std::mutex mu;
+    mutable std::mutex mu;
     std::list<std::pair<Key, Block>> lru;  // front = most recent
-    std::unordered_map<Key, std::list<std::pair<Key, Block>>::iterator, KeyHash> map;
+    std::unordered_map<Key, std::list<std::pair<Key, Block>>::iterator, KeyHash>
+        map;
     uint64_t bytes = 0;
   };
   static constexpr size_t kShards = 16;
   Shard& ShardFor(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
 
+  struct Pool {
+    std::mutex mu;
+    std::vector<std::unique_ptr<uint8_t[]>> free;  // kChunkBlockSize each
+    size_t max_free = 0;
+  };
+
   const uint64_t shard_capacity_;
+  Shard shards_[kShards];
+  std::shared_ptr<Pool> pool_;  // shared with the deleters of live blocks
+};
+
+class ChunkReaderCache {
+ public:
+  using Reader = std::shared_ptr<store::ChunkReader>;
+  using Opener = std::function<Result<Reader>()>;
+
+  // Keeps at most `capacity` chunks open (each holds a file descriptor).
+  explicit ChunkReaderCache(size_t capacity);
+  ChunkReaderCache(const ChunkReaderCache&) = delete;
+  ChunkReaderCache& operator=(const ChunkReaderCache&) = delete;
+
+  // The cached reader of `digest`, or the one `open` returns (cached unless
+  // it fails; errors are not cached, so a later call tries again). `open`
+  // runs without a lock held; two threads may open the same chunk at once.
+  // Readers reference no store, or their store outlives this cache.
+  // Thread-safe.
+  Result<Reader> Get(const Digest& digest, const Opener& open);
+  size_t size() const;
+
+ private:
+  struct Shard {
+    mutable std::mutex mu;
+    std::list<std::pair<Digest, Reader>> lru;  // front = most recent
+    std::unordered_map<Digest, std::list<std::pair<Digest, Reader>>::iterator,
+                       DigestHash>
+        map;
+  };
+  static constexpr size_t kShards = 8;
+  Shard& ShardFor(const Digest& d) { return shards_[DigestHash()(d) % kShards]; }
+
+  const size_t shard_capacity_;
   Shard shards_[kShards];
 };
 

@@ -1,7 +1,9 @@
 #include "backup/revision_export.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -11,7 +13,20 @@
 namespace backy::backup {
 
 namespace {
+
 constexpr uint32_t kBlock = store::kChunkBlockSize;
+
+// Chunks kept open: enough for a 4 GiB revision, and at most a quarter of
+// the descriptors we may open, leaving room for connections.
+size_t OpenChunkLimit() {
+  struct rlimit rl;
+  uint64_t soft = 1024;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    soft = rl.rlim_cur;
+  }
+  return static_cast<size_t>(std::clamp<uint64_t>(soft / 4, 16, 1024));
+}
+
 }  // namespace
 
 std::string DescribeRevision(const store::Revision& r) {
@@ -25,14 +40,21 @@ std::string DescribeRevision(const store::Revision& r) {
 RevisionExport::RevisionExport(std::shared_ptr<store::Repository> repo,
                                store::Revision revision,
                                store::RevisionIndex index,
-                               std::shared_ptr<BlockCache> cache)
+                               std::shared_ptr<BlockCache> cache,
+                               std::shared_ptr<ChunkReaderCache> readers)
     : repo_(std::move(repo)),
       revision_(std::move(revision)),
       index_(std::move(index)),
-      cache_(std::move(cache)) {}
+      cache_(std::move(cache)),
+      readers_(std::move(readers)) {}
 
 std::string RevisionExport::Description() const {
   return "revision " + revision_.id + ", " + DescribeRevision(revision_);
+}
+
+Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot) {
+  const Digest& d = index_.slot(slot);
+  return readers_->Get(d, [&] { return repo_->chunks().Open(d); });
 }
 
 Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
@@ -42,45 +64,57 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
     std::memset(out.data(), 0, out.size());
     return Status::OK();
   }
-  const uint32_t slot_len = index_.SlotLength(slot);
+  const uint64_t slot_len = index_.SlotLength(slot);
   const uint64_t end = offset + out.size();
+  ChunkReaderCache::Reader reader;  // opened at the first miss
+  auto fail = [&](const Status& s) {
+    spdlog::error("nbd: revision {}: slot {}: chunk {}: {}", revision_.id,
+                  slot, d.Hex(), s.ToString());
+    return s;
+  };
   uint64_t pos = offset;
   while (pos < end) {
     const uint32_t b = static_cast<uint32_t>(pos / kBlock);
     const uint64_t block_start = static_cast<uint64_t>(b) * kBlock;
+    const uint64_t block_end =
+        std::min<uint64_t>(block_start + kBlock, slot_len);
     if (auto hit = cache_->Get(d, b)) {
-      const uint64_t to = std::min<uint64_t>(end, block_start + hit->size());
-      std::memcpy(out.data() + (pos - offset), hit->data() + (pos - block_start),
-                  to - pos);
+      const uint64_t to = std::min(end, block_end);
+      std::memcpy(out.data() + (pos - offset),
+                  hit->data() + (pos - block_start), to - pos);
       pos = to;
       continue;
     }
-    // Miss: decode this block and the following uncached blocks the
-    // request needs, in one read.
-    uint32_t last = b;
-    while (static_cast<uint64_t>(last + 1) * kBlock < end &&
-           !cache_->Get(d, last + 1)) {
-      ++last;
+    if (!reader) {
+      auto r = SlotReader(slot);
+      if (!r.ok()) return fail(r.status());
+      reader = std::move(*r);
     }
-    const uint64_t span_end =
-        std::min<uint64_t>(static_cast<uint64_t>(last + 1) * kBlock, slot_len);
-    std::vector<uint8_t> data(span_end - block_start);
-    Status s = repo_->chunks().Read(d, block_start, data);
-    if (!s.ok()) {
-      spdlog::error("nbd: revision {}: slot {}: {}", revision_.id, slot,
-                    s.ToString());
-      return s;
+    if (pos == block_start && block_end <= end) {
+      // Whole blocks: decode straight into the caller's buffer, together
+      // with the following whole blocks that are not cached either.
+      uint64_t run_end = block_end;
+      for (uint32_t n = b + 1; run_end < end; ++n) {
+        const uint64_t next_end = std::min<uint64_t>(
+            static_cast<uint64_t>(n + 1) * kBlock, slot_len);
+        if (next_end > end || cache_->Get(d, n)) break;
+        run_end = next_end;
+      }
+      Status s = reader->Read(pos, out.subspan(pos - offset, run_end - pos));
+      if (!s.ok()) return fail(s);
+      pos = run_end;
+      continue;
     }
-    for (uint32_t i = b; i <= last; ++i) {
-      const uint64_t from = static_cast<uint64_t>(i - b) * kBlock;
-      const uint64_t len = std::min<uint64_t>(kBlock, data.size() - from);
-      cache_->Put(d, i,
-                  std::make_shared<const std::vector<uint8_t>>(
-                      data.begin() + from, data.begin() + from + len));
-    }
-    const uint64_t to = std::min<uint64_t>(end, span_end);
-    std::memcpy(out.data() + (pos - offset), data.data() + (pos - block_start),
-                to - pos);
+    // Part of a block: decode all of it into the cache, for the neighbours
+    // a random reader is likely to ask for next.
+    auto block =
+        cache_->NewBlock(static_cast<uint32_t>(block_end - block_start));
+    Status s = reader->Read(block_start, {block->bytes.get(), block->size});
+    if (!s.ok()) return fail(s);
+    const uint64_t to = std::min(end, block_end);
+    std::memcpy(out.data() + (pos - offset),
+                block->data() + (pos - block_start), to - pos);
+    cache_->Put(d, b, std::move(block));
     pos = to;
   }
   return Status::OK();
@@ -93,9 +127,10 @@ Status RevisionExport::Read(uint64_t offset, std::span<uint8_t> buf) {
   while (pos < end) {
     const size_t slot = pos / cs;
     const uint64_t slot_start = static_cast<uint64_t>(slot) * cs;
-    const uint64_t to = std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
-    Status s = ReadSlot(slot, pos - slot_start,
-                        buf.subspan(pos - offset, to - pos));
+    const uint64_t to =
+        std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
+    Status s =
+        ReadSlot(slot, pos - slot_start, buf.subspan(pos - offset, to - pos));
     if (!s.ok()) return s;
     pos = to;
   }
@@ -124,11 +159,21 @@ Status RevisionExport::BlockStatus(uint64_t offset, uint64_t length,
 }
 
 Status RevisionExport::Cache(uint64_t offset, uint64_t length) {
-  std::vector<uint8_t> buf(std::min<uint64_t>(length, 4u << 20));
-  for (uint64_t pos = offset; pos < offset + length; pos += buf.size()) {
-    uint64_t n = std::min<uint64_t>(buf.size(), offset + length - pos);
-    Status s = Read(pos, {buf.data(), n});
-    if (!s.ok()) return s;
+  // A hint: bring the stored bytes into the page cache. Decoding, and the
+  // hash check, happen when the data is read.
+  const uint64_t cs = index_.chunk_size();
+  const uint64_t end = offset + length;
+  for (uint64_t pos = offset; pos < end;) {
+    const size_t slot = pos / cs;
+    const uint64_t slot_start = static_cast<uint64_t>(slot) * cs;
+    const uint64_t to =
+        std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
+    if (!index_.IsZero(slot)) {
+      auto reader = SlotReader(slot);
+      if (!reader.ok()) return reader.status();
+      (*reader)->Prefetch(pos - slot_start, to - pos);
+    }
+    pos = to;
   }
   return Status::OK();
 }
@@ -137,6 +182,7 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
     const std::string& backupdir, uint64_t cache_bytes) {
   std::unique_ptr<RepositoryExports> p(new RepositoryExports());
   p->cache_ = std::make_shared<BlockCache>(cache_bytes);
+  p->readers_ = std::make_shared<ChunkReaderCache>(OpenChunkLimit());
   auto add = [&](const std::string& job, const std::string& dir) -> Status {
     auto repo = store::Repository::Open(dir);
     if (!repo.ok()) return repo.status();
@@ -211,7 +257,7 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   auto index = it->second.repo->LoadIndex(rev.id);
   if (!index.ok()) return index.status();
   return std::shared_ptr<nbd::Export>(std::make_shared<RevisionExport>(
-      it->second.repo, rev, std::move(*index), cache_));
+      it->second.repo, rev, std::move(*index), cache_, readers_));
 }
 
 }  // namespace backy::backup

@@ -4,8 +4,14 @@
 // repositories, as the scheduler keeps them).
 //
 // Reads decode only the 64 KiB blocks they touch, each checked against its
-// hash, through a shared BlockCache. A damaged chunk fails only the reads
-// that touch it (the server answers EIO). Thread-safe.
+// hash. Blocks a read covers only in part (4 KiB random reads) go through
+// the shared BlockCache; blocks it covers whole (streaming reads) are read
+// straight into the reply buffer and not cached, so a scan does not evict
+// the random-access working set. Open chunks are kept in a shared
+// ChunkReaderCache, so sequential reads also get the kernel's readahead of
+// each chunk file (measured: an extra readahead of the next chunk file
+// made cold streaming slower, not faster). A damaged chunk fails only the
+// reads that touch it (the server answers EIO). Thread-safe.
 #pragma once
 
 #include <map>
@@ -21,9 +27,12 @@ namespace backy::backup {
 
 class RevisionExport final : public nbd::Export {
  public:
+  // `readers` may be shared with other exports of repositories that
+  // outlive it (RepositoryExports keeps them all).
   RevisionExport(std::shared_ptr<store::Repository> repo,
                  store::Revision revision, store::RevisionIndex index,
-                 std::shared_ptr<BlockCache> cache);
+                 std::shared_ptr<BlockCache> cache,
+                 std::shared_ptr<ChunkReaderCache> readers);
 
   uint64_t Size() const override { return index_.image_size(); }
   std::string Description() const override;
@@ -36,11 +45,14 @@ class RevisionExport final : public nbd::Export {
   // Copies [offset, offset + out.size()) of slot `slot` (chunk-relative
   // offset) into `out`, through the cache.
   Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out);
+  // The open chunk of a data slot, through the reader cache.
+  Result<ChunkReaderCache::Reader> SlotReader(size_t slot);
 
   std::shared_ptr<store::Repository> repo_;
   const store::Revision revision_;
   const store::RevisionIndex index_;
   std::shared_ptr<BlockCache> cache_;
+  std::shared_ptr<ChunkReaderCache> readers_;
 };
 
 // "2026-11-22 03:10:02 UTC, tags daily,weekly, trusted" (for NBD_OPT_LIST).
@@ -68,6 +80,8 @@ class RepositoryExports final : public nbd::ExportProvider {
   bool single_ = true;
   std::map<std::string, Repo> repos_;  // job name ("" when single)
   std::shared_ptr<BlockCache> cache_;
+  // Declared after repos_, so destroyed before the stores it reads.
+  std::shared_ptr<ChunkReaderCache> readers_;
 };
 
 }  // namespace backy::backup

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +22,32 @@ namespace backy::store {
 struct PutResult {
   bool created = false;       // false: a chunk with this digest existed
   uint64_t stored_bytes = 0;  // bytes written (0 when it existed)
+};
+
+// An open chunk, for many reads without finding, opening and parsing it
+// again each time (an NBD server reading 4 KiB at random). Obtained from
+// ChunkStore::Open(). Reads check every block hash, like ChunkStore::Read.
+// Thread-safe: one reader may serve concurrent reads.
+class ChunkReader {
+ public:
+  ChunkReader() = default;
+  ChunkReader(const ChunkReader&) = delete;
+  ChunkReader& operator=(const ChunkReader&) = delete;
+  virtual ~ChunkReader() = default;
+
+  // Plain size of the chunk. Constant.
+  virtual uint64_t PlainSize() const = 0;
+
+  // Same contract as ChunkStore::Read() for this chunk.
+  virtual Status Read(uint64_t offset, std::span<uint8_t> out) = 0;
+
+  // Hint that plain bytes [offset, offset + length) will be read soon: the
+  // implementation may start fetching them (readahead) and returns at
+  // once. The range is clipped to the chunk. Default: does nothing.
+  virtual void Prefetch(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+  }
 };
 
 class ChunkStore {
@@ -51,6 +78,16 @@ class ChunkStore {
   virtual Status Read(const Digest& digest, uint64_t offset,
                       std::span<uint8_t> out) = 0;
 
+  // Opens the chunk for repeated reads; its header and block table are
+  // read and checked once, here. NotFound when missing, Corruption when the
+  // header or block table is damaged (a damaged block is only found when it
+  // is read). The store must outlive the reader. Whether a reader still
+  // reads a chunk removed or quarantined after Open() depends on the store
+  // (FileChunkStore's does: it holds the open file). Thread-safe. The
+  // default implementation forwards each read to Read(digest, ...); stores
+  // with a costlier lookup override it.
+  virtual Result<std::shared_ptr<ChunkReader>> Open(const Digest& digest);
+
   // Plain size of the chunk, from its header.
   virtual Result<uint64_t> PlainSize(const Digest& digest) = 0;
 
@@ -70,5 +107,32 @@ class ChunkStore {
   // A name for messages: the chunk's file path, or "mem:<hex>".
   virtual std::string ChunkName(const Digest& digest) const = 0;
 };
+
+namespace internal {
+// The default ChunkReader: every call goes through the store by digest.
+class ForwardingChunkReader final : public ChunkReader {
+ public:
+  ForwardingChunkReader(ChunkStore* store, const Digest& digest,
+                        uint64_t plain_size)
+      : store_(store), digest_(digest), plain_size_(plain_size) {}
+  uint64_t PlainSize() const override { return plain_size_; }
+  Status Read(uint64_t offset, std::span<uint8_t> out) override {
+    return store_->Read(digest_, offset, out);
+  }
+
+ private:
+  ChunkStore* const store_;
+  const Digest digest_;
+  const uint64_t plain_size_;
+};
+}  // namespace internal
+
+inline Result<std::shared_ptr<ChunkReader>> ChunkStore::Open(
+    const Digest& digest) {
+  auto size = PlainSize(digest);
+  if (!size.ok()) return size.status();
+  return std::shared_ptr<ChunkReader>(
+      std::make_shared<internal::ForwardingChunkReader>(this, digest, *size));
+}
 
 }  // namespace backy::store

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -39,6 +41,74 @@ Result<ChunkLayout> ReadLayout(int fd, const std::string& name) {
   s = PReadAll(fd, prefix, 0, name);
   if (!s.ok()) return s;
   return ParseChunkLayout(prefix, name);
+}
+
+class FileChunkReader final : public ChunkReader {
+ public:
+  FileChunkReader(int fd, ChunkLayout layout, std::string name)
+      : fd_(fd), layout_(std::move(layout)), name_(std::move(name)) {}
+  ~FileChunkReader() override { ::close(fd_); }
+
+  uint64_t PlainSize() const override { return layout_.header.plain_size; }
+  Status Read(uint64_t offset, std::span<uint8_t> out) override;
+  void Prefetch(uint64_t offset, uint64_t length) override;
+
+ private:
+  // True when [first, last] are raw blocks: their stored bytes are the
+  // plain bytes, contiguous in the file.
+  bool AllRaw(size_t first, size_t last) const {
+    for (size_t i = first; i <= last; ++i) {
+      if (layout_.blocks[i].codec != BlockCodec::kRaw) return false;
+    }
+    return true;
+  }
+
+  const int fd_;
+  const ChunkLayout layout_;
+  const std::string name_;
+};
+
+Status FileChunkReader::Read(uint64_t offset, std::span<uint8_t> out) {
+  const uint64_t plain = layout_.header.plain_size;
+  if (offset > plain || out.size() > plain - offset) {
+    return Status::InvalidArgument("read beyond the end of chunk", name_);
+  }
+  if (out.empty()) return Status::OK();
+  const uint32_t bs = layout_.header.block_size;
+  const uint64_t end = offset + out.size();
+  const size_t first = offset / bs;
+  const size_t last = (end - 1) / bs;
+  if (offset % bs == 0 && (end % bs == 0 || end == plain) &&
+      AllRaw(first, last)) {
+    // Whole raw blocks (incompressible data): read them straight into the
+    // caller's buffer and check them there, saving a staging copy.
+    Status s = PReadAll(fd_, out, layout_.block_offsets[first], name_);
+    if (!s.ok()) return s;
+    for (size_t i = first; i <= last; ++i) {
+      const uint8_t* p = out.data() + (i - first) * bs;
+      if (XXH3_64bits(p, layout_.PlainBlockSize(i)) !=
+          layout_.blocks[i].plain_hash) {
+        return Status::Corruption(
+            "block " + std::to_string(i) + " hash mismatch", name_);
+      }
+    }
+    return Status::OK();
+  }
+  auto [begin, stored_end] = StoredRange(layout_, offset, out.size());
+  std::unique_ptr<uint8_t[]> stored(new uint8_t[stored_end - begin]);
+  std::span<uint8_t> st(stored.get(), stored_end - begin);
+  Status s = PReadAll(fd_, st, begin, name_);
+  if (!s.ok()) return s;
+  return DecodeRange(layout_, begin, st, offset, out, name_);
+}
+
+void FileChunkReader::Prefetch(uint64_t offset, uint64_t length) {
+  const uint64_t plain = layout_.header.plain_size;
+  if (offset >= plain || length == 0) return;
+  length = std::min(length, plain - offset);
+  auto [begin, end] = StoredRange(layout_, offset, length);
+  (void)::posix_fadvise(fd_, static_cast<off_t>(begin),
+                        static_cast<off_t>(end - begin), POSIX_FADV_WILLNEED);
 }
 
 }  // namespace
@@ -126,8 +196,8 @@ Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
   return DecodeChunk(file, digest, out, path);
 }
 
-Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
-                            std::span<uint8_t> out) {
+Result<std::shared_ptr<ChunkReader>> FileChunkStore::Open(
+    const Digest& digest) {
   const std::string path = ChunkName(digest);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
@@ -141,16 +211,15 @@ Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
   if (layout->header.digest != digest) {
     return Status::Corruption("chunk file holds the wrong digest", path);
   }
-  if (offset > layout->header.plain_size ||
-      out.size() > layout->header.plain_size - offset) {
-    return Status::InvalidArgument("read beyond the end of chunk", path);
-  }
-  if (out.empty()) return Status::OK();
-  auto [begin, end] = StoredRange(*layout, offset, out.size());
-  std::vector<uint8_t> stored(end - begin);
-  Status s = PReadAll(fd.get(), stored, begin, path);
-  if (!s.ok()) return s;
-  return DecodeRange(*layout, begin, stored, offset, out, path);
+  return std::shared_ptr<ChunkReader>(std::make_shared<FileChunkReader>(
+      fd.release(), std::move(*layout), path));
+}
+
+Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
+                            std::span<uint8_t> out) {
+  auto reader = Open(digest);
+  if (!reader.ok()) return reader.status();
+  return (*reader)->Read(offset, out);
 }
 
 Result<uint64_t> FileChunkStore::PlainSize(const Digest& digest) {

@@ -1,0 +1,338 @@
+// RevisionExport, BlockCache and ChunkReaderCache on a real (temporary)
+// repository: reads equal the image at any offset, zero slots are holes,
+// a damaged chunk fails only the reads that touch it, caches stay bounded.
+#include "backup/revision_export.h"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "store/chunk_format.h"
+#include "support/test_util.h"
+
+namespace backy::backup {
+namespace {
+
+using store::Repository;
+using store::Revision;
+using store::RevisionIndex;
+constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kChunk = store::kDefaultChunkSize;
+constexpr uint64_t kBlock = store::kChunkBlockSize;
+
+class RevisionExportTest : public ::testing::Test {
+ protected:
+  // Slots: 0 random (raw blocks), 1 zeros (no chunk), 2 text (zstd
+  // blocks), 3 random again, 4 short (1 MiB + 1234 bytes, last block short).
+  void SetUp() override {
+    char tmpl[] = "/tmp/backy-rexport-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    dir_ = root_ + "/repo";
+    store::RepositoryConfig config;
+    config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
+    ASSERT_OK(Repository::Init(dir_, config));
+    auto repo = Repository::Open(dir_);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+
+    image_.resize(4 * kChunk + kMiB + 1234);
+    std::mt19937_64 rng(7);
+    auto random = [&](uint64_t from, uint64_t to) {
+      for (uint64_t i = from; i < to; ++i) image_[i] = static_cast<uint8_t>(rng());
+    };
+    random(0, kChunk);
+    for (uint64_t i = 2 * kChunk; i < 3 * kChunk; ++i) {
+      image_[i] = static_cast<uint8_t>("line of text, compressible\n"[i % 27]);
+    }
+    random(3 * kChunk, image_.size());
+
+    RevisionIndex index(image_.size(), kChunk);
+    for (size_t s = 0; s < index.slot_count(); ++s) {
+      std::span<const uint8_t> plain(image_.data() + s * kChunk,
+                                     index.SlotLength(s));
+      if (s == 1) continue;  // zero slot
+      Digest d = Digest::Of(plain);
+      ASSERT_TRUE(repo_->chunks().Put(d, plain).ok());
+      index.set_slot(s, d);
+    }
+    ASSERT_OK(repo_->chunks().Sync());
+    rev_.id = store::NewRevisionId();
+    rev_.timestamp_us = store::NowMicros();
+    rev_.size = image_.size();
+    rev_.chunk_size = kChunk;
+    rev_.tags = {"daily"};
+    ASSERT_OK(repo_->Publish(rev_, index));
+    index_ = index;
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  std::shared_ptr<RevisionExport> MakeExport(uint64_t cache_bytes,
+                                             size_t open_chunks = 64) {
+    cache_ = std::make_shared<BlockCache>(cache_bytes);
+    readers_ = std::make_shared<ChunkReaderCache>(open_chunks);
+    return std::make_shared<RevisionExport>(repo_, rev_, index_, cache_,
+                                            readers_);
+  }
+
+  // Reads [offset, offset + len) and compares it with the image.
+  void ExpectRead(RevisionExport& e, uint64_t offset, uint64_t len) {
+    std::vector<uint8_t> buf(len, 0xAA);
+    Status s = e.Read(offset, buf);
+    ASSERT_TRUE(s.ok()) << "offset " << offset << " length " << len << ": "
+                        << s.ToString();
+    ASSERT_TRUE(std::equal(buf.begin(), buf.end(), image_.begin() + offset))
+        << "offset " << offset << " length " << len;
+  }
+
+  // Flips one byte at `file_offset` of slot `slot`'s chunk file.
+  void Damage(size_t slot, uint64_t file_offset) {
+    std::string path = repo_->chunks().ChunkName(index_.slot(slot));
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f) << path;
+    f.seekg(static_cast<std::streamoff>(file_offset));
+    char c;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(file_offset));
+    f.put(static_cast<char>(c ^ 0x40));
+  }
+
+  std::string root_, dir_;
+  std::shared_ptr<Repository> repo_;
+  std::vector<uint8_t> image_;
+  Revision rev_;
+  RevisionIndex index_;
+  std::shared_ptr<BlockCache> cache_;
+  std::shared_ptr<ChunkReaderCache> readers_;
+};
+
+TEST_F(RevisionExportTest, ReadsAcrossChunkAndBlockBoundariesEqualImage) {
+  for (uint64_t cache_bytes : {uint64_t{0}, 1 * kMiB, 64 * kMiB}) {
+    SCOPED_TRACE("cache " + std::to_string(cache_bytes));
+    auto e = MakeExport(cache_bytes);
+    ASSERT_EQ(e->Size(), image_.size());
+    const uint64_t size = image_.size();
+    // Edges: one byte, a block, across blocks, across slots (data/zero,
+    // zero/text, text/random), the short last block, the whole image.
+    for (auto [off, len] : std::vector<std::pair<uint64_t, uint64_t>>{
+             {0, 1},
+             {0, kBlock},
+             {kBlock - 10, 20},
+             {kBlock, 3 * kBlock},
+             {kBlock / 2, 5 * kBlock},
+             {kChunk - 4096, 8192},
+             {2 * kChunk - 100, 200},
+             {3 * kChunk - kBlock - 7, kBlock + 14},
+             {3 * kChunk - 5, 10},
+             {size - 1, 1},
+             {size - kBlock - 3, kBlock + 3},
+             {4 * kChunk, size - 4 * kChunk},
+             {0, size}}) {
+      ExpectRead(*e, off, len);
+      ExpectRead(*e, off, len);  // again, through the cache
+    }
+    std::mt19937_64 rng(1);
+    for (int i = 0; i < 300; ++i) {
+      uint64_t len = 1 + rng() % (i % 3 == 0 ? 3 * kBlock : 8192);
+      uint64_t off = rng() % (size - len + 1);
+      ExpectRead(*e, off, len);
+    }
+  }
+}
+
+TEST_F(RevisionExportTest, ZeroSlotsReadAsZerosAndShowAsHoles) {
+  auto e = MakeExport(kMiB);
+  std::vector<nbd::ExportExtent> ext;
+  ASSERT_OK(e->BlockStatus(0, image_.size(), &ext));
+  std::vector<nbd::ExportExtent> want = {
+      {0, kChunk, false, false},
+      {kChunk, kChunk, true, true},
+      {2 * kChunk, image_.size() - 2 * kChunk, false, false}};
+  EXPECT_EQ(ext, want);
+
+  ext.clear();
+  ASSERT_OK(e->BlockStatus(kChunk + 5, 10, &ext));
+  want = {{kChunk + 5, 10, true, true}};
+  EXPECT_EQ(ext, want);
+
+  std::vector<uint8_t> buf(kChunk + 2, 0xAA);
+  ASSERT_OK(e->Read(kChunk - 1, buf));
+  EXPECT_EQ(buf.front(), image_[kChunk - 1]);
+  EXPECT_EQ(buf.back(), image_[2 * kChunk]);
+  EXPECT_TRUE(std::all_of(buf.begin() + 1, buf.end() - 1,
+                          [](uint8_t b) { return b == 0; }));
+}
+
+TEST_F(RevisionExportTest, DamagedBlockFailsOnlyReadsTouchingIt) {
+  // Slot 0 holds raw blocks: block 5's bytes start at prefix + 5 blocks.
+  Damage(0, store::ChunkPrefixSize(kChunk / kBlock) + 5 * kBlock + 100);
+  // Slot 2 holds compressed blocks: damage its last byte (the last block).
+  std::string path2 = repo_->chunks().ChunkName(index_.slot(2));
+  Damage(2, std::filesystem::file_size(path2) - 1);
+
+  for (uint64_t cache_bytes : {uint64_t{0}, 16 * kMiB}) {
+    auto e = MakeExport(cache_bytes);
+    std::vector<uint8_t> buf(4096);
+    for (int pass = 0; pass < 2; ++pass) {  // a failure is not cached
+      EXPECT_TRUE(e->Read(5 * kBlock + 4096, buf).IsCorruption());
+      std::vector<uint8_t> whole(kChunk);
+      EXPECT_TRUE(e->Read(0, whole).IsCorruption());
+      EXPECT_TRUE(e->Read(3 * kChunk - 4096, buf).IsCorruption());
+    }
+    // Everything else still reads, also in the damaged chunks.
+    ExpectRead(*e, 0, 5 * kBlock);
+    ExpectRead(*e, 6 * kBlock, kChunk - 6 * kBlock);
+    ExpectRead(*e, 5 * kBlock - 10, 10);
+    ExpectRead(*e, 2 * kChunk, kChunk - kBlock);
+    ExpectRead(*e, 3 * kChunk, image_.size() - 3 * kChunk);
+  }
+}
+
+TEST_F(RevisionExportTest, DamagedChunkHeaderFailsOnlyItsSlot) {
+  Damage(3, 20);  // inside the header: checksum mismatch
+  auto e = MakeExport(kMiB);
+  std::vector<uint8_t> buf(4096);
+  EXPECT_TRUE(e->Read(3 * kChunk + 100, buf).IsCorruption());
+  EXPECT_TRUE(e->Read(3 * kChunk - 100, buf).IsCorruption());  // spans slots
+  ExpectRead(*e, 0, 3 * kChunk);
+  ExpectRead(*e, 4 * kChunk, image_.size() - 4 * kChunk);
+}
+
+TEST_F(RevisionExportTest, MissingChunkIsNotFound) {
+  std::filesystem::remove(repo_->chunks().ChunkName(index_.slot(4)));
+  auto e = MakeExport(kMiB);
+  std::vector<uint8_t> buf(10);
+  EXPECT_TRUE(e->Read(4 * kChunk, buf).IsNotFound());
+  ExpectRead(*e, 0, 4 * kChunk);
+}
+
+TEST_F(RevisionExportTest, CacheStaysWithinCapacity) {
+  auto e = MakeExport(kMiB);  // 16 blocks
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 500; ++i) {
+    uint64_t off = rng() % (image_.size() - 4096);
+    ExpectRead(*e, off, 4096);
+    ASSERT_LE(cache_->bytes(), cache_->capacity());
+  }
+  EXPECT_GT(cache_->bytes(), 0u);
+  EXPECT_LE(cache_->capacity(), kMiB);
+}
+
+TEST_F(RevisionExportTest, PartialBlocksAreCachedWholeBlocksAreNot) {
+  auto e = MakeExport(64 * kMiB);
+  ExpectRead(*e, 0, kChunk);  // a streaming read: nothing cached
+  EXPECT_EQ(cache_->bytes(), 0u);
+  ExpectRead(*e, 10, 4096);  // part of block 0: the whole block is cached
+  EXPECT_EQ(cache_->bytes(), kBlock);
+  ExpectRead(*e, 4 * kChunk + kMiB + 10, 100);  // the short last block
+  EXPECT_EQ(cache_->bytes(), kBlock + 1234);
+  ExpectRead(*e, 0, 2 * kBlock);  // block 0 from the cache, block 1 not
+  EXPECT_EQ(cache_->bytes(), kBlock + 1234);
+}
+
+TEST_F(RevisionExportTest, ConcurrentReadsEqualImage) {
+  auto e = MakeExport(2 * kMiB, 2);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      std::vector<uint8_t> buf;
+      for (int i = 0; i < 200; ++i) {
+        uint64_t len = 1 + rng() % (i % 2 ? 4096 : 2 * kBlock);
+        uint64_t off = rng() % (image_.size() - len + 1);
+        buf.assign(len, 0);
+        if (!e->Read(off, buf).ok() ||
+            !std::equal(buf.begin(), buf.end(), image_.begin() + off)) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_LE(readers_->size(), 8u);  // 8 shards of at least one reader
+}
+
+TEST_F(RevisionExportTest, CacheHintSucceeds) {
+  auto e = MakeExport(kMiB);
+  ASSERT_OK(e->Cache(0, image_.size()));
+  EXPECT_EQ(cache_->bytes(), 0u);  // a page-cache hint, no decoding
+  ExpectRead(*e, 0, image_.size());
+}
+
+TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
+  auto p = RepositoryExports::Open(dir_, 8 * kMiB);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  for (std::string name : {"", "last", "0", "daily"}) {
+    auto e = (*p)->OpenExport(name);
+    ASSERT_TRUE(e.ok()) << name << ": " << e.status().ToString();
+    EXPECT_EQ((*e)->Size(), image_.size());
+    std::vector<uint8_t> buf(3 * kBlock);
+    ASSERT_OK((*e)->Read(kChunk - kBlock, buf));
+    EXPECT_TRUE(std::equal(buf.begin(), buf.end(),
+                           image_.begin() + kChunk - kBlock));
+  }
+  EXPECT_TRUE((*p)->OpenExport("no-such-revision").status().IsNotFound());
+  auto list = (*p)->ListExports();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, rev_.id);
+}
+
+TEST(BlockCacheTest, EvictsLeastRecentlyUsedWithinCapacity) {
+  BlockCache cache(16 * kBlock);
+  Digest d = Digest::Of(std::vector<uint8_t>{1, 2, 3});
+  auto make = [](uint8_t v) {
+    auto b = std::make_shared<CachedBlock>(kBlock);
+    std::fill(b->bytes.get(), b->bytes.get() + kBlock, v);
+    return b;
+  };
+  for (uint32_t i = 0; i < 100; ++i) {
+    cache.Put(d, i, make(static_cast<uint8_t>(i)));
+    ASSERT_LE(cache.bytes(), cache.capacity());
+  }
+  // The most recent block is there, with its content; the first is gone.
+  auto last = cache.Get(d, 99);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->data()[0], 99);
+  EXPECT_FALSE(cache.Get(d, 0));
+
+  BlockCache off(0);
+  off.Put(d, 1, make(1));
+  EXPECT_FALSE(off.Get(d, 1));
+  EXPECT_EQ(off.bytes(), 0u);
+}
+
+TEST(ChunkReaderCacheTest, OpensOnceAndStaysBounded) {
+  class NullReader final : public store::ChunkReader {
+   public:
+    uint64_t PlainSize() const override { return 0; }
+    Status Read(uint64_t, std::span<uint8_t>) override { return Status::OK(); }
+  };
+  ChunkReaderCache cache(16);
+  int opens = 0;
+  auto opener = [&]() -> Result<ChunkReaderCache::Reader> {
+    ++opens;
+    return ChunkReaderCache::Reader(std::make_shared<NullReader>());
+  };
+  std::vector<Digest> digests;
+  for (uint8_t i = 0; i < 100; ++i) {
+    digests.push_back(Digest::Of(std::vector<uint8_t>{i}));
+  }
+  ASSERT_TRUE(cache.Get(digests[0], opener).ok());
+  ASSERT_TRUE(cache.Get(digests[0], opener).ok());
+  EXPECT_EQ(opens, 1);
+  for (const auto& d : digests) ASSERT_TRUE(cache.Get(d, opener).ok());
+  EXPECT_LE(cache.size(), 16u);
+  // Errors are returned, not cached.
+  auto fail = []() -> Result<ChunkReaderCache::Reader> {
+    return Status::IOError("no");
+  };
+  Digest other = Digest::Of(std::vector<uint8_t>{200});
+  EXPECT_TRUE(cache.Get(other, fail).status().IsIOError());
+  ASSERT_TRUE(cache.Get(other, opener).ok());
+}
+
+}  // namespace
+}  // namespace backy::backup

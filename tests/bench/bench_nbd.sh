@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Benchmark of issue 3: `backy nbd-server` serving a revision vs qemu-nbd and
+# nbdkit serving the same image as a raw file. Not a test: run it by hand.
+#
+#   tests/bench/bench_nbd.sh [-b BACKY] [-w WORKDIR] [-s SIZE_MIB] [-t SECS]
+#                            [--cache-size SIZE] [--rss-sizes "64M 1G"]
+#                            [--servers "backy qemu-nbd nbdkit"] [--keep]
+#                            [--reuse DIR] [-o RESULTS.md]
+#
+# Every server is pinned to CPU 0 (`taskset -c 0`), every client to CPU 1.
+# Per server, each measurement starts from a fresh server process and a
+# dropped page cache ("cold", `echo 3 > /proc/sys/vm/drop_caches`), then is
+# repeated against the same process ("warm"):
+#   seq      nbdcopy URI null:                          (MiB/s)
+#   rand qd1 fio --ioengine=nbd --rw=randread --bs=4k --iodepth=1   (IOPS)
+#   rand qd32                                 ... --iodepth=32      (IOPS)
+# plus backy's peak RSS (VmHWM) for each --cache-size. Prints a Markdown
+# table and writes it, with date, machine and command, to the results file.
+# Benchmarks on shared VMs are noisy (±30 %): compare ratios within one run.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BACKY=./build/src/backup/backy
+WORK_PARENT=/var/tmp
+SIZE_MIB=4096
+RUNTIME=15
+CACHE_SIZE=256M
+RSS_SIZES="64M 1G"
+SERVERS="backy qemu-nbd nbdkit"
+KEEP=0
+REUSE=""
+RESULTS="$HERE/RESULTS-nbd.md"
+CMDLINE="$0 $*"
+
+usage() {
+  cat <<EOF
+usage: $0 [options]
+  -b, --backy PATH     backy binary (default: $BACKY)
+  -w, --workdir DIR    parent of the scratch directory (default: $WORK_PARENT);
+                       needs about 2.2x the image size free
+  -s, --size-mib N     image size in MiB (default: $SIZE_MIB)
+  -t, --runtime SECS   seconds per fio run (default: $RUNTIME)
+      --cache-size S   backy --cache-size for the main runs (default: $CACHE_SIZE)
+      --rss-sizes L    further --cache-size values to measure peak RSS at
+                       (default: "$RSS_SIZES"; "" to skip)
+      --servers L      subset of "backy qemu-nbd nbdkit"
+      --keep           keep the scratch directory (image + repository)
+      --reuse DIR      reuse a scratch directory kept by --keep
+  -o, --output FILE    results file (default: $RESULTS)
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    -b|--backy) BACKY=$2; shift 2 ;;
+    -w|--workdir) WORK_PARENT=$2; shift 2 ;;
+    -s|--size-mib) SIZE_MIB=$2; shift 2 ;;
+    -t|--runtime) RUNTIME=$2; shift 2 ;;
+    --cache-size) CACHE_SIZE=$2; shift 2 ;;
+    --rss-sizes) RSS_SIZES=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --reuse) REUSE=$2; KEEP=1; shift 2 ;;
+    -o|--output) RESULTS=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "bench_nbd: $*" >&2; exit 1; }
+
+BACKY=$(readlink -f "$BACKY") || die "backy binary not found"
+[[ -x $BACKY ]] || die "backy binary not found or not executable: $BACKY"
+for t in nbdcopy nbdinfo fio qemu-nbd nbdkit taskset jq sha256sum; do
+  command -v "$t" >/dev/null || die "missing tool: $t"
+done
+[[ -w /proc/sys/vm/drop_caches ]] || die "need root to drop the page cache"
+
+if [[ -n $REUSE ]]; then
+  WORK=$REUSE
+else
+  WORK=$(mktemp -d "$WORK_PARENT/bench-nbd.XXXXXX")
+fi
+IMG=$WORK/img
+REPO=$WORK/repo
+SOCK=$WORK/nbd.sock
+PID=""
+cleanup() {
+  if [[ -n $PID ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -f "$SOCK"
+  if [[ $KEEP == 0 ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+log() { echo "bench_nbd: $*" >&2; }
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# ---- the image and its revision ---------------------------------------------
+if [[ ! -f $IMG || ! -d $REPO ]]; then
+  log "writing $SIZE_MIB MiB of random data to $IMG"
+  # AES-CTR keystream: random, and much faster than /dev/urandom.
+  # (openssl dies of SIGPIPE when head has enough.)
+  { openssl enc -aes-128-ctr -nosalt -pass pass:bench-nbd </dev/zero 2>/dev/null || true; } |
+    head -c "$((SIZE_MIB * 1024 * 1024))" > "$IMG"
+  rm -rf "$REPO"
+  "$BACKY" -b "$REPO" init file "$IMG" >/dev/null
+  log "backing it up"
+  t0=$(date +%s.%N)
+  "$BACKY" -b "$REPO" backup daily >/dev/null
+  t1=$(date +%s.%N)
+  log "backup took $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
+fi
+SIZE=$(stat -c %s "$IMG")
+SIZE_MIB=$((SIZE / 1024 / 1024))
+
+URI="nbd+unix:///last?socket=$SOCK"
+
+# ---- servers ----------------------------------------------------------------
+start_server() {  # NAME [CACHE_SIZE]
+  rm -f "$SOCK"
+  case $1 in
+    backy)
+      taskset -c 0 "$BACKY" -b "$REPO" nbd-server --socket "$SOCK" \
+        --cache-size "${2:-$CACHE_SIZE}" 2>"$WORK/backy.log" &
+      ;;
+    qemu-nbd)
+      # -e 8: allow nbdcopy's parallel connections (qemu-nbd defaults to 1).
+      taskset -c 0 qemu-nbd -r -t -e 8 -f raw -x last -k "$SOCK" "$IMG" &
+      ;;
+    nbdkit)
+      taskset -c 0 nbdkit -f -r -U "$SOCK" file "$IMG" &
+      ;;
+  esac
+  PID=$!
+  for _ in $(seq 1 400); do
+    if [[ -S $SOCK ]] && nbdinfo --size "$URI" >/dev/null 2>&1; then return 0; fi
+    sleep 0.05
+  done
+  die "$1 did not start"
+}
+
+stop_server() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  PID=""
+  rm -f "$SOCK"
+}
+
+hwm_mib() {  # peak RSS of the running server, MiB
+  awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$PID/status"
+}
+
+seq_mibs() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  taskset -c 1 nbdcopy "$URI" null:
+  t1=$(date +%s.%N)
+  echo "$SIZE_MIB / ($t1 - $t0)" | bc -l | awk '{printf "%d", $1}'
+}
+
+rand_iops() {  # QD
+  taskset -c 1 fio --name=rr --ioengine=nbd --uri="$URI" --rw=randread \
+    --bs=4k --iodepth="$1" --runtime="$RUNTIME" --time_based --invalidate=0 \
+    --size="$SIZE" --output-format=json 2>/dev/null | sed -n "/^{/,\$p" |
+    jq '.jobs[0].read.iops | floor'
+}
+
+declare -A R  # R[server,metric] = value
+ORDER=(seq rand1 rand32)
+
+measure() {  # SERVER METRIC: fresh server + cold caches, then warm
+  local srv=$1 m=$2 cold warm
+  drop_caches
+  start_server "$srv"
+  case $m in
+    seq) cold=$(seq_mibs); warm=$(seq_mibs) ;;
+    rand1) cold=$(rand_iops 1); warm=$(rand_iops 1) ;;
+    rand32) cold=$(rand_iops 32); warm=$(rand_iops 32) ;;
+  esac
+  R[$srv,$m,cold]=$cold
+  R[$srv,$m,warm]=$warm
+  R[$srv,$m,rss]=$(hwm_mib)
+  stop_server
+  log "$srv $m: cold $cold, warm $warm, peak RSS ${R[$srv,$m,rss]} MiB"
+}
+
+# ---- correctness first: the export must be the image -------------------------
+if [[ " $SERVERS " == *" backy "* ]]; then
+  start_server backy
+  want=$(sha256sum < "$IMG" | cut -d' ' -f1)
+  got=$(taskset -c 1 nbdcopy "$URI" - | sha256sum | cut -d' ' -f1)
+  stop_server
+  [[ $want == "$got" ]] || die "backy serves different data ($got != $want)"
+  log "backy export equals the image (sha256 $want)"
+fi
+
+for srv in $SERVERS; do
+  for m in "${ORDER[@]}"; do measure "$srv" "$m"; done
+done
+
+# Peak RSS at other cache sizes: a sequential read and a random qd32 run (the
+# main runs' peak is recorded above).
+declare -A RSS
+RSS[$CACHE_SIZE]=0
+if [[ " $SERVERS " == *" backy "* ]]; then
+  for m in "${ORDER[@]}"; do
+    (( R[backy,$m,rss] > RSS[$CACHE_SIZE] )) && RSS[$CACHE_SIZE]=${R[backy,$m,rss]}
+  done
+  for cs in $RSS_SIZES; do
+    drop_caches
+    start_server backy "$cs"
+    seq_mibs >/dev/null
+    rand_iops 32 >/dev/null
+    RSS[$cs]=$(hwm_mib)
+    stop_server
+    log "backy --cache-size $cs: peak RSS ${RSS[$cs]} MiB"
+  done
+fi
+
+# ---- report -----------------------------------------------------------------
+ratio() {  # A B -> A/B with two decimals, or "-"
+  if [[ -z ${1:-} || -z ${2:-} || $2 == 0 ]]; then echo "-"; return; fi
+  echo "$1 / $2" | bc -l | awk '{printf "%.2f", $1}'
+}
+table() {
+  local label unit
+  echo "| measurement | $(echo "$SERVERS" | sed 's/ / | /g') | backy / qemu-nbd |"
+  echo "|---|$(for _ in $SERVERS; do printf -- '---:|'; done)---:|"
+  for m in "${ORDER[@]}"; do
+    for c in cold warm; do
+      case $m in
+        seq) label="sequential nbdcopy, $c"; unit="MiB/s" ;;
+        rand1) label="random 4 KiB qd1, $c"; unit="IOPS" ;;
+        rand32) label="random 4 KiB qd32, $c"; unit="IOPS" ;;
+      esac
+      printf '| %s (%s) |' "$label" "$unit"
+      for srv in $SERVERS; do printf ' %s |' "${R[$srv,$m,$c]:--}"; done
+      printf ' %s |\n' "$(ratio "${R[backy,$m,$c]:-}" "${R[qemu-nbd,$m,$c]:-}")"
+    done
+  done
+  printf '| server peak RSS, MiB (max over the runs above) |'
+  for srv in $SERVERS; do
+    local mx=0
+    for m in "${ORDER[@]}"; do (( R[$srv,$m,rss] > mx )) && mx=${R[$srv,$m,rss]}; done
+    printf ' %s |' "$mx"
+  done
+  printf ' |\n'
+  if [[ " $SERVERS " == *" backy "* ]]; then
+    echo
+    echo "| backy --cache-size | peak RSS (VmHWM) | limit (cache + 64 MiB) |"
+    echo "|---|---:|---:|"
+    for cs in "$CACHE_SIZE" $RSS_SIZES; do
+      local n=${cs%[MmGg]} mib
+      case $cs in *[Gg]) mib=$((n * 1024)) ;; *) mib=$n ;; esac
+      echo "| $cs | ${RSS[$cs]} MiB | $((mib + 64)) MiB |"
+    done
+  fi
+}
+
+OUT=$(table)
+echo "$OUT"
+{
+  echo "# NBD server benchmark (issue 3)"
+  echo
+  echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n):" \
+    "$(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), " \
+    "$(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)."
+  echo "Tools: $(qemu-nbd --version | head -1), $(nbdkit --version), $(fio --version), $(nbdcopy --version | head -1)."
+  echo
+  echo "Command: \`$CMDLINE\` (image: ${SIZE_MIB} MiB of random data, one revision;"
+  echo "backy \`--cache-size $CACHE_SIZE\`; fio runs ${RUNTIME} s; servers on CPU 0, clients on CPU 1;"
+  echo "cold = fresh server process and dropped page cache, warm = the same run again)."
+  echo
+  echo "$OUT"
+} > "$RESULTS"
+log "results written to $RESULTS"
