@@ -138,7 +138,10 @@ class CheckCommand final : public Command {
       } else {
         std::printf("CRITICAL: %s\n", stale.front().c_str());
       }
-      for (const auto& l : *critical) std::printf("%s\n", l.c_str());
+      for (const auto& l : *critical) {
+        if (late == 0 && l == stale.front()) continue;  // already the header
+        std::printf("%s\n", l.c_str());
+      }
       for (const auto& l : *warning) std::printf("%s\n", l.c_str());
       return 2;
     }
