@@ -126,8 +126,8 @@ bool Cancelled(const BackupOptions& o) {
 // index and stats; collects the digests this backup created.
 Status StoreSlots(Repository& repo, sources::Source& source,
                   const std::vector<SlotPlan>& plan, const BackupOptions& options,
-                  RevisionIndex* index, Revision* rev,
-                  std::vector<Digest>* created) {
+                  bool rewrite, RevisionIndex* index, Revision* rev,
+                  std::vector<Digest>* created, std::vector<Digest>* replaced) {
   std::atomic<size_t> next{0};
   std::mutex mu;
   Status first_error;  // GUARDED_BY(mu)
@@ -162,12 +162,20 @@ Status StoreSlots(Repository& repo, sources::Source& source,
           ++zero;
         } else {
           Digest d = Digest::Of(data);
-          auto put = repo.chunks().Put(d, data);
+          bool again = false;
+          if (rewrite) {
+            std::lock_guard<std::mutex> l(mu);
+            again = seen.count(d) > 0;  // rewritten by this run already
+          }
+          auto put = again ? Result<store::PutResult>(store::PutResult{})
+                           : repo.chunks().Put(d, data, rewrite);
           if (put.ok()) {
             index->set_slot(p.slot, d);
             std::lock_guard<std::mutex> l(mu);
-            if (put->created && seen.insert(d).second) {
-              created->push_back(d);
+            if ((put->created || put->replaced) && seen.insert(d).second) {
+              // A replaced chunk is referenced by published revisions: it
+              // is verified like a new one but never deleted on failure.
+              (put->created ? created : replaced)->push_back(d);
               ++written_chunks;
               written_bytes += put->stored_bytes;
             } else {
@@ -370,14 +378,17 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   rev.size = source.Size();
   RevisionIndex index(rev.size, rev.chunk_size);
   std::string base;
+  bool rewrite = false;  // replace existing chunk files (distrusted parent)
   if (!revisions->empty()) {
     const Revision& parent = revisions->back();
     rev.parent = parent.id;
     if (options.full) {
       spdlog::info("backup: full backup requested; reading everything");
     } else if (parent.trust == store::Trust::kDistrusted) {
-      spdlog::warn("backup: newest revision {} is distrusted; reading everything",
+      spdlog::warn("backup: newest revision {} is distrusted; reading everything "
+                   "and rewriting every chunk",
                    parent.id);
+      rewrite = true;
     } else if (source.CanDiffFrom(parent.id)) {
       auto parent_index = repo.LoadIndex(parent.id);
       if (!parent_index.ok()) return parent_index.status();
@@ -418,7 +429,9 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   spdlog::debug("backup: {} slots, {} to read, base '{}'", index.slot_count(),
                 plan.size(), base);
 
-  s = StoreSlots(repo, source, plan, options, &index, &rev, &created);
+  std::vector<Digest> replaced;  // existing chunks rewritten (verify only)
+  s = StoreSlots(repo, source, plan, options, rewrite, &index, &rev, &created,
+                 &replaced);
   if (!s.ok()) return s;
   // What the backup itself read; sampled verification reads more.
   rev.stats.bytes_read = source.bytes_read();
@@ -428,9 +441,13 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   if (options.before_verify) options.before_verify(repo, index);
 
   if (source.verify_mode() == sources::VerifyMode::kFull) {
-    s = VerifyReadback(repo, created, options, &rev.verification);
+    std::vector<Digest> written = created;
+    written.insert(written.end(), replaced.begin(), replaced.end());
+    s = VerifyReadback(repo, written, options, &rev.verification);
   } else {
-    s = VerifySample(repo, source, index, created, options, &rev.verification);
+    std::vector<Digest> written = created;
+    written.insert(written.end(), replaced.begin(), replaced.end());
+    s = VerifySample(repo, source, index, written, options, &rev.verification);
   }
   // A sampled mismatch may lie in a chunk carried over from older
   // revisions (now quarantined), so a retry must not diff from the parent:

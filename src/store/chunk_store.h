@@ -21,6 +21,7 @@ namespace backy::store {
 
 struct PutResult {
   bool created = false;       // false: a chunk with this digest existed
+  bool replaced = false;      // an existing chunk was rewritten (rewrite)
   uint64_t stored_bytes = 0;  // bytes written (0 when it existed)
 };
 
@@ -58,11 +59,15 @@ class ChunkStore {
   virtual ~ChunkStore() = default;
 
   // Stores `plain` under `digest` (REQUIRES: digest == Digest::Of(plain))
-  // unless the chunk exists already. The chunk is complete and synced
-  // before its name appears, so a crash never leaves a partial chunk under
-  // its final name. Its directory entry becomes durable at Sync().
+  // unless the chunk exists already — or, with `rewrite`, replaces an
+  // existing chunk (after a revision was distrusted, a chunk file with the
+  // right name may hold bad data). The chunk is complete and synced before
+  // its name appears (a rewrite replaces the old file atomically), so a
+  // crash never leaves a partial chunk under its final name. Its directory
+  // entry becomes durable at Sync().
   virtual Result<PutResult> Put(const Digest& digest,
-                                std::span<const uint8_t> plain) = 0;
+                                std::span<const uint8_t> plain,
+                                bool rewrite = false) = 0;
 
   // True when a chunk named `digest` exists. Does not read or check it.
   virtual Result<bool> Contains(const Digest& digest) = 0;

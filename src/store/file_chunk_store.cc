@@ -138,10 +138,11 @@ Result<bool> FileChunkStore::Contains(const Digest& digest) {
 }
 
 Result<PutResult> FileChunkStore::Put(const Digest& digest,
-                                      std::span<const uint8_t> plain) {
+                                      std::span<const uint8_t> plain,
+                                      bool rewrite) {
   auto exists = Contains(digest);
   if (!exists.ok()) return exists.status();
-  if (*exists) return PutResult{};
+  if (*exists && !rewrite) return PutResult{};
 
   std::vector<uint8_t> encoded;
   ThreadEncoder(compression_).Encode(digest, plain, &encoded);
@@ -182,7 +183,11 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
     std::lock_guard<std::mutex> l(mu_);
     dirty_dirs_.insert(PrefixDir(digest));
   }
-  return PutResult{true, encoded.size()};
+  PutResult result;
+  result.created = !*exists;
+  result.replaced = *exists;
+  result.stored_bytes = encoded.size();
+  return result;
 }
 
 Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {

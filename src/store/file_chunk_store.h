@@ -20,8 +20,8 @@ class FileChunkStore final : public ChunkStore {
   FileChunkStore(std::string chunks_dir, std::string tmp_dir,
                  std::string quarantine_dir, CompressionOptions compression);
 
-  Result<PutResult> Put(const Digest& digest,
-                        std::span<const uint8_t> plain) override;
+  Result<PutResult> Put(const Digest& digest, std::span<const uint8_t> plain,
+                        bool rewrite = false) override;
   Result<bool> Contains(const Digest& digest) override;
   Status Get(const Digest& digest, std::vector<uint8_t>* out) override;
   Status Read(const Digest& digest, uint64_t offset,

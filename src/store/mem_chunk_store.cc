@@ -12,14 +12,20 @@ std::string MemChunkStore::ChunkName(const Digest& digest) const {
 }
 
 Result<PutResult> MemChunkStore::Put(const Digest& digest,
-                                     std::span<const uint8_t> plain) {
+                                     std::span<const uint8_t> plain,
+                                     bool rewrite) {
   std::lock_guard<std::mutex> l(mu_);
-  if (chunks_.count(digest)) return PutResult{};
+  const bool existed = chunks_.count(digest) > 0;
+  if (existed && !rewrite) return PutResult{};
   std::vector<uint8_t> encoded;
   encoder_.Encode(digest, plain, &encoded);
   uint64_t n = encoded.size();
-  chunks_.emplace(digest, std::move(encoded));
-  return PutResult{true, n};
+  chunks_[digest] = std::move(encoded);
+  PutResult result;
+  result.created = !existed;
+  result.replaced = existed;
+  result.stored_bytes = n;
+  return result;
 }
 
 Result<bool> MemChunkStore::Contains(const Digest& digest) {

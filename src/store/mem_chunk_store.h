@@ -15,8 +15,8 @@ class MemChunkStore final : public ChunkStore {
  public:
   explicit MemChunkStore(CompressionOptions compression = {});
 
-  Result<PutResult> Put(const Digest& digest,
-                        std::span<const uint8_t> plain) override;
+  Result<PutResult> Put(const Digest& digest, std::span<const uint8_t> plain,
+                        bool rewrite = false) override;
   Result<bool> Contains(const Digest& digest) override;
   Status Get(const Digest& digest, std::vector<uint8_t>* out) override;
   Status Read(const Digest& digest, uint64_t offset,

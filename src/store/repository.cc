@@ -327,8 +327,11 @@ Result<FileLock> Repository::LockReader() {
   });
 }
 
-Result<Repository::Locks> Repository::LockPurge() {
-  Locks locks;
+Result<FileLock> Repository::LockPurge() {
+  // Every writer (backup, forget, expire) and reader holds purge.lock
+  // shared for its whole run, so holding it exclusively means none is
+  // running; those starting meanwhile wait for us. No writer lock is
+  // needed (and taking one would make a backup that starts now fail).
   auto p = FileLock::Acquire(dir_ + "/purge.lock", FileLock::Mode::kExclusive);
   if (p.status().IsBusy()) {
     return Status::Busy(
@@ -336,13 +339,7 @@ Result<Repository::Locks> Repository::LockPurge() {
         "purge later",
         dir_);
   }
-  if (!p.ok()) return p.status();
-  locks.purge = std::move(*p);
-  std::string note = "purge (pid " + std::to_string(::getpid()) + ")";
-  auto w = FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive, note);
-  if (!w.ok()) return w.status();
-  locks.writer = std::move(*w);
-  return locks;
+  return p;
 }
 
 Status Repository::RemoveLeftovers() {

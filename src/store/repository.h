@@ -109,12 +109,12 @@ class Repository {
   // purge.lock shared: restore, nbd-server, verify, backup. Waits while a
   // purge runs (purges are short), saying so in the log.
   Result<FileLock> LockReader();
-  // For purge: purge.lock exclusive and the writer lock, without waiting.
-  // Busy when a backup, restore or NBD server is using the repository.
-  Result<Locks> LockPurge();
+  // For purge: purge.lock exclusive, without waiting. Busy when a backup,
+  // restore, verify or NBD server is using the repository.
+  Result<FileLock> LockPurge();
 
   // Removes leftovers of crashed writers: everything in tmp/ and indexes
-  // without metadata. REQUIRES: the writer lock.
+  // without metadata. REQUIRES: the writer lock, or LockPurge().
   Status RemoveLeftovers();
 
   std::string RevisionPath(const std::string& id) const;

@@ -211,6 +211,44 @@ TEST_F(BackupRunTest, DistrustedParentForcesFullRead) {
   EXPECT_EQ(second.stats.bytes_read, 12 * kMiB + 3 * kMiB + 12345);
 }
 
+TEST_F(BackupRunTest, DistrustedParentRewritesDamagedChunks) {
+  Revision first = Backup();
+  auto idx = repo_->LoadIndex(first.id);
+  ASSERT_OK(idx.status());
+  const std::string victim = repo_->chunks().ChunkName(idx->slot(0));
+  {
+    FILE* f = std::fopen(victim.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 8192, SEEK_SET);
+    std::fputc(0x13, f);
+    std::fclose(f);
+  }
+  std::vector<uint8_t> out;
+  EXPECT_TRUE(repo_->chunks().Get(idx->slot(0), &out).IsCorruption());
+  auto revs = *repo_->Revisions();
+  revs.back().trust = store::Trust::kDistrusted;
+  ASSERT_OK(repo_->UpdateMetadata(revs.back()));
+  src_.diff_capable = false;
+  Revision second = Backup();
+  EXPECT_EQ(second.stats.chunks_new, first.stats.chunks_new);  // all rewritten
+  EXPECT_OK(repo_->chunks().Get(idx->slot(0), &out));          // repaired
+  EXPECT_EQ(Restore(first), src_.image);
+}
+
+TEST_F(BackupRunTest, FailedRewriteNeverDeletesSharedChunks) {
+  Revision first = Backup();
+  auto revs = *repo_->Revisions();
+  revs.back().trust = store::Trust::kDistrusted;
+  ASSERT_OK(repo_->UpdateMetadata(revs.back()));
+  std::atomic<bool> cancel{false};
+  BackupOptions o;
+  o.tags = {"daily"};
+  o.cancel = &cancel;
+  o.before_verify = [&](Repository&, const store::RevisionIndex&) { cancel = true; };
+  EXPECT_TRUE(RunBackup(*repo_, src_, o).status().IsInterrupted());
+  EXPECT_EQ(Restore(first), src_.image);  // rewritten chunks were kept
+}
+
 TEST_F(BackupRunTest, ReadErrorPublishesNothingAndAborts) {
   Backup();
   src_.fail_reads = true;
