@@ -61,10 +61,12 @@ class ChunkStore {
   // Stores `plain` under `digest` (REQUIRES: digest == Digest::Of(plain))
   // unless the chunk exists already — or, with `rewrite`, replaces an
   // existing chunk (after a revision was distrusted, a chunk file with the
-  // right name may hold bad data). The chunk is complete and synced before
-  // its name appears (a rewrite replaces the old file atomically), so a
-  // crash never leaves a partial chunk under its final name. Its directory
-  // entry becomes durable at Sync().
+  // right name may hold bad data). A chunk is durable before its name
+  // appears (a rewrite replaces the old file atomically), so a crash never
+  // leaves a partial chunk under its final name. Implementations may
+  // commit chunks in groups: a chunk is readable, and durable, at the
+  // latest after the next Sync(); until then Contains() may say false and
+  // Get() NotFound, while Put() of the same digest still deduplicates.
   virtual Result<PutResult> Put(const Digest& digest,
                                 std::span<const uint8_t> plain,
                                 bool rewrite = false) = 0;
@@ -96,7 +98,8 @@ class ChunkStore {
   // Plain size of the chunk, from its header.
   virtual Result<uint64_t> PlainSize(const Digest& digest) = 0;
 
-  // Makes every chunk created by Put() so far durable (directory fsyncs).
+  // Makes every chunk created by Put() so far durable and readable
+  // (commits pending groups, fsyncs directories).
   virtual Status Sync() = 0;
 
   // Deletes a chunk. NotFound when missing.

@@ -137,9 +137,17 @@ Result<bool> FileChunkStore::Contains(const Digest& digest) {
   return Status::FromErrno(errno, "stat", path);
 }
 
+namespace {
+constexpr uint64_t kGroupBytes = 64ull << 20;
+}  // namespace
+
 Result<PutResult> FileChunkStore::Put(const Digest& digest,
                                       std::span<const uint8_t> plain,
                                       bool rewrite) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (pending_set_.count(digest)) return PutResult{};  // written just now
+  }
   auto exists = Contains(digest);
   if (!exists.ok()) return exists.status();
   if (*exists && !rewrite) return PutResult{};
@@ -147,33 +155,14 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
   std::vector<uint8_t> encoded;
   ThreadEncoder(compression_).Encode(digest, plain, &encoded);
 
-  const std::string path = ChunkName(digest);
   const std::string tmp = TempPath(tmp_dir_, digest.Hex());
   Status s;
   {
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
     s = PWriteAll(fd.get(), encoded, 0, tmp);
-    // The data must be on disk before the name appears: a chunk file under
-    // its final name is trusted by every later backup without reading it.
-    if (s.ok() && ::fdatasync(fd.get()) != 0) {
-      s = Status::FromErrno(errno, "fsync", tmp);
-    }
-  }
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (errno == ENOENT) {
-      // First chunk with this prefix: create the directory, then retry.
-      s = MakeDirs(PrefixDir(digest));
-      if (s.ok()) {
-        std::lock_guard<std::mutex> l(mu_);
-        dirty_dirs_.insert(chunks_dir_);
-      }
-      if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-        s = Status::FromErrno(errno, "rename", path);
-      }
-    } else {
-      s = Status::FromErrno(errno, "rename", path);
-    }
+    // Start write-back now, so the group's syncfs finds little left to do.
+    if (s.ok()) (void)::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
   }
   if (!s.ok()) {
     ::unlink(tmp.c_str());
@@ -181,13 +170,67 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
   }
   {
     std::lock_guard<std::mutex> l(mu_);
-    dirty_dirs_.insert(PrefixDir(digest));
+    if (!pending_set_.insert(digest).second) {
+      // Another thread wrote the same chunk meanwhile.
+      ::unlink(tmp.c_str());
+      return PutResult{};
+    }
+    pending_.push_back({digest, tmp});
+    pending_bytes_ += encoded.size();
   }
+  s = CommitGroup(TakeGroup(kGroupBytes));
+  if (!s.ok()) return s;
   PutResult result;
   result.created = !*exists;
   result.replaced = *exists;
   result.stored_bytes = encoded.size();
   return result;
+}
+
+std::vector<FileChunkStore::Pending> FileChunkStore::TakeGroup(
+    uint64_t min_bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Pending> batch;
+  if (pending_.empty() || pending_bytes_ < min_bytes) return batch;
+  batch.swap(pending_);
+  pending_bytes_ = 0;
+  // Digests stay in pending_set_ until renamed, so nobody writes them again.
+  return batch;
+}
+
+Status FileChunkStore::CommitGroup(std::vector<Pending> batch) {
+  if (batch.empty()) return Status::OK();
+  Status s;
+  {
+    UniqueFd dir(::open(tmp_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() < 0) {
+      s = Status::FromErrno(errno, "open directory", tmp_dir_);
+    } else if (::syncfs(dir.get()) != 0) {
+      s = Status::FromErrno(errno, "syncfs", tmp_dir_);
+    }
+  }
+  std::set<std::string> dirs;
+  for (const Pending& p : batch) {
+    const std::string path = ChunkName(p.digest);
+    if (s.ok() && ::rename(p.tmp.c_str(), path.c_str()) != 0) {
+      if (errno == ENOENT) {
+        // First chunk with this prefix: create the directory, then retry.
+        s = MakeDirs(PrefixDir(p.digest));
+        dirs.insert(chunks_dir_);
+        if (s.ok() && ::rename(p.tmp.c_str(), path.c_str()) != 0) {
+          s = Status::FromErrno(errno, "rename", path);
+        }
+      } else {
+        s = Status::FromErrno(errno, "rename", path);
+      }
+    }
+    if (!s.ok()) ::unlink(p.tmp.c_str());
+    dirs.insert(PrefixDir(p.digest));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (const Pending& p : batch) pending_set_.erase(p.digest);
+  dirty_dirs_.insert(dirs.begin(), dirs.end());
+  return s;
 }
 
 Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
@@ -240,6 +283,8 @@ Result<uint64_t> FileChunkStore::PlainSize(const Digest& digest) {
 }
 
 Status FileChunkStore::Sync() {
+  Status c = CommitGroup(TakeGroup(0));
+  if (!c.ok()) return c;
   std::set<std::string> dirs;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -253,6 +298,18 @@ Status FileChunkStore::Sync() {
 }
 
 Status FileChunkStore::Remove(const Digest& digest) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (it->digest == digest) {
+        ::unlink(it->tmp.c_str());
+        pending_bytes_ = 0;  // a rough figure is fine: it only paces groups
+        pending_.erase(it);
+        pending_set_.erase(digest);
+        return Status::OK();
+      }
+    }
+  }
   const std::string path = ChunkName(digest);
   if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "remove", path);
   return Status::OK();

@@ -2,6 +2,13 @@
 // one file per chunk at chunks/<first two hex digits>/<32 hex digits>.chunk,
 // in the format of chunk_format.h. Temporary files go to a separate tmp
 // directory on the same file system. Thread-safe.
+//
+// Group commit: Put() writes a chunk to a temporary file and starts its
+// write-back, but makes it durable and visible in groups — one syncfs(2)
+// for every ~64 MiB written (and at Sync()), then renames to final names.
+// So a file under a final name is always complete and on disk, while a
+// backup pays one journal commit per group instead of one fsync per
+// chunk. A chunk is not readable until its group is committed.
 #pragma once
 
 #include <mutex>
@@ -44,8 +51,20 @@ class FileChunkStore final : public ChunkStore {
   const std::string quarantine_dir_;
   const CompressionOptions compression_;
 
+  struct Pending {
+    Digest digest;
+    std::string tmp;
+  };
+  // Makes `batch` durable (syncfs) and renames it into place.
+  Status CommitGroup(std::vector<Pending> batch);
+  // Takes the pending group if it is at least `min_bytes` large.
+  std::vector<Pending> TakeGroup(uint64_t min_bytes);
+
   std::mutex mu_;
   std::set<std::string> dirty_dirs_;  // GUARDED_BY(mu_)
+  std::vector<Pending> pending_;      // GUARDED_BY(mu_)
+  std::set<Digest> pending_set_;      // GUARDED_BY(mu_)
+  uint64_t pending_bytes_ = 0;        // GUARDED_BY(mu_)
 };
 
 }  // namespace backy::store

@@ -60,6 +60,7 @@ TYPED_TEST(ChunkStoreTest, PutGetRoundTrip) {
   ASSERT_OK(put.status());
   EXPECT_TRUE(put->created);
   EXPECT_GT(put->stored_bytes, 0u);
+  ASSERT_OK(this->store_->Sync());
   std::vector<uint8_t> out;
   ASSERT_OK(this->store_->Get(d, &out));
   EXPECT_EQ(out, data);
@@ -72,10 +73,40 @@ TYPED_TEST(ChunkStoreTest, SecondPutIsDeduplicated) {
   auto data = RandomData(100000, 2);
   Digest d = Digest::Of(data);
   ASSERT_OK(this->store_->Put(d, data).status());
-  auto again = this->store_->Put(d, data);
+  auto again = this->store_->Put(d, data);  // before Sync: still deduplicated
   ASSERT_OK(again.status());
   EXPECT_FALSE(again->created);
   EXPECT_EQ(again->stored_bytes, 0u);
+  ASSERT_OK(this->store_->Sync());
+  again = this->store_->Put(d, data);
+  ASSERT_OK(again.status());
+  EXPECT_FALSE(again->created);
+}
+
+TYPED_TEST(ChunkStoreTest, RemoveBeforeSyncDropsThePendingChunk) {
+  auto data = RandomData(5000, 3);
+  Digest d = Digest::Of(data);
+  ASSERT_OK(this->store_->Put(d, data).status());
+  ASSERT_OK(this->store_->Remove(d));
+  ASSERT_OK(this->store_->Sync());
+  auto c = this->store_->Contains(d);
+  ASSERT_OK(c.status());
+  EXPECT_FALSE(*c);
+}
+
+TYPED_TEST(ChunkStoreTest, RewriteReplacesAChunk) {
+  auto data = RandomData(70000, 4);
+  Digest d = Digest::Of(data);
+  ASSERT_OK(this->store_->Put(d, data).status());
+  ASSERT_OK(this->store_->Sync());
+  auto again = this->store_->Put(d, data, /*rewrite=*/true);
+  ASSERT_OK(again.status());
+  EXPECT_TRUE(again->replaced);
+  EXPECT_FALSE(again->created);
+  ASSERT_OK(this->store_->Sync());
+  std::vector<uint8_t> out;
+  ASSERT_OK(this->store_->Get(d, &out));
+  EXPECT_EQ(out, data);
 }
 
 TYPED_TEST(ChunkStoreTest, MissingChunkIsNotFound) {
@@ -93,6 +124,7 @@ TYPED_TEST(ChunkStoreTest, PartialReadsMatch) {
   auto data = RandomData(4 << 20, 4);
   Digest d = Digest::Of(data);
   ASSERT_OK(this->store_->Put(d, data).status());
+  ASSERT_OK(this->store_->Sync());
   std::mt19937 rng(5);
   for (int i = 0; i < 100; ++i) {
     uint64_t off = rng() % data.size();
@@ -136,6 +168,7 @@ TYPED_TEST(ChunkStoreTest, ConcurrentPutsOfSameAndDifferentChunks) {
     });
   }
   for (auto& t : threads) t.join();
+  ASSERT_OK(this->store_->Sync());
   size_t n = 0;
   ASSERT_OK(this->store_->List([&](const Digest&) { ++n; }));
   EXPECT_EQ(n, 10u);
@@ -148,6 +181,7 @@ TEST(FileChunkStoreTest, FlippedByteNamesChunkAndFile) {
   auto data = RandomData(1 << 20, 42);
   Digest d = Digest::Of(data);
   ASSERT_OK(store->Put(d, data).status());
+  ASSERT_OK(store->Sync());
   std::string path = store->ChunkName(d);
   int fd = ::open(path.c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
@@ -169,6 +203,7 @@ TEST(FileChunkStoreTest, LeavesNoTempFiles) {
     auto data = RandomData(5000, i);
     ASSERT_OK(store->Put(Digest::Of(data), data).status());
   }
+  ASSERT_OK(store->Sync());
   EXPECT_TRUE(std::filesystem::is_empty(f.dir + "/tmp"));
 }
 
