@@ -178,6 +178,13 @@ Result<std::unique_ptr<RestoreSink>> OpenRbdSink(const std::string& spec,
                                                  const RestoreOptions& options) {
   auto config = sources::ParseRbdSpec(spec);
   if (!config.ok()) return config.status();
+  auto get = [&](const char* key) {
+    auto it = options.ceph.find(key);
+    return it == options.ceph.end() ? std::string() : it->second;
+  };
+  config->conf_path = get("ceph_conf");
+  config->client_id = get("client_id");
+  config->keyring = get("keyring");
   // librbd writes block on the network, not the CPU: more writers than
   // cores keep the OSDs busy.
   const unsigned threads =

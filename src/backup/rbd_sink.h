@@ -2,8 +2,8 @@
 // Ceph RBD image through sources::RbdImageWriter. Creates the image (or,
 // with --force, overwrites an existing one), writes only non-zero chunks
 // into a new image, and keeps several writes in flight on its own threads
-// with a bounded number of buffers. The cluster is reached through
-// $CEPH_CONF and $CEPH_ARGS. Used by one restore thread (RestoreSink's
+// with a bounded number of buffers. The cluster is reached as
+// RestoreOptions::ceph says, else through $CEPH_CONF and $CEPH_ARGS. Used by one restore thread (RestoreSink's
 // contract); the writer threads are internal.
 #pragma once
 

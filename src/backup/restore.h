@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <string>
 
 #include "store/repository.h"
@@ -22,6 +23,10 @@ struct RestoreOptions {
   bool force = false;
   unsigned workers = 0;  // 0 = number of CPUs (min 2)
   const std::atomic<bool>* cancel = nullptr;
+  // For "rbd:" targets: how to reach the cluster (ceph_conf, client_id,
+  // keyring, as in a ceph-rbd source section); empty values fall back to
+  // $CEPH_CONF / $CEPH_ARGS and Ceph's defaults.
+  std::map<std::string, std::string> ceph;
 };
 
 // A sink for restored data, written strictly in order by one thread.

@@ -12,15 +12,18 @@ class RestoreCommand final : public Command {
   std::string Name() const override { return "restore"; }
   std::string Description() const override {
     return "Write a revision's full image to TARGET (a file, a block device, "
-           "or - for stdout)";
+           "rbd:POOL/IMAGE, or - for stdout)";
   }
   void Setup(CLI::App* app) override {
     app->add_option("-r,--revision", spec_,
                     "Revision SPEC: id, number (0 = newest), last, or tag")
         ->capture_default_str();
     app->add_flag("--force", force_,
-                  "Replace an existing non-empty file; write to a block device");
-    app->add_option("target", target_, "File, block device, or - for stdout")
+                  "Replace an existing non-empty file or RBD image; write to a "
+                  "block device");
+    app->add_option("target", target_,
+                    "File, block device, rbd:POOL/IMAGE (a new RBD image), "
+                    "or - for stdout")
         ->required();
   }
   Status Run(const GlobalOptions& global) override {
@@ -33,6 +36,14 @@ class RestoreCommand final : public Command {
     RestoreOptions options;
     options.force = force_;
     options.cancel = &g_cancel;
+    // Restoring an RBD repository into RBD: reach the cluster the way its
+    // backups do (same ceph.conf, user and keyring).
+    const auto& src = (*repo)->config().source;
+    if (src.count("type") && src.at("type") == "ceph-rbd") {
+      for (const char* key : {"ceph_conf", "client_id", "keyring"}) {
+        if (src.count(key)) options.ceph[key] = src.at(key);
+      }
+    }
     auto sink = OpenSink(target_, options);
     if (!sink.ok()) return sink.status();
     Status s = RunRestore(**repo, *rev, **sink, options);
