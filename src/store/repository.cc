@@ -135,7 +135,7 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
             name + ":" + std::to_string(store["compression"].Mark().line + 1));
       }
       c.compression.enabled = comp == "zstd";
-      c.compression.level = store["compression_level"].as<int>(1);
+      c.compression.level = store["compression_level"].as<int>(3);
       if (c.compression.level < -7 || c.compression.level > 19) {
         return Status::InvalidArgument(
             "store.compression_level must be between -7 and 19", name);

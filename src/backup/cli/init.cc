@@ -77,7 +77,7 @@ class InitCommand final : public Command {
 
  private:
   std::string type_, spec_, compression_ = "zstd";
-  int level_ = 1;
+  int level_ = 3;
   SourceInitOptions init_;
   bool no_check_ = false;
 };
