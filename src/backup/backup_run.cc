@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backup/progress.h"
+#include "backup/workers.h"
 #include "store/digest.h"
 
 namespace backy::backup {
@@ -50,11 +51,6 @@ struct SlotPlan {
   // slot reads as zeros.
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
 };
-
-unsigned WorkerCount(unsigned requested) {
-  if (requested) return requested;
-  return std::max(2u, std::thread::hardware_concurrency());
-}
 
 // Works out which slots must be read. With `diff` false, `extents` lists
 // everything that may hold data; unlisted slots are zero. With `diff` true,
@@ -202,11 +198,9 @@ Status StoreSlots(Repository& repo, sources::Source& source,
     rev->stats.bytes_written += written_bytes;
   };
 
-  std::vector<std::thread> threads;
   const unsigned n = std::min<size_t>(WorkerCount(options.workers),
                                       std::max<size_t>(plan.size(), 1));
-  for (unsigned t = 0; t < n; ++t) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  RunWorkers(n, worker);
   if (!first_error.ok()) return first_error;
   if (Cancelled(options)) return Status::Interrupted("backup interrupted");
   return Status::OK();
@@ -237,9 +231,7 @@ Status VerifyReadback(Repository& repo, const std::vector<Digest>& created,
       ++v->chunks_checked;
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < WorkerCount(options.workers); ++t) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  RunWorkers(WorkerCount(options.workers), worker);
   if (!first_error.ok()) return first_error.WithContext("verification failed");
   if (Cancelled(options)) return Status::Interrupted("backup interrupted");
   v->complete = v->chunks_checked == v->chunks_total;
@@ -308,9 +300,7 @@ Status VerifySample(Repository& repo, sources::Source& source,
       }
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < WorkerCount(options.workers); ++t) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  RunWorkers(WorkerCount(options.workers), worker);
   if (!first_error.ok()) return first_error.WithContext("verification failed");
   if (Cancelled(options)) return Status::Interrupted("backup interrupted");
   v->complete = !out_of_time && v->chunks_checked == v->chunks_total;

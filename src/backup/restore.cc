@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backup/progress.h"
+#include "backup/workers.h"
 #ifdef BACKY_WITH_RBD
 #include "backup/rbd_sink.h"
 #endif
@@ -107,10 +108,6 @@ class FileSink final : public FdSink {
   bool done_ = false;
 };
 
-unsigned WorkerCount(unsigned requested) {
-  if (requested) return requested;
-  return std::max(2u, std::thread::hardware_concurrency());
-}
 
 }  // namespace
 

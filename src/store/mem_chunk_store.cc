@@ -33,32 +33,27 @@ Result<bool> MemChunkStore::Contains(const Digest& digest) {
   return chunks_.count(digest) > 0;
 }
 
-Status MemChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
-  std::vector<uint8_t> copy;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = chunks_.find(digest);
-    if (it == chunks_.end()) {
-      return Status::NotFound("chunk " + digest.Hex() + " is missing",
-                              ChunkName(digest));
-    }
-    copy = it->second;
+Result<std::vector<uint8_t>> MemChunkStore::Encoded(const Digest& digest) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = chunks_.find(digest);
+  if (it == chunks_.end()) {
+    return Status::NotFound("chunk " + digest.Hex() + " is missing",
+                            ChunkName(digest));
   }
-  return DecodeChunk(copy, digest, out, ChunkName(digest));
+  return it->second;  // a copy: decoding happens outside the lock
+}
+
+Status MemChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
+  auto encoded = Encoded(digest);
+  if (!encoded.ok()) return encoded.status();
+  return DecodeChunk(*encoded, digest, out, ChunkName(digest));
 }
 
 Status MemChunkStore::Read(const Digest& digest, uint64_t offset,
                            std::span<uint8_t> out) {
-  std::vector<uint8_t> copy;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = chunks_.find(digest);
-    if (it == chunks_.end()) {
-      return Status::NotFound("chunk " + digest.Hex() + " is missing",
-                              ChunkName(digest));
-    }
-    copy = it->second;
-  }
+  auto encoded = Encoded(digest);
+  if (!encoded.ok()) return encoded.status();
+  const std::vector<uint8_t>& copy = *encoded;
   const std::string name = ChunkName(digest);
   auto layout = ParseChunkLayout(copy, name);
   if (!layout.ok()) return layout.status();

@@ -35,6 +35,9 @@ class MemChunkStore final : public ChunkStore {
   size_t quarantined() const;
 
  private:
+  // A copy of the chunk's encoded bytes; NotFound when missing.
+  Result<std::vector<uint8_t>> Encoded(const Digest& digest) const;
+
   ChunkEncoder encoder_;  // GUARDED_BY(mu_)
   mutable std::mutex mu_;
   std::map<Digest, std::vector<uint8_t>> chunks_;       // GUARDED_BY(mu_)

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "backup/cli/command.h"
+#include "backup/workers.h"
 #include "store/spec.h"
 
 namespace backy::backup::cli {
@@ -41,11 +42,7 @@ std::vector<Status> CheckChunks(store::Repository& repo,
       bad.push_back(s);
     }
   };
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < std::max(2u, std::thread::hardware_concurrency()); ++t) {
-    threads.emplace_back(worker);
-  }
-  for (auto& t : threads) t.join();
+  RunWorkers(WorkerCount(0), worker);
   return bad;
 }
 
