@@ -32,6 +32,7 @@ class FdSink : public RestoreSink {
     if (owns_ && fd_ >= 0) ::close(fd_);
   }
   Status Open(uint64_t) override { return Status::OK(); }
+  bool RandomAccess() const override { return true; }
   Status Write(uint64_t offset, std::span<const uint8_t> data,
                bool zero) override {
     if (zero && sparse_) return Status::OK();
@@ -74,6 +75,7 @@ class StreamSink final : public FdSink {
     }
     return Status::OK();
   }
+  bool RandomAccess() const override { return false; }
   Status Finish() override { return Status::OK(); }  // pipes cannot fsync
 };
 
@@ -177,15 +179,20 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
     return s;
   }
   const size_t slots = index->slot_count();
-  const unsigned workers = WorkerCount(options.workers);
+  // Reading chunks waits on the disk more than on the CPU: more readers
+  // than cores keep the disk busy.
+  const unsigned workers = options.workers ? options.workers
+                                           : std::max(4u, 2 * WorkerCount(0));
   const size_t window = 2 * workers;  // buffers in flight, bounds memory
 
   struct Buffer {
     std::vector<uint8_t> data;
     bool ready = false;
     bool zero = false;
+    bool written = false;  // the worker wrote it (random-access sink)
     Status status;
   };
+  const bool parallel_writes = sink.RandomAccess();
   std::vector<Buffer> ring(window);
   std::mutex mu;
   std::condition_variable cv;
@@ -219,11 +226,20 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
                                   repo.chunks().ChunkName(index->slot(i)));
         }
       }
+      // A file or block device takes writes in any order: write here, in
+      // parallel, instead of funnelling every byte through one thread.
+      bool written = false;
+      if (st.ok() && parallel_writes && !zero) {
+        st = sink.Write(static_cast<uint64_t>(i) * index->chunk_size(), tmp,
+                        false);
+        written = true;
+      }
       {
         std::lock_guard<std::mutex> l(mu);
         b.status = st;
         b.zero = zero;
-        if (!zero) b.data.swap(tmp);
+        b.written = written;
+        if (!zero && !written) b.data.swap(tmp);
         b.ready = true;
       }
       cv.notify_all();
@@ -247,6 +263,8 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
       result = b->status;
     } else if (cancelled()) {
       result = Status::Interrupted("restore interrupted");
+    } else if (b->written) {
+      result = Status::OK();
     } else if (b->zero) {
       if (zeros.size() < len) zeros.assign(len, 0);
       result = sink.Write(offset, {zeros.data(), len}, true);

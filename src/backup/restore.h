@@ -29,15 +29,20 @@ struct RestoreOptions {
   std::map<std::string, std::string> ceph;
 };
 
-// A sink for restored data, written strictly in order by one thread.
+// A sink for restored data.
 class RestoreSink {
  public:
   virtual ~RestoreSink() = default;
   // Called once before any data with the image size.
   virtual Status Open(uint64_t size) = 0;
   // `zero` is true when `data` is all zeros (a sink may skip it).
+  // Called from the restore thread in order — or, when RandomAccess(),
+  // for non-zero data also concurrently from worker threads in any order.
   virtual Status Write(uint64_t offset, std::span<const uint8_t> data,
                        bool zero) = 0;
+  // True when Write() is thread-safe and takes any order (files, block
+  // devices); false for streams.
+  virtual bool RandomAccess() const { return false; }
   // All data written: make it durable and visible.
   virtual Status Finish() = 0;
   // The restore failed: remove partial output where possible.
