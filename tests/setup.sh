@@ -13,7 +13,7 @@ PACKAGES=(
   # tests and demo
   xxhash openssl e2fsprogs util-linux uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
-  libnbd-bin python3-libnbd nbdfuse nbdkit qemu-utils nbd-client jq
+  libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
 )
 
 if [ -z "${BACKY_SETUP_NO_APT:-}" ]; then
