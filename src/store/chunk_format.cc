@@ -1,6 +1,5 @@
 #include "store/chunk_format.h"
 
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -12,22 +11,14 @@ namespace backy::store {
 
 namespace {
 
-
 // Header field offsets (see man/backy-store.5).
 constexpr size_t kOffVersion = 8;
 constexpr size_t kOffPlainSize = 12;
 constexpr size_t kOffBlockSize = 16;
 constexpr size_t kOffBlockCount = 20;
 constexpr size_t kOffDigest = 24;
-constexpr size_t kOffChecksum = 56;
-
-uint64_t PrefixChecksum(const uint8_t* prefix, size_t size) {
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  XXH3_64bits_update(&st, prefix, kOffChecksum);
-  XXH3_64bits_update(&st, prefix + kChunkHeaderSize, size - kChunkHeaderSize);
-  return XXH3_64bits_digest(&st);
-}
+constexpr size_t kOffChecksum = kHeaderChecksumOffset;
+static_assert(kChunkHeaderSize == kFormatHeaderSize);
 
 }  // namespace
 
@@ -97,7 +88,7 @@ void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
   }
   out->resize(pos);
   base = out->data();
-  EncodeFixed64(base + kOffChecksum, PrefixChecksum(base, prefix));
+  EncodeFixed64(base + kOffChecksum, HeaderChecksum(base, prefix));
 }
 
 Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> bytes,
@@ -143,7 +134,7 @@ Result<ChunkLayout> ParseChunkLayout(std::span<const uint8_t> prefix,
     return Status::Corruption("chunk file too short for its block table", name);
   }
   if (DecodeFixed64(prefix.data() + kOffChecksum) !=
-      PrefixChecksum(prefix.data(), prefix_size)) {
+      HeaderChecksum(prefix.data(), prefix_size)) {
     return Status::Corruption("chunk header checksum mismatch", name);
   }
   layout.blocks.resize(n);

@@ -1,8 +1,5 @@
 #include "store/index.h"
 
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
-#include <xxhash.h>
-
 #include <cstring>
 
 #include "store/coding.h"
@@ -16,20 +13,13 @@ constexpr size_t kOffVersion = 8;
 constexpr size_t kOffChunkSize = 12;
 constexpr size_t kOffImageSize = 16;
 constexpr size_t kOffSlotCount = 24;
-constexpr size_t kOffChecksum = 56;
-
+constexpr size_t kOffChecksum = kHeaderChecksumOffset;
+static_assert(kIndexHeaderSize == kFormatHeaderSize);
 
 uint64_t SlotsFor(uint64_t size, uint32_t chunk_size) {
   return (size + chunk_size - 1) / chunk_size;
 }
 
-uint64_t Checksum(const uint8_t* data, size_t size) {
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  XXH3_64bits_update(&st, data, kOffChecksum);
-  XXH3_64bits_update(&st, data + kIndexHeaderSize, size - kIndexHeaderSize);
-  return XXH3_64bits_digest(&st);
-}
 
 }  // namespace
 
@@ -61,7 +51,7 @@ std::vector<uint8_t> RevisionIndex::Encode() const {
     std::memcpy(p + kIndexHeaderSize + Digest::kSize * i,
                 slots_[i].bytes().data(), Digest::kSize);
   }
-  EncodeFixed64(p + kOffChecksum, Checksum(p, out.size()));
+  EncodeFixed64(p + kOffChecksum, HeaderChecksum(p, out.size()));
   return out;
 }
 
@@ -87,7 +77,7 @@ Result<RevisionIndex> RevisionIndex::Decode(std::span<const uint8_t> bytes,
       bytes.size() != kIndexHeaderSize + Digest::kSize * slots) {
     return Status::Corruption("index header has inconsistent sizes", name);
   }
-  if (DecodeFixed64(p + kOffChecksum) != Checksum(p, bytes.size())) {
+  if (DecodeFixed64(p + kOffChecksum) != HeaderChecksum(p, bytes.size())) {
     return Status::Corruption("index checksum mismatch", name);
   }
   RevisionIndex index(image_size, chunk_size);
