@@ -97,8 +97,7 @@ class FileSink final : public FdSink {
       return Status::FromErrno(errno, "rename", target_);
     }
     done_ = true;
-    auto slash = target_.rfind('/');
-    return store::SyncDir(slash == std::string::npos ? "." : target_.substr(0, slash ? slash : 1));
+    return store::SyncDir(store::DirName(target_));
   }
   void Abort() override {
     if (!done_) ::unlink(name_.c_str());
@@ -156,10 +155,8 @@ Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
   } else if (errno != ENOENT) {
     return Status::FromErrno(errno, "stat", target);
   }
-  auto slash = target.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : target.substr(0, slash ? slash : 1);
-  std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
-  std::string tmp = dir + "/." + base + ".backy-restore-" + std::to_string(::getpid());
+  const std::string base = target.substr(target.rfind('/') + 1);  // npos+1 == 0
+  const std::string tmp = store::DirName(target) + "/." + base + ".backy-restore-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno(errno, "create", tmp);
   return std::unique_ptr<RestoreSink>(new FileSink(target, tmp, fd));

@@ -17,14 +17,14 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-namespace {
-
 std::string DirName(const std::string& path) {
   auto pos = path.rfind('/');
   if (pos == std::string::npos) return ".";
   if (pos == 0) return "/";
   return path.substr(0, pos);
 }
+
+namespace {
 
 template <typename Container>
 Status ReadWholeFileInto(const std::string& path, Container* out) {

@@ -33,6 +33,9 @@ class UniqueFd {
   int fd_;
 };
 
+// The directory part of `path`: "a/b" → "a", "/b" → "/", "b" → ".".
+std::string DirName(const std::string& path);
+
 // Reads the whole file at `path` into `out`.
 Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out);
 Status ReadWholeFile(const std::string& path, std::string* out);
