@@ -8,36 +8,35 @@
 
 namespace backy::backup {
 
-namespace {
-constexpr uint32_t kPoolBlock = store::kChunkBlockSize;
-}  // namespace
-
 BlockCache::BlockCache(uint64_t capacity_bytes)
     : shard_capacity_(capacity_bytes / kShards),
       pool_(std::make_shared<Pool>()) {
-  // Enough spare blocks to absorb bursts of evictions; a full cache evicts
+  // Enough spare memory to absorb bursts of evictions; a full cache evicts
   // about one block per block it inserts.
-  pool_->max_free = std::min<uint64_t>(64, capacity_bytes / kPoolBlock);
+  pool_->max_free_bytes =
+      std::min<uint64_t>(4 * 1024 * 1024, capacity_bytes / 16);
 }
 
 std::shared_ptr<CachedBlock> BlockCache::NewBlock(uint32_t size) {
-  assert(size <= kPoolBlock);
+  assert(size > 0 && size <= store::kMaxChunkSize);
   std::unique_ptr<uint8_t[]> bytes;
   {
     std::lock_guard<std::mutex> l(pool_->mu);
-    if (!pool_->free.empty()) {
-      bytes = std::move(pool_->free.back());
-      pool_->free.pop_back();
+    auto it = pool_->free.find(size);
+    if (it != pool_->free.end() && !it->second.empty()) {
+      bytes = std::move(it->second.back());
+      it->second.pop_back();
+      pool_->free_bytes -= size;
     }
   }
-  if (!bytes) bytes.reset(new uint8_t[kPoolBlock]);
+  if (!bytes) bytes.reset(new uint8_t[size]);
   return std::shared_ptr<CachedBlock>(
-      new CachedBlock(std::move(bytes), size),
-      [pool = pool_](CachedBlock* b) {
+      new CachedBlock(std::move(bytes), size), [pool = pool_](CachedBlock* b) {
         {
           std::lock_guard<std::mutex> l(pool->mu);
-          if (pool->free.size() < pool->max_free) {
-            pool->free.push_back(std::move(b->bytes));
+          if (pool->free_bytes + b->size <= pool->max_free_bytes) {
+            pool->free[b->size].push_back(std::move(b->bytes));
+            pool->free_bytes += b->size;
           }
         }
         delete b;
@@ -86,6 +85,15 @@ uint64_t BlockCache::bytes() const {
 
 ChunkReaderCache::ChunkReaderCache(size_t capacity)
     : shard_capacity_(std::max<size_t>(1, capacity / kShards)) {}
+
+ChunkReaderCache::Reader ChunkReaderCache::Peek(const Digest& digest) {
+  Shard& s = ShardFor(digest);
+  std::lock_guard<std::mutex> l(s.mu);
+  auto it = s.map.find(digest);
+  if (it == s.map.end()) return nullptr;
+  s.lru.splice(s.lru.begin(), s.lru, it->second);
+  return it->second->second;
+}
 
 Result<ChunkReaderCache::Reader> ChunkReaderCache::Get(const Digest& digest,
                                                        const Opener& open) {

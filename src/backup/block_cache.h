@@ -1,4 +1,4 @@
-// BlockCache: a bounded LRU cache of decoded 64 KiB chunk blocks, and
+// BlockCache: a bounded LRU cache of decoded chunk blocks, and
 // ChunkReaderCache: a bounded LRU cache of open chunks (store::ChunkReader,
 // i.e. an open file and its parsed block table). One of each is shared by
 // every export the NBD server serves. Keys are chunk digests (plus the block
@@ -45,11 +45,11 @@ class BlockCache {
   // The block, or nullptr when it is not cached. A hit becomes the most
   // recently used entry. Thread-safe.
   Block Get(const Digest& digest, uint32_t block);
-  // A block of `size` bytes (≤ store::kChunkBlockSize) to fill and Put().
+  // A block of `size` bytes (≤ store::kMaxChunkSize) to fill and Put().
   // Its memory is recycled: when it is freed (evicted and no longer held)
-  // it goes back to a small free list, so a full cache serves misses
-  // without calling malloc, and the heap does not grow by fragmentation.
-  // Thread-safe.
+  // it goes back to a small free list for its size, so a full cache serves
+  // misses without calling malloc, and the heap does not grow by
+  // fragmentation. Thread-safe.
   std::shared_ptr<CachedBlock> NewBlock(uint32_t size);
   // Inserts a block (no-op when caching is disabled or the key is present),
   // evicting least recently used blocks to stay within capacity. REQUIRES:
@@ -83,8 +83,11 @@ class BlockCache {
 
   struct Pool {
     std::mutex mu;
-    std::vector<std::unique_ptr<uint8_t[]>> free;  // kChunkBlockSize each
-    size_t max_free = 0;
+    // Free buffers by size: blocks come in few sizes (a chunk's block
+    // size, and the short last block of a revision's last chunk).
+    std::unordered_map<uint32_t, std::vector<std::unique_ptr<uint8_t[]>>> free;
+    uint64_t free_bytes = 0;
+    uint64_t max_free_bytes = 0;
   };
 
   const uint64_t shard_capacity_;
@@ -102,6 +105,8 @@ class ChunkReaderCache {
   ChunkReaderCache(const ChunkReaderCache&) = delete;
   ChunkReaderCache& operator=(const ChunkReaderCache&) = delete;
 
+  // The cached reader of `digest`, or nullptr. Thread-safe.
+  Reader Peek(const Digest& digest);
   // The cached reader of `digest`, or the one `open` returns (cached unless
   // it fails; errors are not cached, so a later call tries again). `open`
   // runs without a lock held; two threads may open the same chunk at once.
@@ -119,7 +124,9 @@ class ChunkReaderCache {
         map;
   };
   static constexpr size_t kShards = 8;
-  Shard& ShardFor(const Digest& d) { return shards_[DigestHash()(d) % kShards]; }
+  Shard& ShardFor(const Digest& d) {
+    return shards_[DigestHash()(d) % kShards];
+  }
 
   const size_t shard_capacity_;
   Shard shards_[kShards];

@@ -14,17 +14,16 @@ namespace backy::backup {
 
 namespace {
 
-constexpr uint32_t kBlock = store::kChunkBlockSize;
-
-// Chunks kept open: enough for a 4 GiB revision, and at most a quarter of
-// the descriptors we may open, leaving room for connections.
+// Chunks kept open: enough for an 8 GiB working set (about 7 KiB of memory
+// each), and at most a quarter of the descriptors we may open, leaving room
+// for connections.
 size_t OpenChunkLimit() {
   struct rlimit rl;
   uint64_t soft = 1024;
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
     soft = rl.rlim_cur;
   }
-  return static_cast<size_t>(std::clamp<uint64_t>(soft / 4, 16, 1024));
+  return static_cast<size_t>(std::clamp<uint64_t>(soft / 4, 16, 2048));
 }
 
 }  // namespace
@@ -52,32 +51,51 @@ std::string RevisionExport::Description() const {
   return "revision " + revision_.id + ", " + DescribeRevision(revision_);
 }
 
-Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot) {
+Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot,
+                                                            bool nowait) {
   const Digest& d = index_.slot(slot);
+  if (nowait) {
+    // Opening a chunk reads its file: that is a worker's job.
+    if (auto r = readers_->Peek(d)) return r;
+    return Status::Busy("chunk not open");
+  }
   return readers_->Get(d, [&] { return repo_->chunks().Open(d); });
 }
 
 Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
-                                std::span<uint8_t> out) {
+                                std::span<uint8_t> out, bool nowait) {
   const Digest& d = index_.slot(slot);
   if (d.IsZero()) {
     std::memset(out.data(), 0, out.size());
     return Status::OK();
   }
-  const uint64_t slot_len = index_.SlotLength(slot);
-  const uint64_t end = offset + out.size();
-  ChunkReaderCache::Reader reader;  // opened at the first miss
   auto fail = [&](const Status& s) {
-    spdlog::error("nbd: revision {}: slot {}: chunk {}: {}", revision_.id,
-                  slot, d.Hex(), s.ToString());
+    if (!s.IsBusy()) {
+      spdlog::error("nbd: revision {}: slot {}: chunk {}: {}", revision_.id,
+                    slot, d.Hex(), s.ToString());
+    }
     return s;
   };
+  auto opened = SlotReader(slot, nowait);
+  if (!opened.ok()) return fail(opened.status());
+  store::ChunkReader& reader = **opened;
+  auto read = [&](uint64_t at, std::span<uint8_t> to) {
+    return nowait ? reader.ReadNoWait(at, to) : reader.Read(at, to);
+  };
+  // Cache entries are the chunk's own blocks, the unit it decodes and
+  // checks: smaller would decode a compressed block several times.
+  const uint32_t bs = reader.BlockSize();
+  const uint64_t slot_len = reader.PlainSize();
+  const uint64_t end = offset + out.size();
+  if (end > slot_len) {
+    return fail(Status::Corruption("chunk is shorter than its slot (" +
+                                   std::to_string(slot_len) + " bytes)"));
+  }
   uint64_t pos = offset;
   while (pos < end) {
-    const uint32_t b = static_cast<uint32_t>(pos / kBlock);
-    const uint64_t block_start = static_cast<uint64_t>(b) * kBlock;
-    const uint64_t block_end =
-        std::min<uint64_t>(block_start + kBlock, slot_len);
+    const uint32_t b = static_cast<uint32_t>(pos / bs);
+    const uint64_t block_start = static_cast<uint64_t>(b) * bs;
+    const uint64_t block_end = std::min<uint64_t>(block_start + bs, slot_len);
     if (auto hit = cache_->Get(d, b)) {
       const uint64_t to = std::min(end, block_end);
       std::memcpy(out.data() + (pos - offset),
@@ -85,22 +103,17 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       pos = to;
       continue;
     }
-    if (!reader) {
-      auto r = SlotReader(slot);
-      if (!r.ok()) return fail(r.status());
-      reader = std::move(*r);
-    }
     if (pos == block_start && block_end <= end) {
       // Whole blocks: decode straight into the caller's buffer, together
       // with the following whole blocks that are not cached either.
       uint64_t run_end = block_end;
       for (uint32_t n = b + 1; run_end < end; ++n) {
-        const uint64_t next_end = std::min<uint64_t>(
-            static_cast<uint64_t>(n + 1) * kBlock, slot_len);
+        const uint64_t next_end =
+            std::min<uint64_t>(static_cast<uint64_t>(n + 1) * bs, slot_len);
         if (next_end > end || cache_->Get(d, n)) break;
         run_end = next_end;
       }
-      Status s = reader->Read(pos, out.subspan(pos - offset, run_end - pos));
+      Status s = read(pos, out.subspan(pos - offset, run_end - pos));
       if (!s.ok()) return fail(s);
       pos = run_end;
       continue;
@@ -109,7 +122,7 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
     // a random reader is likely to ask for next.
     auto block =
         cache_->NewBlock(static_cast<uint32_t>(block_end - block_start));
-    Status s = reader->Read(block_start, {block->bytes.get(), block->size});
+    Status s = read(block_start, {block->bytes.get(), block->size});
     if (!s.ok()) return fail(s);
     const uint64_t to = std::min(end, block_end);
     std::memcpy(out.data() + (pos - offset),
@@ -120,7 +133,8 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
   return Status::OK();
 }
 
-Status RevisionExport::Read(uint64_t offset, std::span<uint8_t> buf) {
+Status RevisionExport::ReadRange(uint64_t offset, std::span<uint8_t> buf,
+                                 bool nowait) {
   const uint64_t cs = index_.chunk_size();
   uint64_t pos = offset;
   const uint64_t end = offset + buf.size();
@@ -129,8 +143,8 @@ Status RevisionExport::Read(uint64_t offset, std::span<uint8_t> buf) {
     const uint64_t slot_start = static_cast<uint64_t>(slot) * cs;
     const uint64_t to =
         std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
-    Status s =
-        ReadSlot(slot, pos - slot_start, buf.subspan(pos - offset, to - pos));
+    Status s = ReadSlot(slot, pos - slot_start,
+                        buf.subspan(pos - offset, to - pos), nowait);
     if (!s.ok()) return s;
     pos = to;
   }
@@ -145,8 +159,8 @@ Status RevisionExport::BlockStatus(uint64_t offset, uint64_t length,
   while (pos < end) {
     const size_t slot = pos / cs;
     const bool zero = index_.IsZero(slot);
-    uint64_t to = std::min<uint64_t>(end, static_cast<uint64_t>(slot) * cs +
-                                              index_.SlotLength(slot));
+    uint64_t to = std::min<uint64_t>(
+        end, static_cast<uint64_t>(slot) * cs + index_.SlotLength(slot));
     if (!extents->empty() && extents->back().end() == pos &&
         extents->back().zero == zero) {
       extents->back().length += to - pos;
@@ -169,7 +183,7 @@ Status RevisionExport::Cache(uint64_t offset, uint64_t length) {
     const uint64_t to =
         std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
     if (!index_.IsZero(slot)) {
-      auto reader = SlotReader(slot);
+      auto reader = SlotReader(slot, /*nowait=*/false);
       if (!reader.ok()) return reader.status();
       (*reader)->Prefetch(pos - slot_start, to - pos);
     }
@@ -205,7 +219,8 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
     }
     Status s = add(e.path().filename().string(), e.path().string());
     if (!s.ok()) {
-      spdlog::warn("nbd-server: skipping {}: {}", e.path().string(), s.ToString());
+      spdlog::warn("nbd-server: skipping {}: {}", e.path().string(),
+                   s.ToString());
     }
   }
   if (ec) return Status::FromErrno(ec.value(), "list directory", backupdir);

@@ -3,7 +3,7 @@
 // revisions by SPEC (one repository) or JOB/SPEC (a directory of
 // repositories, as the scheduler keeps them).
 //
-// Reads decode only the 64 KiB blocks they touch, each checked against its
+// Reads decode only the chunk blocks they touch, each checked against its
 // hash. Blocks a read covers only in part (4 KiB random reads) go through
 // the shared BlockCache; blocks it covers whole (streaming reads) are read
 // straight into the reply buffer and not cached, so a scan does not evict
@@ -36,17 +36,27 @@ class RevisionExport final : public nbd::Export {
 
   uint64_t Size() const override { return index_.image_size(); }
   std::string Description() const override;
-  Status Read(uint64_t offset, std::span<uint8_t> buf) override;
+  Status Read(uint64_t offset, std::span<uint8_t> buf) override {
+    return ReadRange(offset, buf, /*nowait=*/false);
+  }
+  // Served from the block cache, open chunks and the page cache only.
+  Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) override {
+    return ReadRange(offset, buf, /*nowait=*/true);
+  }
   Status BlockStatus(uint64_t offset, uint64_t length,
                      std::vector<nbd::ExportExtent>* extents) override;
   Status Cache(uint64_t offset, uint64_t length) override;
 
  private:
+  // Read() or, with `nowait`, ReadNoWait().
+  Status ReadRange(uint64_t offset, std::span<uint8_t> buf, bool nowait);
   // Copies [offset, offset + out.size()) of slot `slot` (chunk-relative
-  // offset) into `out`, through the cache.
-  Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out);
-  // The open chunk of a data slot, through the reader cache.
-  Result<ChunkReaderCache::Reader> SlotReader(size_t slot);
+  // offset) into `out`, through the cache; `nowait` as for ReadRange().
+  Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out,
+                  bool nowait);
+  // The open chunk of a data slot, through the reader cache; with
+  // `nowait`, only a chunk open already (else Busy).
+  Result<ChunkReaderCache::Reader> SlotReader(size_t slot, bool nowait);
 
   std::shared_ptr<store::Repository> repo_;
   const store::Revision revision_;
@@ -68,7 +78,8 @@ class RepositoryExports final : public nbd::ExportProvider {
       const std::string& backupdir, uint64_t cache_bytes);
 
   Result<std::vector<nbd::ExportInfo>> ListExports() override;
-  Result<std::shared_ptr<nbd::Export>> OpenExport(std::string_view name) override;
+  Result<std::shared_ptr<nbd::Export>> OpenExport(
+      std::string_view name) override;
 
  private:
   struct Repo {

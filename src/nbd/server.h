@@ -41,8 +41,15 @@ struct ServerOptions {
   // A connection with no request in flight for this long is closed;
   // zero disables the timeout.
   std::chrono::seconds idle_timeout{300};
-  // Threads running Export reads and writes.
-  uint32_t worker_threads = 4;
+  // Threads running Export reads and writes. Cold reads wait for the
+  // disk here, so more threads than cores keep more disk reads in flight
+  // (random reads at queue depth 32 need about that many).
+  uint32_t worker_threads = 16;
+  // Reads up to this length are first tried on the I/O thread with
+  // Export::ReadNoWait(); what it cannot serve from memory goes to the
+  // workers. Longer reads always go to the workers, so one large read does
+  // not hold up every other connection. 0 disables the attempt.
+  uint32_t inline_read_max = 1024 * 1024;
   // Requests a single connection may have in flight before the server
   // stops reading from it (back-pressure).
   uint32_t max_inflight_per_connection = 64;

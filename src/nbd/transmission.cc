@@ -75,9 +75,19 @@ asio::awaitable<bool> Reader::Skip(uint64_t n) {
 
 // ---- Request ----------------------------------------------------------------
 
+namespace {
+constexpr std::align_val_t kPageAlign{4096};
+}  // namespace
+
+void Request::AlignedFree::operator()(uint8_t* p) const {
+  ::operator delete[](p, kPageAlign);
+}
+
 uint8_t* Request::Buffer(size_t n) {
   if (capacity < n) {
-    data.reset(new uint8_t[n]);  // uninitialised on purpose
+    data.reset();
+    // Uninitialised on purpose.
+    data.reset(static_cast<uint8_t*>(::operator new[](n, kPageAlign)));
     capacity = n;
   }
   return data.get();
@@ -270,6 +280,7 @@ asio::awaitable<void> Connection::Transmission() {
   asio::co_spawn(server_.io, WriteLoop(shared_from_this()), asio::detached);
   const uint32_t max_inflight =
       std::max<uint32_t>(1, server_.options.max_inflight_per_connection);
+  const uint32_t inline_max = server_.options.inline_read_max;
 
   while (!closed_) {
     while (inflight_ >= max_inflight && !closed_) co_await WaitForChange();
@@ -316,6 +327,11 @@ asio::awaitable<void> Connection::Transmission() {
                     r->type, r->offset, r->length, why);
       EncodeError(r, error, why);
       Enqueue(r);
+      continue;
+    }
+    if (r->type == kCmdRead && r->length <= inline_max &&
+        ExecuteRead(r, /*nowait=*/true)) {
+      Enqueue(r);  // served from memory, no worker needed
       continue;
     }
     Dispatch(r);
@@ -466,7 +482,7 @@ void Connection::Execute(Request* r) {
   const bool fua = (r->flags & kCmdFlagFua) != 0;
   switch (r->type) {
     case kCmdRead:
-      ExecuteRead(r);
+      ExecuteRead(r, /*nowait=*/false);
       return;
     case kCmdBlockStatus:
       ExecuteBlockStatus(r);
@@ -500,21 +516,25 @@ void Connection::Execute(Request* r) {
   }
 }
 
-void Connection::ExecuteRead(Request* r) {
+bool Connection::ExecuteRead(Request* r, bool nowait) {
   Export& exp = *n_.exp;
   uint8_t* buf = r->Buffer(r->length);
   const uint64_t offset = r->offset;
   const uint64_t end = offset + r->length;
+  auto read = [&](uint64_t at, std::span<uint8_t> to) {
+    return nowait ? exp.ReadNoWait(at, to) : exp.Read(at, to);
+  };
 
   if (!n_.structured) {
-    Status s = exp.Read(offset, {buf, r->length});
+    Status s = read(offset, {buf, r->length});
+    if (nowait && s.IsBusy()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
-      return;
+      return true;
     }
     EncodeSimple(r, 0);
     r->iov.push_back(asio::buffer(buf, r->length));
-    return;
+    return true;
   }
 
   // Runs of data and of zeros; with DF everything is one data chunk.
@@ -545,10 +565,11 @@ void Connection::ExecuteRead(Request* r) {
 
   for (const ExportExtent& run : runs) {
     if (run.zero) continue;
-    Status s = exp.Read(run.offset, {buf + (run.offset - offset), run.length});
+    Status s = read(run.offset, {buf + (run.offset - offset), run.length});
+    if (nowait && s.IsBusy()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
-      return;
+      return true;
     }
   }
 
@@ -583,6 +604,7 @@ void Connection::ExecuteRead(Request* r) {
       r->iov.push_back(asio::buffer(buf + (run.offset - offset), run.length));
     }
   }
+  return true;
 }
 
 void Connection::ExecuteBlockStatus(Request* r) {

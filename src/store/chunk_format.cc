@@ -24,7 +24,8 @@ static_assert(kChunkHeaderSize == kFormatHeaderSize);
 
 uint32_t ChunkLayout::PlainBlockSize(size_t i) const {
   uint64_t start = static_cast<uint64_t>(i) * header.block_size;
-  uint64_t end = std::min<uint64_t>(start + header.block_size, header.plain_size);
+  uint64_t end =
+      std::min<uint64_t>(start + header.block_size, header.plain_size);
   return static_cast<uint32_t>(end - start);
 }
 
@@ -42,13 +43,14 @@ void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
   // Probe: does the start of the chunk compress? Then use large blocks.
   uint32_t block_size = kChunkBlockSize;
   if (options_.enabled && !plain.empty()) {
-    const size_t n = std::min<size_t>(kChunkBlockSize, plain.size());
+    const size_t n = std::min<size_t>(kChunkProbeSize, plain.size());
     probe_.resize(ZSTD_compressBound(n));
-    size_t c = ZSTD_compress2(cctx, probe_.data(), probe_.size(), plain.data(), n);
+    size_t c =
+        ZSTD_compress2(cctx, probe_.data(), probe_.size(), plain.data(), n);
     if (!ZSTD_isError(c) && c < n - n / 32) block_size = kCompressedBlockSize;
   }
-  const uint32_t nblocks = static_cast<uint32_t>(
-      (plain.size() + block_size - 1) / block_size);
+  const uint32_t nblocks =
+      static_cast<uint32_t>((plain.size() + block_size - 1) / block_size);
   const size_t prefix = ChunkPrefixSize(nblocks);
   // Worst case: every block raw. Compressed blocks are only kept when
   // smaller, so this bound always holds.
@@ -172,14 +174,13 @@ Status DecodeBlock(const ChunkLayout& layout, size_t i,
   } else {
     size_t n = ZSTD_decompress(out.data(), plain, stored.data(), stored.size());
     if (ZSTD_isError(n) || n != plain) {
-      return Status::Corruption("block " + std::to_string(i) +
-                                    " does not decompress",
-                                name);
+      return Status::Corruption(
+          "block " + std::to_string(i) + " does not decompress", name);
     }
   }
   if (XXH3_64bits(out.data(), plain) != b.plain_hash) {
-    return Status::Corruption(
-        "block " + std::to_string(i) + " hash mismatch", name);
+    return Status::Corruption("block " + std::to_string(i) + " hash mismatch",
+                              name);
   }
   return Status::OK();
 }
@@ -190,8 +191,8 @@ Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
   if (!layout.ok()) return layout.status();
   if (layout->header.digest != expected) {
     return Status::Corruption("chunk file holds digest " +
-                                  layout->header.digest.Hex() +
-                                  ", expected " + expected.Hex(),
+                                  layout->header.digest.Hex() + ", expected " +
+                                  expected.Hex(),
                               name);
   }
   if (file.size() != layout->file_size) {
@@ -201,9 +202,9 @@ Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
   Status s = DecodeRange(*layout, 0, file, 0, *out, name);
   if (!s.ok()) return s;
   if (Digest::Of(*out) != expected) {
-    return Status::Corruption("chunk digest mismatch: content hashes to " +
-                                  Digest::Of(*out).Hex(),
-                              name);
+    return Status::Corruption(
+        "chunk digest mismatch: content hashes to " + Digest::Of(*out).Hex(),
+        name);
   }
   return Status::OK();
 }
@@ -230,8 +231,8 @@ Status DecodeRange(const ChunkLayout& layout, uint64_t stored_begin,
     const size_t i = pos / bs;
     const uint64_t block_start = static_cast<uint64_t>(i) * bs;
     const uint32_t block_len = layout.PlainBlockSize(i);
-    const uint64_t to = std::min<uint64_t>(offset + out.size(),
-                                           block_start + block_len);
+    const uint64_t to =
+        std::min<uint64_t>(offset + out.size(), block_start + block_len);
     const uint64_t rel = layout.block_offsets[i] - stored_begin;
     if (layout.block_offsets[i] < stored_begin ||
         rel + layout.blocks[i].stored_size > stored.size()) {

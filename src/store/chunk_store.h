@@ -7,6 +7,7 @@
 // All methods are safe for concurrent use by multiple threads.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,6 +42,24 @@ class ChunkReader {
 
   // Same contract as ChunkStore::Read() for this chunk.
   virtual Status Read(uint64_t offset, std::span<uint8_t> out) = 0;
+
+  // Like Read(), but never waits for a disk: returns Busy, with `out`
+  // unspecified, when some of the stored bytes are not in memory (the page
+  // cache) yet. For servers that answer from memory on their I/O thread and
+  // hand only the rest to blocking workers. Default: always Busy.
+  virtual Status ReadNoWait(uint64_t offset, std::span<uint8_t> out) {
+    (void)offset;
+    (void)out;
+    return Status::Busy("reader cannot read without blocking");
+  }
+
+  // The unit reads decode and check: plain bytes [i * BlockSize(),
+  // (i + 1) * BlockSize()) form block i (the last one may be shorter).
+  // A cache of decoded data should hold whole blocks. Constant.
+  // Default: the whole chunk is one block.
+  virtual uint32_t BlockSize() const {
+    return static_cast<uint32_t>(std::max<uint64_t>(1, PlainSize()));
+  }
 
   // Hint that plain bytes [offset, offset + length) will be read soon: the
   // implementation may start fetching them (readahead) and returns at
@@ -79,7 +98,7 @@ class ChunkStore {
   virtual Status Get(const Digest& digest, std::vector<uint8_t>* out) = 0;
 
   // Reads out.size() bytes at `offset` within the chunk's plain data,
-  // decoding only the 64 KiB blocks that cover the range, each checked
+  // decoding only the blocks that cover the range, each checked
   // against its block hash. InvalidArgument when the range exceeds the
   // chunk. `out` is owned by the caller.
   virtual Status Read(const Digest& digest, uint64_t offset,

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
 #include <xxhash.h>
 
 #include <cerrno>
@@ -50,10 +49,20 @@ class FileChunkReader final : public ChunkReader {
   ~FileChunkReader() override { ::close(fd_); }
 
   uint64_t PlainSize() const override { return layout_.header.plain_size; }
-  Status Read(uint64_t offset, std::span<uint8_t> out) override;
+  uint32_t BlockSize() const override { return layout_.header.block_size; }
+  Status Read(uint64_t offset, std::span<uint8_t> out) override {
+    return ReadWith(PReadAll, offset, out);
+  }
+  Status ReadNoWait(uint64_t offset, std::span<uint8_t> out) override {
+    return ReadWith(PReadNoWait, offset, out);
+  }
   void Prefetch(uint64_t offset, uint64_t length) override;
 
  private:
+  using PRead = Status (*)(int, std::span<uint8_t>, uint64_t,
+                           const std::string&);
+  Status ReadWith(PRead pread, uint64_t offset, std::span<uint8_t> out);
+
   // True when [first, last] are raw blocks: their stored bytes are the
   // plain bytes, contiguous in the file.
   bool AllRaw(size_t first, size_t last) const {
@@ -68,7 +77,8 @@ class FileChunkReader final : public ChunkReader {
   const std::string name_;
 };
 
-Status FileChunkReader::Read(uint64_t offset, std::span<uint8_t> out) {
+Status FileChunkReader::ReadWith(PRead pread, uint64_t offset,
+                                 std::span<uint8_t> out) {
   const uint64_t plain = layout_.header.plain_size;
   if (offset > plain || out.size() > plain - offset) {
     return Status::InvalidArgument("read beyond the end of chunk", name_);
@@ -82,7 +92,7 @@ Status FileChunkReader::Read(uint64_t offset, std::span<uint8_t> out) {
       AllRaw(first, last)) {
     // Whole raw blocks (incompressible data): read them straight into the
     // caller's buffer and check them there, saving a staging copy.
-    Status s = PReadAll(fd_, out, layout_.block_offsets[first], name_);
+    Status s = pread(fd_, out, layout_.block_offsets[first], name_);
     if (!s.ok()) return s;
     for (size_t i = first; i <= last; ++i) {
       const uint8_t* p = out.data() + (i - first) * bs;
@@ -97,7 +107,7 @@ Status FileChunkReader::Read(uint64_t offset, std::span<uint8_t> out) {
   auto [begin, stored_end] = StoredRange(layout_, offset, out.size());
   std::unique_ptr<uint8_t[]> stored(new uint8_t[stored_end - begin]);
   std::span<uint8_t> st(stored.get(), stored_end - begin);
-  Status s = PReadAll(fd_, st, begin, name_);
+  Status s = pread(fd_, st, begin, name_);
   if (!s.ok()) return s;
   return DecodeRange(layout_, begin, st, offset, out, name_);
 }
@@ -158,7 +168,8 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
   const std::string tmp = TempPath(tmp_dir_, digest.Hex());
   Status s;
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    UniqueFd fd(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
     s = PWriteAll(fd.get(), encoded, 0, tmp);
     // Start write-back now, so the group's syncfs finds little left to do.
@@ -311,7 +322,8 @@ Status FileChunkStore::Remove(const Digest& digest) {
     }
   }
   const std::string path = ChunkName(digest);
-  if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "remove", path);
+  if (::unlink(path.c_str()) != 0)
+    return Status::FromErrno(errno, "remove", path);
   return Status::OK();
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,7 +32,8 @@ Status ReadWholeFileInto(const std::string& path, Container* out) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat", path);
+  if (::fstat(fd.get(), &st) != 0)
+    return Status::FromErrno(errno, "stat", path);
   out->resize(static_cast<size_t>(st.st_size));
   size_t done = 0;
   while (true) {
@@ -83,6 +85,27 @@ Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
   return Status::OK();
 }
 
+Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
+                   const std::string& name) {
+  size_t done = 0;
+  while (done < data.size()) {
+    struct iovec iov = {data.data() + done, data.size() - done};
+    ssize_t n =
+        ::preadv2(fd, &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS) {
+        return Status::Busy("data not in the page cache", name);
+      }
+      return Status::FromErrno(errno, "read", name);
+    }
+    if (n == 0)
+      return Status::Corruption("short read: file is truncated", name);
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
 Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
                 const std::string& name) {
   size_t done = 0;
@@ -93,7 +116,8 @@ Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "read", name);
     }
-    if (n == 0) return Status::Corruption("short read: file is truncated", name);
+    if (n == 0)
+      return Status::Corruption("short read: file is truncated", name);
     done += static_cast<size_t>(n);
   }
   return Status::OK();
@@ -116,10 +140,12 @@ Status MakeDirs(const std::string& dir) {
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
                        const std::string& tmp_dir, bool sync_dir) {
   std::string tmp = TempPath(tmp_dir, "publish");
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
   Status s = PWriteAll(fd.get(), data, 0, tmp);
-  if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno(errno, "fsync", tmp);
+  if (s.ok() && ::fsync(fd.get()) != 0)
+    s = Status::FromErrno(errno, "fsync", tmp);
   if (s.ok() && ::close(fd.release()) != 0) {
     s = Status::FromErrno(errno, "close", tmp);
   }
@@ -177,11 +203,11 @@ Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
     std::string note(holder_note);
     note += "\n";
     if (::ftruncate(fd.get(), 0) == 0) {
-      (void)PWriteAll(fd.get(),
-                      std::span<const uint8_t>(
-                          reinterpret_cast<const uint8_t*>(note.data()),
-                          note.size()),
-                      0, path);
+      (void)PWriteAll(
+          fd.get(),
+          std::span<const uint8_t>(
+              reinterpret_cast<const uint8_t*>(note.data()), note.size()),
+          0, path);
     }
   }
   return FileLock(fd.release());
@@ -191,8 +217,8 @@ Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
 
 namespace backy::store {
 
-Result<FileLock> FileLock::AcquireWaiting(const std::string& path, Mode mode,
-                                          const std::function<void()>& on_wait) {
+Result<FileLock> FileLock::AcquireWaiting(
+    const std::string& path, Mode mode, const std::function<void()>& on_wait) {
   auto lock = Acquire(path, mode);
   if (!lock.status().IsBusy()) return lock;
   if (on_wait) on_wait();

@@ -62,6 +62,11 @@ Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
 // Corruption error ("short read") since callers know the expected size.
 Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
                 const std::string& name);
+// Like PReadAll(), but only from the page cache (preadv2 RWF_NOWAIT):
+// Busy when some of the bytes would have to come from the disk (the kernel
+// may start reading them ahead meanwhile).
+Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
+                   const std::string& name);
 
 // A unique temporary file name inside `dir` ("dir/.tmp-<pid>-<n>-<rand>").
 std::string TempPath(const std::string& dir, std::string_view hint);

@@ -3,6 +3,7 @@
 // a damaged chunk fails only the reads that touch it, caches stay bounded.
 #include "backup/revision_export.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -39,7 +40,8 @@ class RevisionExportTest : public ::testing::Test {
     image_.resize(4 * kChunk + kMiB + 1234);
     std::mt19937_64 rng(7);
     auto random = [&](uint64_t from, uint64_t to) {
-      for (uint64_t i = from; i < to; ++i) image_[i] = static_cast<uint8_t>(rng());
+      for (uint64_t i = from; i < to; ++i)
+        image_[i] = static_cast<uint8_t>(rng());
     };
     random(0, kChunk);
     for (uint64_t i = 2 * kChunk; i < 3 * kChunk; ++i) {
@@ -271,14 +273,82 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
     EXPECT_EQ((*e)->Size(), image_.size());
     std::vector<uint8_t> buf(3 * kBlock);
     ASSERT_OK((*e)->Read(kChunk - kBlock, buf));
-    EXPECT_TRUE(std::equal(buf.begin(), buf.end(),
-                           image_.begin() + kChunk - kBlock));
+    EXPECT_TRUE(
+        std::equal(buf.begin(), buf.end(), image_.begin() + kChunk - kBlock));
   }
   EXPECT_TRUE((*p)->OpenExport("no-such-revision").status().IsNotFound());
   auto list = (*p)->ListExports();
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].name, rev_.id);
+}
+
+// ReadNoWait (the server's I/O-thread attempt) never opens a chunk file:
+// a chunk not open yet is Busy; zero slots, open chunks with their data in
+// the page cache, and cached blocks are served, and equal the image.
+TEST_F(RevisionExportTest, ReadNoWaitServesOnlyWhatIsInMemory) {
+  auto e = MakeExport(64 * kMiB);
+  std::vector<uint8_t> buf(4096);
+  EXPECT_TRUE(e->ReadNoWait(100, buf).IsBusy());
+  EXPECT_TRUE(e->ReadNoWait(2 * kChunk + 100, buf).IsBusy());
+  EXPECT_EQ(readers_->size(), 0u);
+  ASSERT_OK(e->ReadNoWait(kChunk + 5, buf));  // the zero slot
+  EXPECT_TRUE(
+      std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
+  // A read spanning an open chunk, a zero slot and a closed chunk is Busy
+  // as a whole.
+  ExpectRead(*e, 0, 10);
+  std::vector<uint8_t> span(3 * kChunk);
+  EXPECT_TRUE(e->ReadNoWait(0, span).IsBusy());
+
+  ExpectRead(*e, 0, image_.size());  // opens every chunk
+  std::mt19937_64 rng(11);
+  int served = 0;
+  for (int i = 0; i < 300; ++i) {
+    const uint64_t len = 1 + rng() % (i % 3 == 0 ? 3 * kBlock : 8192);
+    const uint64_t off = rng() % (image_.size() - len);
+    std::vector<uint8_t> got(len, 0xAA);
+    Status s = e->ReadNoWait(off, got);
+    if (s.IsBusy()) continue;  // evicted from the page cache meanwhile
+    ASSERT_OK(s);
+    ++served;
+    ASSERT_TRUE(std::equal(got.begin(), got.end(), image_.begin() + off))
+        << "offset " << off << " length " << len;
+  }
+  EXPECT_GT(served, 250);  // the page cache keeps a 17 MiB test image
+}
+
+// Cache entries are the chunk's own blocks: 16 KiB for random data,
+// 512 KiB for compressed data (decoded once, not once per 16 KiB).
+TEST_F(RevisionExportTest, CachesWholeBlocksOfEachChunksSize) {
+  auto e = MakeExport(64 * kMiB);
+  ExpectRead(*e, 100, 10);
+  EXPECT_EQ(cache_->bytes(), store::kChunkBlockSize);
+  ExpectRead(*e, 2 * kChunk + 100, 10);
+  EXPECT_EQ(cache_->bytes(),
+            store::kChunkBlockSize + store::kCompressedBlockSize);
+  ExpectRead(*e, 2 * kChunk + 200000, 10);  // same compressed block: a hit
+  EXPECT_EQ(cache_->bytes(),
+            store::kChunkBlockSize + store::kCompressedBlockSize);
+}
+
+TEST(BlockCacheTest, RecyclesBlocksOfDifferentSizes) {
+  BlockCache cache(64 * kMiB);  // 4 MiB per shard
+  Digest d = Digest::Of(std::vector<uint8_t>{9});
+  const uint32_t sizes[] = {100, 16384, 65536, 524288};
+  for (uint32_t round = 0; round < 40; ++round) {
+    const uint32_t size = sizes[round % 4];
+    auto b = cache.NewBlock(size);
+    ASSERT_EQ(b->size, size);
+    std::fill(b->bytes.get(), b->bytes.get() + size,
+              static_cast<uint8_t>(round));
+    cache.Put(d, round, std::move(b));
+    ASSERT_LE(cache.bytes(), cache.capacity());
+    auto hit = cache.Get(d, round);
+    ASSERT_TRUE(hit);
+    ASSERT_EQ(hit->size, size);
+    EXPECT_EQ(hit->data()[size - 1], static_cast<uint8_t>(round));
+  }
 }
 
 TEST(BlockCacheTest, EvictsLeastRecentlyUsedWithinCapacity) {

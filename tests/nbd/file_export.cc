@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "store/fs_util.h"
+
 namespace backy::nbd {
 
 namespace {
@@ -20,7 +22,8 @@ bool AllZero(const uint8_t* p, size_t n) {
 }  // namespace
 
 Result<std::shared_ptr<FileExport>> FileExport::Open(const std::string& path,
-                                                     std::string description) {
+                                                     std::string description,
+                                                     bool nowait) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open", path);
   struct stat st;
@@ -31,6 +34,7 @@ Result<std::shared_ptr<FileExport>> FileExport::Open(const std::string& path,
   }
   std::shared_ptr<FileExport> exp(new FileExport(
       fd, static_cast<uint64_t>(st.st_size), path, std::move(description)));
+  exp->nowait_ = nowait;
   const uint64_t blocks = (exp->size_ + kBlock - 1) / kBlock;
   exp->zero_.resize(blocks);
   std::vector<uint8_t> buf(1 << 20);
@@ -50,18 +54,13 @@ FileExport::~FileExport() { ::close(fd_); }
 
 Status FileExport::Read(uint64_t offset, std::span<uint8_t> buf) {
   assert(offset + buf.size() <= size_);
-  size_t done = 0;
-  while (done < buf.size()) {
-    const ssize_t r = ::pread(fd_, buf.data() + done, buf.size() - done,
-                              static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read", path_);
-    }
-    if (r == 0) return Status::IOError("unexpected end of file", path_);
-    done += static_cast<size_t>(r);
-  }
-  return Status::OK();
+  return store::PReadAll(fd_, buf, offset, path_);
+}
+
+Status FileExport::ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
+  assert(offset + buf.size() <= size_);
+  if (!nowait_) return Status::Busy("reads go to the workers", path_);
+  return store::PReadNoWait(fd_, buf, offset, path_);
 }
 
 Status FileExport::BlockStatus(uint64_t offset, uint64_t length,

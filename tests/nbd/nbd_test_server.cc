@@ -2,7 +2,8 @@
 //
 //   nbd_test_server [--socket PATH | --host H --port N] [--cow]
 //                   [--max-connections N] [--idle-timeout SECONDS]
-//                   [--threads N] [--debug]
+//                   [--threads N] [--workers-only] [--debug]
+//                   (--workers-only before --file)
 //                   --file NAME=PATH[=DESCRIPTION] ...   (raw file, read-only)
 //                   --mem NAME=BYTES[:rw] ...            (zero-filled buffer)
 //
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   opts.socket_activation = true;
   backy::nbd::StaticExportProvider provider;
   int exports = 0;
+  bool workers_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -58,6 +60,10 @@ int main(int argc, char** argv) {
       opts.idle_timeout = std::chrono::seconds(std::stol(next()));
     } else if (arg == "--threads") {
       opts.worker_threads = static_cast<uint32_t>(std::stoul(next()));
+    } else if (arg == "--workers-only") {
+      // Every read on the worker pool: no I/O-thread attempt.
+      opts.inline_read_max = 0;
+      workers_only = true;
     } else if (arg == "--debug") {
       spdlog::set_level(spdlog::level::debug);
     } else if (arg == "--file") {
@@ -71,7 +77,7 @@ int main(int argc, char** argv) {
         desc = path.substr(eq2 + 1);
         path = path.substr(0, eq2);
       }
-      auto exp = FileExport::Open(path, desc);
+      auto exp = FileExport::Open(path, desc, !workers_only);
       if (!exp.ok()) return Usage(exp.status().ToString().c_str());
       provider.Add(name, *exp);
       ++exports;

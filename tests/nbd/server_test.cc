@@ -598,6 +598,42 @@ TEST_F(NbdServerTest, ManyRequestsInFlight) {
   }
 }
 
+// The main server answers reads of the (page-cached) file on its I/O
+// thread; this one sends every read to the worker pool. Both must give the
+// same answers, also with many requests in flight and zero runs as holes.
+TEST_F(NbdServerTest, WorkerPoolPathServesTheSameData) {
+  ServerProcess workers(Socket("workers"),
+                        {"--workers-only", "--threads", "3", "--file",
+                         "disk=" + *image_path_ + "=test disk"});
+  Handle h = Connect(workers);
+  ASSERT_TRUE(h);
+  for (uint64_t off : {uint64_t{0}, uint64_t{0x10000 - 7}, 3 * kMiB + 5}) {
+    EXPECT_TRUE(ReadMatches(h.get(), off, 300000)) << off;
+  }
+  constexpr int kRequests = 100;
+  constexpr size_t kLen = 20000;
+  std::mt19937 rng(7);
+  std::vector<std::vector<uint8_t>> bufs(kRequests, std::vector<uint8_t>(kLen));
+  std::vector<uint64_t> offsets;
+  std::vector<int64_t> cookies;
+  for (int i = 0; i < kRequests; ++i) {
+    offsets.push_back(rng() % (image_->size() - kLen));
+    const int64_t c = nbd_aio_pread(h.get(), bufs[i].data(), kLen, offsets[i],
+                                    NBD_NULL_COMPLETION, 0);
+    ASSERT_GT(c, 0) << nbd_get_error();
+    cookies.push_back(c);
+  }
+  while (nbd_aio_in_flight(h.get()) > 0) {
+    ASSERT_NE(nbd_poll(h.get(), 5000), -1) << nbd_get_error();
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_EQ(nbd_aio_command_completed(h.get(), cookies[i]), 1);
+    EXPECT_TRUE(std::equal(bufs[i].begin(), bufs[i].end(),
+                           image_->begin() + offsets[i]))
+        << "request " << i;
+  }
+}
+
 TEST_F(NbdServerTest, TwoConnectionsAtOnce) {
   Handle a = Connect(*server_);
   Handle b = Connect(*server_);

@@ -1,6 +1,8 @@
 // backy nbd-server: serve revisions as NBD exports.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 
@@ -21,15 +23,34 @@ Result<uint64_t> ParseSize(const std::string& s) {
     return Status::InvalidArgument("bad size '" + s + "'");
   }
   std::string unit = s.substr(pos);
-  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (auto& c : unit)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (unit.ends_with("IB")) unit.resize(unit.size() - 2);
   if (unit.ends_with("B")) unit.pop_back();
   uint64_t mul = 1;
-  if (unit == "K") mul = 1ull << 10;
-  else if (unit == "M") mul = 1ull << 20;
-  else if (unit == "G") mul = 1ull << 30;
-  else if (!unit.empty()) return Status::InvalidArgument("bad size unit in '" + s + "'");
+  if (unit == "K")
+    mul = 1ull << 10;
+  else if (unit == "M")
+    mul = 1ull << 20;
+  else if (unit == "G")
+    mul = 1ull << 30;
+  else if (!unit.empty())
+    return Status::InvalidArgument("bad size unit in '" + s + "'");
   return static_cast<uint64_t>(v) * mul;
+}
+
+// The server keeps chunk files open (one descriptor per chunk, up to a
+// quarter of the limit): raise the soft limit to the hard one, as servers
+// do, instead of reopening chunks under the common default of 1024.
+void RaiseOpenFileLimit() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) {
+    return;
+  }
+  rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 65536);
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    spdlog::debug("nbd-server: could not raise the open file limit");
+  }
 }
 
 class NbdServerCommand final : public Command {
@@ -42,7 +63,8 @@ class NbdServerCommand final : public Command {
   void Setup(CLI::App* app) override {
     app->add_option("-H,--host", options_.host, "Address to listen on")
         ->capture_default_str();
-    app->add_option("-p,--port", options_.port, "TCP port")->capture_default_str();
+    app->add_option("-p,--port", options_.port, "TCP port")
+        ->capture_default_str();
     app->add_option("--socket", options_.unix_socket,
                     "Listen on this Unix socket instead of TCP");
     app->add_flag("--cow", options_.cow,
@@ -59,10 +81,12 @@ class NbdServerCommand final : public Command {
                     "Seconds before an idle connection is closed (0: never)")
         ->capture_default_str();
     app->add_option("--threads", options_.worker_threads,
-                    "Threads reading and decoding chunks")
+                    "Threads reading chunks from disk (reads of cached data "
+                    "are answered without them)")
         ->capture_default_str();
   }
   Status Run(const GlobalOptions& global) override {
+    RaiseOpenFileLimit();
     auto cache = ParseSize(cache_size_);
     if (!cache.ok()) return cache.status();
     auto provider = RepositoryExports::Open(global.backupdir, *cache);
@@ -70,11 +94,14 @@ class NbdServerCommand final : public Command {
     options_.idle_timeout = std::chrono::seconds(idle_timeout_);
     options_.on_ready = [this] {
       if (std::getenv("LISTEN_FDS")) {
-        spdlog::info("nbd-server: serving on the sockets passed in (LISTEN_FDS)");
+        spdlog::info(
+            "nbd-server: serving on the sockets passed in (LISTEN_FDS)");
       } else if (!options_.unix_socket.empty()) {
-        spdlog::info("nbd-server: serving on unix socket {}", options_.unix_socket);
+        spdlog::info("nbd-server: serving on unix socket {}",
+                     options_.unix_socket);
       } else {
-        spdlog::info("nbd-server: serving on {}:{}", options_.host, options_.port);
+        spdlog::info("nbd-server: serving on {}:{}", options_.host,
+                     options_.port);
       }
     };
     return nbd::RunServer(options_, **provider);
