@@ -78,6 +78,30 @@ TEST_F(ChunkFormatTest, BlockSizeFollowsCompressibility) {
   EXPECT_EQ(layout->header.block_size, kCompressedBlockSize);
 }
 
+// Random data with one zero block in its second 64 KiB window: the window
+// compresses, so its blocks are tried one by one and the zero block is
+// stored compressed, the random ones raw.
+TEST_F(ChunkFormatTest, CompressesSmallBlocksInsideARandomChunk) {
+  std::mt19937_64 rng(6);
+  std::vector<uint8_t> plain(1 << 20);
+  for (auto& b : plain) b = static_cast<uint8_t>(rng());
+  std::fill(plain.begin() + kChunkProbeSize,
+            plain.begin() + kChunkProbeSize + kChunkBlockSize, 0);
+  Encode(plain);
+  auto layout = ParseChunkLayout(file_, "t");
+  ASSERT_OK(layout.status());
+  ASSERT_EQ(layout->header.block_size, kChunkBlockSize);
+  const size_t zero_block = kChunkProbeSize / kChunkBlockSize;
+  for (size_t i = 0; i < layout->blocks.size(); ++i) {
+    EXPECT_EQ(layout->blocks[i].codec,
+              i == zero_block ? BlockCodec::kZstd : BlockCodec::kRaw)
+        << "block " << i;
+  }
+  std::vector<uint8_t> out;
+  ASSERT_OK(DecodeChunk(file_, digest_, &out, "t"));
+  EXPECT_EQ(out, plain);
+}
+
 // A chunk as older versions wrote it (raw 64 KiB blocks), built by hand
 // from the layout in man/backy-store.5: readers take the block size from
 // the header, so such chunks stay readable.
