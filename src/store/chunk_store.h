@@ -53,6 +53,14 @@ class ChunkReader {
     return Status::Busy("reader cannot read without blocking");
   }
 
+  // True when block `block` is stored raw: reading part of it costs a read
+  // of the block and a hash, no decoding, so callers need not cache it.
+  // Default: false.
+  virtual bool IsRawBlock(uint32_t block) const {
+    (void)block;
+    return false;
+  }
+
   // The unit reads decode and check: plain bytes [i * BlockSize(),
   // (i + 1) * BlockSize()) form block i (the last one may be shorter).
   // A cache of decoded data should hold whole blocks. Constant.

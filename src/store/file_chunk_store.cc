@@ -50,6 +50,10 @@ class FileChunkReader final : public ChunkReader {
 
   uint64_t PlainSize() const override { return layout_.header.plain_size; }
   uint32_t BlockSize() const override { return layout_.header.block_size; }
+  bool IsRawBlock(uint32_t block) const override {
+    return block < layout_.blocks.size() &&
+           layout_.blocks[block].codec == BlockCodec::kRaw;
+  }
   Status Read(uint64_t offset, std::span<uint8_t> out) override {
     return ReadWith(PReadAll, offset, out);
   }
@@ -102,6 +106,23 @@ Status FileChunkReader::ReadWith(PRead pread, uint64_t offset,
             "block " + std::to_string(i) + " hash mismatch", name_);
       }
     }
+    return Status::OK();
+  }
+  if (first == last && layout_.blocks[first].codec == BlockCodec::kRaw) {
+    // Part of one raw block (a small random read): read the whole block
+    // into a scratch buffer, check it, copy the part.
+    thread_local std::vector<uint8_t> scratch;
+    const uint32_t len = layout_.PlainBlockSize(first);
+    scratch.resize(std::max<size_t>(scratch.size(), len));
+    Status s =
+        pread(fd_, {scratch.data(), len}, layout_.block_offsets[first], name_);
+    if (!s.ok()) return s;
+    if (XXH3_64bits(scratch.data(), len) != layout_.blocks[first].plain_hash) {
+      return Status::Corruption(
+          "block " + std::to_string(first) + " hash mismatch", name_);
+    }
+    std::memcpy(out.data(), scratch.data() + (offset - uint64_t{first} * bs),
+                out.size());
     return Status::OK();
   }
   auto [begin, stored_end] = StoredRange(layout_, offset, out.size());
