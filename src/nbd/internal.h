@@ -213,6 +213,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void EncodeStatusError(Request* r, const Status& s);
   // io thread: queue an encoded reply for the writer.
   void Enqueue(Request* r);
+  // io thread: sends a reply at once if nothing else is being written (as
+  // much as the socket takes without blocking) and queues the rest.
+  void SendOrEnqueue(Request* r);
   Request* AllocRequest();
   void Recycle(Request* r);
   asio::awaitable<void> WaitForChange();
@@ -237,6 +240,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Transmission state (io thread only).
   bool reading_done_ = false;  // no more requests will be read
   bool write_failed_ = false;
+  bool writing_ = false;        // WriteLoop has a write in progress
   uint32_t inflight_ = 0;       // allocated and not yet recycled
   std::deque<Request*> queue_;  // encoded, waiting for the writer
   std::vector<std::unique_ptr<Request>> all_requests_;
