@@ -359,7 +359,7 @@ void Connection::Dispatch(Request* r) {
   // not drop its reference, while any request is in flight.
   asio::post(server_.pool, [this, r]() {
     Execute(r);
-    asio::post(server_.io, [this, r]() { Enqueue(r); });
+    asio::post(server_.io, [this, r]() { SendOrEnqueue(r); });
   });
 }
 
