@@ -14,8 +14,11 @@
 #   seq      nbdcopy URI null:                          (MiB/s)
 #   rand qd1 fio --ioengine=nbd --rw=randread --bs=4k --iodepth=1   (IOPS)
 #   rand qd32                                 ... --iodepth=32      (IOPS)
-# plus backy's peak RSS (VmHWM) for each --cache-size. Prints a Markdown
-# table and writes it, with date, machine and command, to the results file.
+# plus backy's peak RSS (VmHWM) for each --cache-size, measured on a second,
+# compressible revision (base64 text, 1/2 the size): only compressed blocks
+# are cached (raw ones are read from the page cache), so only such a
+# revision fills the cache. Prints a Markdown table and writes it, with
+# date, machine and command, to the results file.
 # Benchmarks on shared VMs are noisy (±30 %): compare ratios within one run.
 set -euo pipefail
 
@@ -37,7 +40,7 @@ usage() {
 usage: $0 [options]
   -b, --backy PATH     backy binary (default: $BACKY)
   -w, --workdir DIR    parent of the scratch directory (default: $WORK_PARENT);
-                       needs about 2.2x the image size free
+                       needs about 3x the image size free
   -s, --size-mib N     image size in MiB (default: $SIZE_MIB)
   -t, --runtime SECS   seconds per fio run (default: $RUNTIME)
       --cache-size S   backy --cache-size for the main runs (default: $CACHE_SIZE)
@@ -83,6 +86,8 @@ else
 fi
 IMG=$WORK/img
 REPO=$WORK/repo
+TEXT_IMG=$WORK/img-text
+TEXT_REPO=$WORK/repo-text
 SOCK=$WORK/nbd.sock
 PID=""
 cleanup() {
@@ -110,17 +115,25 @@ if [[ ! -f $IMG || ! -d $REPO ]]; then
   t1=$(date +%s.%N)
   log "backup took $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
 fi
+if [[ -n $RSS_SIZES && ( ! -f $TEXT_IMG || ! -d $TEXT_REPO ) ]]; then
+  log "writing $((SIZE_MIB / 2)) MiB of compressible data to $TEXT_IMG"
+  { openssl enc -aes-128-ctr -nosalt -pass pass:bench-nbd-text </dev/zero 2>/dev/null || true; } |
+    base64 -w 76 | head -c "$((SIZE_MIB / 2 * 1024 * 1024))" > "$TEXT_IMG"
+  rm -rf "$TEXT_REPO"
+  "$BACKY" -b "$TEXT_REPO" init file "$TEXT_IMG" >/dev/null
+  "$BACKY" -b "$TEXT_REPO" backup daily >/dev/null
+fi
 SIZE=$(stat -c %s "$IMG")
 SIZE_MIB=$((SIZE / 1024 / 1024))
 
 URI="nbd+unix:///last?socket=$SOCK"
 
 # ---- servers ----------------------------------------------------------------
-start_server() {  # NAME [CACHE_SIZE]
+start_server() {  # NAME [CACHE_SIZE [REPO]]
   rm -f "$SOCK"
   case $1 in
     backy)
-      taskset -c 0 "$BACKY" -b "$REPO" nbd-server --socket "$SOCK" \
+      taskset -c 0 "$BACKY" -b "${3:-$REPO}" nbd-server --socket "$SOCK" \
         --cache-size "${2:-$CACHE_SIZE}" 2>"$WORK/backy.log" &
       ;;
     qemu-nbd)
@@ -158,10 +171,10 @@ seq_mibs() {
   echo "$SIZE_MIB / ($t1 - $t0)" | bc -l | awk '{printf "%d", $1}'
 }
 
-rand_iops() {  # QD
+rand_iops() {  # QD [SIZE]
   taskset -c 1 fio --name=rr --ioengine=nbd --uri="$URI" --rw=randread \
     --bs=4k --iodepth="$1" --runtime="$RUNTIME" --time_based --invalidate=0 \
-    --size="$SIZE" --output-format=json 2>/dev/null | sed -n "/^{/,\$p" |
+    --size="${2:-$SIZE}" --output-format=json 2>/dev/null | sed -n "/^{/,\$p" |
     jq '.jobs[0].read.iops | floor'
 }
 
@@ -198,22 +211,19 @@ for srv in $SERVERS; do
   for m in "${ORDER[@]}"; do measure "$srv" "$m"; done
 done
 
-# Peak RSS at other cache sizes: a sequential read and a random qd32 run (the
-# main runs' peak is recorded above).
-declare -A RSS
-RSS[$CACHE_SIZE]=0
-if [[ " $SERVERS " == *" backy "* ]]; then
-  for m in "${ORDER[@]}"; do
-    (( R[backy,$m,rss] > RSS[$CACHE_SIZE] )) && RSS[$CACHE_SIZE]=${R[backy,$m,rss]}
-  done
-  for cs in $RSS_SIZES; do
+# Peak RSS per --cache-size on the compressible revision: a sequential read
+# and a random qd32 run (random reads of compressed data fill the cache).
+declare -A RSS TEXT_IOPS
+if [[ " $SERVERS " == *" backy "* && -n $RSS_SIZES ]]; then
+  TEXT_SIZE=$(stat -c %s "$TEXT_IMG")
+  for cs in "$CACHE_SIZE" $RSS_SIZES; do
     drop_caches
-    start_server backy "$cs"
+    start_server backy "$cs" "$TEXT_REPO"
     seq_mibs >/dev/null
-    rand_iops 32 >/dev/null
+    TEXT_IOPS[$cs]=$(rand_iops 32 "$TEXT_SIZE")
     RSS[$cs]=$(hwm_mib)
     stop_server
-    log "backy --cache-size $cs: peak RSS ${RSS[$cs]} MiB"
+    log "backy --cache-size $cs (compressible revision): random qd32 ${TEXT_IOPS[$cs]} IOPS, peak RSS ${RSS[$cs]} MiB"
   done
 fi
 
@@ -245,14 +255,16 @@ table() {
     printf ' %s |' "$mx"
   done
   printf ' |\n'
-  if [[ " $SERVERS " == *" backy "* ]]; then
+  if [[ " $SERVERS " == *" backy "* && -n $RSS_SIZES ]]; then
     echo
-    echo "| backy --cache-size | peak RSS (VmHWM) | limit (cache + 64 MiB) |"
-    echo "|---|---:|---:|"
+    echo "Compressible revision ($(( $(stat -c %s "$TEXT_IMG") / 1048576 )) MiB of base64 text, 512 KiB zstd blocks):"
+    echo
+    echo "| backy --cache-size | random 4 KiB qd32, from cold (IOPS) | peak RSS (VmHWM) | limit (cache + 64 MiB) |"
+    echo "|---|---:|---:|---:|"
     for cs in "$CACHE_SIZE" $RSS_SIZES; do
       local n=${cs%[MmGg]} mib
       case $cs in *[Gg]) mib=$((n * 1024)) ;; *) mib=$n ;; esac
-      echo "| $cs | ${RSS[$cs]} MiB | $((mib + 64)) MiB |"
+      echo "| $cs | ${TEXT_IOPS[$cs]} | ${RSS[$cs]} MiB | $((mib + 64)) MiB |"
     done
   fi
 }

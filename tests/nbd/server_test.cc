@@ -289,6 +289,31 @@ class NbdServerTest : public ::testing::Test {
   static std::vector<std::string> DiskArgs() {
     return {"--file", "disk=" + *image_path_ + "=test disk"};
   }
+  // Sends `count` reads of `len` bytes at random offsets without waiting,
+  // then checks every reply against the image.
+  static void ExpectPipelinedReadsMatch(nbd_handle* h, int count, size_t len,
+                                        uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::vector<uint8_t>> bufs(count, std::vector<uint8_t>(len));
+    std::vector<uint64_t> offsets;
+    std::vector<int64_t> cookies;
+    for (int i = 0; i < count; ++i) {
+      offsets.push_back(rng() % (image_->size() - len));
+      const int64_t c = nbd_aio_pread(h, bufs[i].data(), len, offsets[i],
+                                      NBD_NULL_COMPLETION, 0);
+      ASSERT_GT(c, 0) << nbd_get_error();
+      cookies.push_back(c);
+    }
+    while (nbd_aio_in_flight(h) > 0) {
+      ASSERT_NE(nbd_poll(h, 5000), -1) << nbd_get_error();
+    }
+    for (int i = 0; i < count; ++i) {
+      ASSERT_EQ(nbd_aio_command_completed(h, cookies[i]), 1);
+      EXPECT_TRUE(std::equal(bufs[i].begin(), bufs[i].end(),
+                             image_->begin() + offsets[i]))
+          << "request " << i;
+    }
+  }
   static bool ReadMatches(nbd_handle* h, uint64_t offset, size_t len) {
     std::vector<uint8_t> buf(len);
     if (nbd_pread(h, buf.data(), len, offset, 0) != 0) {
@@ -574,28 +599,8 @@ TEST_F(NbdServerTest, ListShowsExportsWithDescriptions) {
 TEST_F(NbdServerTest, ManyRequestsInFlight) {
   Handle h = Connect(*server_);
   ASSERT_TRUE(h);
-  constexpr int kRequests = 200;  // more than the per-connection limit
-  constexpr size_t kLen = 64 * 1024;
-  std::mt19937 rng(99);
-  std::vector<std::vector<uint8_t>> bufs(kRequests, std::vector<uint8_t>(kLen));
-  std::vector<uint64_t> offsets;
-  std::vector<int64_t> cookies;
-  for (int i = 0; i < kRequests; ++i) {
-    offsets.push_back(rng() % (image_->size() - kLen));
-    const int64_t c = nbd_aio_pread(h.get(), bufs[i].data(), kLen, offsets[i],
-                                    NBD_NULL_COMPLETION, 0);
-    ASSERT_GT(c, 0) << nbd_get_error();
-    cookies.push_back(c);
-  }
-  while (nbd_aio_in_flight(h.get()) > 0) {
-    ASSERT_NE(nbd_poll(h.get(), 5000), -1) << nbd_get_error();
-  }
-  for (int i = 0; i < kRequests; ++i) {
-    ASSERT_EQ(nbd_aio_command_completed(h.get(), cookies[i]), 1);
-    EXPECT_TRUE(std::equal(bufs[i].begin(), bufs[i].end(),
-                           image_->begin() + offsets[i]))
-        << "request " << i;
-  }
+  // More than the per-connection limit.
+  ExpectPipelinedReadsMatch(h.get(), 200, 64 * 1024, 99);
 }
 
 // The main server answers reads of the (page-cached) file on its I/O
@@ -610,28 +615,7 @@ TEST_F(NbdServerTest, WorkerPoolPathServesTheSameData) {
   for (uint64_t off : {uint64_t{0}, uint64_t{0x10000 - 7}, 3 * kMiB + 5}) {
     EXPECT_TRUE(ReadMatches(h.get(), off, 300000)) << off;
   }
-  constexpr int kRequests = 100;
-  constexpr size_t kLen = 20000;
-  std::mt19937 rng(7);
-  std::vector<std::vector<uint8_t>> bufs(kRequests, std::vector<uint8_t>(kLen));
-  std::vector<uint64_t> offsets;
-  std::vector<int64_t> cookies;
-  for (int i = 0; i < kRequests; ++i) {
-    offsets.push_back(rng() % (image_->size() - kLen));
-    const int64_t c = nbd_aio_pread(h.get(), bufs[i].data(), kLen, offsets[i],
-                                    NBD_NULL_COMPLETION, 0);
-    ASSERT_GT(c, 0) << nbd_get_error();
-    cookies.push_back(c);
-  }
-  while (nbd_aio_in_flight(h.get()) > 0) {
-    ASSERT_NE(nbd_poll(h.get(), 5000), -1) << nbd_get_error();
-  }
-  for (int i = 0; i < kRequests; ++i) {
-    ASSERT_EQ(nbd_aio_command_completed(h.get(), cookies[i]), 1);
-    EXPECT_TRUE(std::equal(bufs[i].begin(), bufs[i].end(),
-                           image_->begin() + offsets[i]))
-        << "request " << i;
-  }
+  ExpectPipelinedReadsMatch(h.get(), 100, 20000, 7);
 }
 
 TEST_F(NbdServerTest, TwoConnectionsAtOnce) {
