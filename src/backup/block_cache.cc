@@ -54,19 +54,19 @@ BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t block) {
 }
 
 void BlockCache::Put(const Digest& digest, uint32_t block, Block data) {
-  if (!data || data->size > shard_capacity_) return;
+  if (!data || Footprint(data->size) > shard_capacity_) return;
   Key k{digest, block};
   Shard& s = ShardFor(k);
   std::vector<Block> victims;  // freed after the lock is released
   {
     std::lock_guard<std::mutex> l(s.mu);
     if (s.map.count(k)) return;
-    s.bytes += data->size;
+    s.bytes += Footprint(data->size);
     s.lru.emplace_front(k, std::move(data));
     s.map[k] = s.lru.begin();
     while (s.bytes > shard_capacity_) {
       auto& victim = s.lru.back();
-      s.bytes -= victim.second->size;
+      s.bytes -= Footprint(victim.second->size);
       victims.push_back(std::move(victim.second));
       s.map.erase(victim.first);
       s.lru.pop_back();

@@ -55,8 +55,17 @@ class BlockCache {
   // evicting least recently used blocks to stay within capacity. REQUIRES:
   // `data` holds the checked plain bytes of that block. Thread-safe.
   void Put(const Digest& digest, uint32_t block, Block data);
-  // Block bytes held now; never more than capacity(). Thread-safe.
+  // Memory held by cached blocks now (their Footprint()); never more than
+  // capacity(). Thread-safe.
   uint64_t bytes() const;
+  // The memory a block of `size` bytes takes: malloc serves large blocks
+  // with mmap, which adds a page for its header (4 KiB per 512 KiB block;
+  // 8 MiB of a 1 GiB cache). Counting it keeps RSS within the capacity.
+  static uint64_t Footprint(uint32_t size) {
+    constexpr uint64_t kPage = 4096;
+    return size >= 128 * 1024 ? (size + 16 + kPage - 1) / kPage * kPage
+                              : size + 16;
+  }
   uint64_t capacity() const { return shard_capacity_ * kShards; }
 
  private:

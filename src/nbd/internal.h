@@ -146,6 +146,7 @@ struct Request {
   uint64_t handle = 0;
   uint64_t offset = 0;
   uint32_t length = 0;
+  uint32_t budget = 0;  // payload bytes counted in inflight_bytes_
 
   // Payload buffer (WRITE data in, READ data out); capacity is kept.
   // Page-aligned: the kernel copies from the page cache into it and from
@@ -240,9 +241,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Transmission state (io thread only).
   bool reading_done_ = false;  // no more requests will be read
   bool write_failed_ = false;
-  bool writing_ = false;        // WriteLoop has a write in progress
-  uint32_t inflight_ = 0;       // allocated and not yet recycled
-  std::deque<Request*> queue_;  // encoded, waiting for the writer
+  bool writing_ = false;         // WriteLoop has a write in progress
+  uint32_t inflight_ = 0;        // allocated and not yet recycled
+  uint64_t inflight_bytes_ = 0;  // their payload bytes (Request::budget)
+  std::deque<Request*> queue_;   // encoded, waiting for the writer
   std::vector<std::unique_ptr<Request>> all_requests_;
   std::vector<Request*> free_;
   std::vector<asio::const_buffer> batch_iov_;

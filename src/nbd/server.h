@@ -53,6 +53,10 @@ struct ServerOptions {
   // Requests a single connection may have in flight before the server
   // stops reading from it (back-pressure).
   uint32_t max_inflight_per_connection = 64;
+  // ... and payload bytes (reads and writes): the server's memory for
+  // replies is bounded by this times the number of connections (a single
+  // larger request is still taken when nothing else is in flight).
+  uint32_t max_inflight_bytes_per_connection = 8 * 1024 * 1024;
   // Called once all listening sockets are bound (before serving): lets the
   // caller print the address or signal readiness. May be empty.
   std::function<void()> on_ready;

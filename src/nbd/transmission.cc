@@ -94,8 +94,9 @@ uint8_t* Request::Buffer(size_t n) {
 }
 
 void Request::ReleaseLargeBuffer() {
-  // Keep small buffers for reuse; give 32 MiB ones back at once.
-  constexpr size_t kKeep = 1024 * 1024;
+  // Keep buffers of common request sizes (nbdcopy's 256 KiB) for reuse;
+  // give larger ones back at once.
+  constexpr size_t kKeep = 256 * 1024;
   if (capacity > kKeep) {
     data.reset();
     capacity = 0;
@@ -201,6 +202,8 @@ void Connection::Recycle(Request* r) {
   r->ReleaseLargeBuffer();
   free_.push_back(r);
   --inflight_;
+  inflight_bytes_ -= r->budget;
+  r->budget = 0;
   change_event_.cancel();
 }
 
@@ -291,9 +294,15 @@ asio::awaitable<void> Connection::Transmission() {
   const uint32_t max_inflight =
       std::max<uint32_t>(1, server_.options.max_inflight_per_connection);
   const uint32_t inline_max = server_.options.inline_read_max;
+  const uint64_t max_inflight_bytes =
+      server_.options.max_inflight_bytes_per_connection;
 
   while (!closed_) {
-    while (inflight_ >= max_inflight && !closed_) co_await WaitForChange();
+    while ((inflight_ >= max_inflight ||
+            (inflight_ > 0 && inflight_bytes_ >= max_inflight_bytes)) &&
+           !closed_) {
+      co_await WaitForChange();
+    }
     if (closed_) break;
 
     uint8_t hdr[sizeof(RequestHeader)];
@@ -314,6 +323,10 @@ asio::awaitable<void> Connection::Transmission() {
 
     const char* why = "";
     const uint32_t error = Validate(*r, &why);
+    if (error == 0 && (r->type == kCmdRead || r->type == kCmdWrite)) {
+      r->budget = r->length;
+      inflight_bytes_ += r->budget;
+    }
     if (r->type == kCmdWrite) {
       // The payload follows the header whether or not we accept it.
       bool ok;

@@ -117,8 +117,9 @@ if [[ ! -f $IMG || ! -d $REPO ]]; then
 fi
 if [[ -n $RSS_SIZES && ( ! -f $TEXT_IMG || ! -d $TEXT_REPO ) ]]; then
   log "writing $((SIZE_MIB / 2)) MiB of compressible data to $TEXT_IMG"
-  { openssl enc -aes-128-ctr -nosalt -pass pass:bench-nbd-text </dev/zero 2>/dev/null || true; } |
-    base64 -w 76 | head -c "$((SIZE_MIB / 2 * 1024 * 1024))" > "$TEXT_IMG"
+  # (base64 too dies of SIGPIPE when head has enough.)
+  { { openssl enc -aes-128-ctr -nosalt -pass pass:bench-nbd-text </dev/zero 2>/dev/null || true; } |
+    base64 -w 76 || true; } | head -c "$((SIZE_MIB / 2 * 1024 * 1024))" > "$TEXT_IMG"
   rm -rf "$TEXT_REPO"
   "$BACKY" -b "$TEXT_REPO" init file "$TEXT_IMG" >/dev/null
   "$BACKY" -b "$TEXT_REPO" backup daily >/dev/null
