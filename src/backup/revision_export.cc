@@ -63,7 +63,8 @@ Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot,
 }
 
 Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
-                                std::span<uint8_t> out, bool nowait) {
+                                std::span<uint8_t> out, bool nowait,
+                                std::vector<nbd::FileExtent>* files) {
   const Digest& d = index_.slot(slot);
   if (d.IsZero()) {
     std::memset(out.data(), 0, out.size());
@@ -105,6 +106,17 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       while (run_end < end &&
              reader.IsRawBlock(static_cast<uint32_t>(run_end / bs))) {
         run_end = std::min<uint64_t>(end, run_end + bs);
+      }
+      if (files) {
+        // Checked here, sent from the chunk file by the server.
+        auto at = reader.CheckRawRange(pos, run_end - pos, nowait);
+        if (at.ok()) {
+          files->push_back({slot * index_.chunk_size() + pos, run_end - pos,
+                            reader.FileDescriptor(), *at, *opened});
+          pos = run_end;
+          continue;
+        }
+        if (!at.status().IsNotSupported()) return fail(at.status());
       }
       Status s = read(pos, out.subspan(pos - offset, run_end - pos));
       if (!s.ok()) return fail(s);
@@ -149,7 +161,8 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
 }
 
 Status RevisionExport::ReadRange(uint64_t offset, std::span<uint8_t> buf,
-                                 bool nowait) {
+                                 bool nowait,
+                                 std::vector<nbd::FileExtent>* files) {
   const uint64_t cs = index_.chunk_size();
   uint64_t pos = offset;
   const uint64_t end = offset + buf.size();
@@ -159,7 +172,7 @@ Status RevisionExport::ReadRange(uint64_t offset, std::span<uint8_t> buf,
     const uint64_t to =
         std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
     Status s = ReadSlot(slot, pos - slot_start,
-                        buf.subspan(pos - offset, to - pos), nowait);
+                        buf.subspan(pos - offset, to - pos), nowait, files);
     if (!s.ok()) return s;
     pos = to;
   }

@@ -37,23 +37,33 @@ class RevisionExport final : public nbd::Export {
   uint64_t Size() const override { return index_.image_size(); }
   std::string Description() const override;
   Status Read(uint64_t offset, std::span<uint8_t> buf) override {
-    return ReadRange(offset, buf, /*nowait=*/false);
+    return ReadRange(offset, buf, /*nowait=*/false, nullptr);
   }
   // Served from the block cache, open chunks and the page cache only.
   Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) override {
-    return ReadRange(offset, buf, /*nowait=*/true);
+    return ReadRange(offset, buf, /*nowait=*/true, nullptr);
+  }
+  // Raw blocks (data that did not compress) are checked and then sent from
+  // their chunk files: chunk files never change once written (a rewrite
+  // replaces the file, a purge unlinks it; an open descriptor keeps the
+  // old bytes), so what is sent is what was checked.
+  Status ReadToFiles(uint64_t offset, std::span<uint8_t> buf, bool nowait,
+                     std::vector<nbd::FileExtent>* files) override {
+    return ReadRange(offset, buf, nowait, files);
   }
   Status BlockStatus(uint64_t offset, uint64_t length,
                      std::vector<nbd::ExportExtent>* extents) override;
   Status Cache(uint64_t offset, uint64_t length) override;
 
  private:
-  // Read() or, with `nowait`, ReadNoWait().
-  Status ReadRange(uint64_t offset, std::span<uint8_t> buf, bool nowait);
+  // Read() or, with `nowait`, ReadNoWait(); with `files`, ReadToFiles().
+  Status ReadRange(uint64_t offset, std::span<uint8_t> buf, bool nowait,
+                   std::vector<nbd::FileExtent>* files);
   // Copies [offset, offset + out.size()) of slot `slot` (chunk-relative
-  // offset) into `out`, through the cache; `nowait` as for ReadRange().
+  // offset) into `out`, through the cache; `nowait` and `files` as for
+  // ReadRange().
   Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out,
-                  bool nowait);
+                  bool nowait, std::vector<nbd::FileExtent>* files);
   // The open chunk of a data slot, through the reader cache; with
   // `nowait`, only a chunk open already (else Busy).
   Result<ChunkReaderCache::Reader> SlotReader(size_t slot, bool nowait);

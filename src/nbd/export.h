@@ -34,6 +34,18 @@ struct ExportExtent {
   bool operator==(const ExportExtent&) const = default;
 };
 
+// Bytes of an export that lie, checked and unchanging, in an open file:
+// [offset, offset + length) of the export are [file_offset, file_offset +
+// length) of `fd`. The server sends them with sendfile(2), so they are not
+// copied through its memory. `pin` keeps `fd` open until they are sent.
+struct FileExtent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  int fd = -1;
+  uint64_t file_offset = 0;
+  std::shared_ptr<const void> pin;
+};
+
 class Export {
  public:
   Export() = default;
@@ -94,6 +106,20 @@ class Export {
                              std::vector<ExportExtent>* extents) {
     extents->push_back({offset, length, false, false});
     return Status::OK();
+  }
+
+  // Optional zero-copy read: like ReadNoWait() (with `nowait`) or Read(),
+  // except that it may leave parts of `buf` unfilled and describe them in
+  // `files` instead (appended in order, each within the range). The file
+  // bytes must not change while pinned: only exports over immutable files
+  // implement it. Default: NotSupported, and the server uses Read().
+  virtual Status ReadToFiles(uint64_t offset, std::span<uint8_t> buf,
+                             bool nowait, std::vector<FileExtent>* files) {
+    (void)offset;
+    (void)buf;
+    (void)nowait;
+    (void)files;
+    return Status::NotSupported("export has no zero-copy reads");
   }
 
   // Hint that [offset, offset + length) will be read soon (NBD_CMD_CACHE).

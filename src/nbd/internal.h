@@ -15,6 +15,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/redirect_error.hpp>
 // clang-format on
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -140,6 +141,17 @@ struct Negotiated {
 
 // One request in the transmission phase; recycled through a free list so
 // that steady-state serving does not allocate.
+// One piece of a reply: `len` bytes at `data`, or, when fd >= 0, `len`
+// bytes of file `fd` at offset `off`, sent with sendfile(2) so they are not
+// copied through the server (the kernel passes page references along a
+// Unix socket).
+struct ReplyPart {
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  int fd = -1;
+  uint64_t off = 0;
+};
+
 struct Request {
   uint16_t flags = 0;
   uint16_t type = 0;
@@ -155,15 +167,18 @@ struct Request {
   // blocks, which start 16 bytes into a page.
   uint8_t* Buffer(size_t n);
   void ReleaseLargeBuffer();
+  // Before reuse: drops the reply (and the pins of its files).
+  void Reset();
   struct AlignedFree {
     void operator()(uint8_t* p) const;
   };
   std::unique_ptr<uint8_t[], AlignedFree> data;
   size_t capacity = 0;
 
-  std::vector<ExportExtent> extents;    // block status scratch
-  std::vector<uint8_t> header;          // encoded reply headers
-  std::vector<asio::const_buffer> iov;  // the reply, ready to send
+  std::vector<ExportExtent> extents;  // block status scratch
+  std::vector<uint8_t> header;        // encoded reply headers
+  std::vector<ReplyPart> parts;       // the reply, ready to send
+  std::vector<FileExtent> files;      // zero-copy data; pins its files
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -247,7 +262,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Request*> queue_;   // encoded, waiting for the writer
   std::vector<std::unique_ptr<Request>> all_requests_;
   std::vector<Request*> free_;
-  std::vector<asio::const_buffer> batch_iov_;
+  std::vector<ReplyPart> batch_parts_;
+  // The export may answer ReadToFiles() (cleared at its first
+  // NotSupported; read by workers too).
+  std::atomic<bool> zero_copy_{true};
   std::vector<Request*> batch_;
   asio::steady_timer write_event_;   // wakes the writer
   asio::steady_timer change_event_;  // wakes the reader

@@ -191,6 +191,9 @@ Status RunServer(const ServerOptions& options, ExportProvider& provider) {
   }
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  // sendfile(2) has no MSG_NOSIGNAL: a client that hangs up mid-reply must
+  // cost an EPIPE, not the process.
+  ::signal(SIGPIPE, SIG_IGN);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::debug("nbd: signal {}, shutting down", signo);

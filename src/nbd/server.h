@@ -65,7 +65,8 @@ struct ServerOptions {
 // Serves `provider` as described by `options` until SIGINT or SIGTERM.
 // Returns OK after a signal-triggered clean shutdown, or an error if the
 // listening sockets cannot be set up. While it runs, SIGINT and SIGTERM are
-// caught by the server (they are back at their default action on return).
+// caught by the server (they are back at their default action on return),
+// and SIGPIPE is ignored from then on.
 // REQUIRES: `provider` outlives the call and is safe for concurrent use.
 Status RunServer(const ServerOptions& options, ExportProvider& provider);
 

@@ -15,9 +15,12 @@
 // hang up on an error after its header went out. We never stream a reply
 // before the whole request is done, so that case cannot arise here.
 #include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 
 #include "nbd/internal.h"
 
@@ -91,6 +94,12 @@ uint8_t* Request::Buffer(size_t n) {
     capacity = n;
   }
   return data.get();
+}
+
+void Request::Reset() {
+  files.clear();  // unpins the files of a zero-copy reply
+  parts.clear();
+  ReleaseLargeBuffer();
 }
 
 void Request::ReleaseLargeBuffer() {
@@ -199,7 +208,7 @@ Request* Connection::AllocRequest() {
 }
 
 void Connection::Recycle(Request* r) {
-  r->ReleaseLargeBuffer();
+  r->Reset();
   free_.push_back(r);
   --inflight_;
   inflight_bytes_ -= r->budget;
@@ -381,6 +390,65 @@ void Connection::Enqueue(Request* r) {
   write_event_.cancel();
 }
 
+namespace {
+
+enum class WriteResult { kDone, kBlocked, kError };
+
+// Writes parts[*first ...] to the non-blocking socket `sock` until all are
+// sent (kDone) or the socket is full (kBlocked), advancing *first and
+// trimming the first unfinished part; kError with errno in *err.
+WriteResult WriteParts(int sock, std::vector<ReplyPart>& parts, size_t* first,
+                       int* err) {
+  constexpr int kMaxIov = 64;
+  struct iovec iov[kMaxIov];
+  while (*first < parts.size()) {
+    ReplyPart& p = parts[*first];
+    ssize_t n;
+    if (p.fd >= 0) {
+      off_t off = static_cast<off_t>(p.off);
+      n = ::sendfile(sock, p.fd, &off, p.len);
+    } else {
+      int k = 0;
+      for (size_t i = *first;
+           i < parts.size() && k < kMaxIov && parts[i].fd < 0; ++i) {
+        iov[k++] = {const_cast<uint8_t*>(parts[i].data), parts[i].len};
+      }
+      struct msghdr msg = {};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(k);
+      n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteResult::kBlocked;
+      *err = errno;
+      return WriteResult::kError;
+    }
+    if (n == 0) {  // sendfile at the end of the file: it was truncated
+      *err = EIO;
+      return WriteResult::kError;
+    }
+    // Drop what was sent.
+    size_t left = static_cast<size_t>(n);
+    while (left > 0) {
+      ReplyPart& q = parts[*first];
+      const size_t take = std::min(left, q.len);
+      q.len -= take;
+      if (q.fd >= 0) {
+        q.off += take;
+      } else {
+        q.data += take;
+      }
+      left -= take;
+      if (q.len == 0) ++*first;
+    }
+    while (*first < parts.size() && parts[*first].len == 0) ++*first;
+  }
+  return WriteResult::kDone;
+}
+
+}  // namespace
+
 void Connection::SendOrEnqueue(Request* r) {
   // Sending right away, rather than after the next requests are read and
   // served, copies the reply into the socket while it is still in the CPU
@@ -390,38 +458,30 @@ void Connection::SendOrEnqueue(Request* r) {
     Enqueue(r);
     return;
   }
-  boost::system::error_code ec;
-  size_t n = socket_.write_some(r->iov, ec);  // non-blocking socket
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec.clear();
-    n = 0;
-  }
-  if (ec) {
-    spdlog::debug("nbd[{}]: write failed: {}", id_, ec.message());
+  size_t first = 0;
+  int err = 0;
+  const WriteResult w =
+      WriteParts(socket_.native_handle(), r->parts, &first, &err);
+  if (w == WriteResult::kError) {
+    spdlog::debug("nbd[{}]: write failed: {}", id_, std::strerror(err));
     write_failed_ = true;
     Close();
     Recycle(r);
     return;
   }
-  // Drop what was sent; the writer sends the rest.
-  auto it = r->iov.begin();
-  while (it != r->iov.end() && n >= it->size()) {
-    n -= it->size();
-    ++it;
-  }
-  if (it == r->iov.end()) {
+  if (w == WriteResult::kDone) {
     Recycle(r);
     return;
   }
-  *it += n;
-  r->iov.erase(r->iov.begin(), it);
+  // The writer sends the rest.
+  r->parts.erase(r->parts.begin(), r->parts.begin() + first);
   Enqueue(r);
 }
 
 asio::awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
   Connection& c = *self;
   constexpr size_t kMaxBatch = 64;
-  constexpr size_t kMaxIov = 512;
+  constexpr size_t kMaxParts = 512;
   for (;;) {
     if (c.queue_.empty()) {
       if (c.reading_done_ && c.inflight_ == 0) break;
@@ -431,27 +491,40 @@ asio::awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
       continue;
     }
     c.batch_.clear();
-    c.batch_iov_.clear();
+    c.batch_parts_.clear();
     while (!c.queue_.empty() && c.batch_.size() < kMaxBatch) {
       Request* r = c.queue_.front();
-      if (!c.batch_.empty() && c.batch_iov_.size() + r->iov.size() > kMaxIov) {
+      if (!c.batch_.empty() &&
+          c.batch_parts_.size() + r->parts.size() > kMaxParts) {
         break;
       }
       c.queue_.pop_front();
       c.batch_.push_back(r);
-      c.batch_iov_.insert(c.batch_iov_.end(), r->iov.begin(), r->iov.end());
+      c.batch_parts_.insert(c.batch_parts_.end(), r->parts.begin(),
+                            r->parts.end());
     }
-    if (!c.write_failed_ && !c.closed_) {
+    size_t first = 0;
+    c.writing_ = true;
+    while (!c.write_failed_ && !c.closed_) {
+      int err = 0;
+      const WriteResult w =
+          WriteParts(c.socket_.native_handle(), c.batch_parts_, &first, &err);
+      if (w == WriteResult::kDone) break;
+      if (w == WriteResult::kError) {
+        spdlog::debug("nbd[{}]: write failed: {}", c.id_, std::strerror(err));
+        c.write_failed_ = true;
+        c.Close();
+        break;
+      }
       boost::system::error_code ec;
-      c.writing_ = true;
-      co_await asio::async_write(c.socket_, c.batch_iov_, Redirect(ec));
-      c.writing_ = false;
+      co_await c.socket_.async_wait(Socket::wait_write, Redirect(ec));
       if (ec) {
         spdlog::debug("nbd[{}]: write failed: {}", c.id_, ec.message());
         c.write_failed_ = true;
         c.Close();
       }
     }
+    c.writing_ = false;
     for (Request* r : c.batch_) c.Recycle(r);
   }
 }
@@ -463,8 +536,8 @@ void Connection::EncodeSimple(Request* r, uint32_t error) {
   uint8_t* p = PutU32(r->header.data(), kSimpleReplyMagic);
   p = PutU32(p, error);
   PutU64(p, r->handle);
-  r->iov.clear();
-  r->iov.push_back(asio::buffer(r->header));
+  r->parts.clear();
+  r->parts.push_back({r->header.data(), r->header.size()});
 }
 
 void Connection::EncodeError(Request* r, uint32_t error,
@@ -484,8 +557,8 @@ void Connection::EncodeError(Request* r, uint32_t error,
   p = PutU32(p, error);
   p = PutU16(p, static_cast<uint16_t>(message.size()));
   std::memcpy(p, message.data(), message.size());
-  r->iov.clear();
-  r->iov.push_back(asio::buffer(r->header));
+  r->parts.clear();
+  r->parts.push_back({r->header.data(), r->header.size()});
 }
 
 void Connection::EncodeStatusError(Request* r, const Status& s) {
@@ -583,19 +656,45 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
   uint8_t* buf = r->Buffer(r->length);
   const uint64_t offset = r->offset;
   const uint64_t end = offset + r->length;
+  std::vector<FileExtent>& files = r->files;
+  files.clear();
+  // Small reads are copied: one sendmsg of header and data is cheaper than
+  // a sendmsg plus a sendfile (measured at 4 KiB random reads).
+  constexpr size_t kZeroCopyMin = 64 * 1024;
   auto read = [&](uint64_t at, std::span<uint8_t> to) {
+    if (to.size() >= kZeroCopyMin &&
+        zero_copy_.load(std::memory_order_relaxed)) {
+      Status s = exp.ReadToFiles(at, to, nowait, &files);
+      if (!s.IsNotSupported()) return s;
+      zero_copy_.store(false, std::memory_order_relaxed);
+    }
     return nowait ? exp.ReadNoWait(at, to) : exp.Read(at, to);
+  };
+  // Appends the reply parts for data [at, at + len): from `buf`, except
+  // where a file extent holds it.
+  size_t next_file = 0;
+  auto add_data = [&](uint64_t at, uint64_t len) {
+    const uint64_t stop = at + len;
+    while (next_file < files.size() && files[next_file].offset < stop) {
+      const FileExtent& f = files[next_file++];
+      if (f.offset > at)
+        r->parts.push_back({buf + (at - offset), f.offset - at});
+      r->parts.push_back({nullptr, f.length, f.fd, f.file_offset});
+      at = f.offset + f.length;
+    }
+    if (at < stop) r->parts.push_back({buf + (at - offset), stop - at});
   };
 
   if (!n_.structured) {
     Status s = read(offset, {buf, r->length});
+    if (!s.ok()) files.clear();
     if (nowait && s.IsBusy()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
       return true;
     }
     EncodeSimple(r, 0);
-    r->iov.push_back(asio::buffer(buf, r->length));
+    add_data(offset, r->length);
     return true;
   }
 
@@ -628,6 +727,7 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
   for (const ExportExtent& run : runs) {
     if (run.zero) continue;
     Status s = read(run.offset, {buf + (run.offset - offset), run.length});
+    if (!s.ok()) files.clear();
     if (nowait && s.IsBusy()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
@@ -643,7 +743,7 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
     header_bytes += run.zero ? kHoleHdr : kDataHdr;
   }
   r->header.resize(header_bytes);
-  r->iov.clear();
+  r->parts.clear();
   uint8_t* p = r->header.data();
   for (size_t i = 0; i < runs.size(); ++i) {
     const ExportExtent& run = runs[i];
@@ -656,14 +756,14 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
       p = PutU32(p, sizeof(OffsetHolePayload));
       p = PutU64(p, run.offset);
       p = PutU32(p, static_cast<uint32_t>(run.length));
-      r->iov.push_back(asio::buffer(chunk, kHoleHdr));
+      r->parts.push_back({chunk, kHoleHdr});
     } else {
       p = PutU16(p, kReplyTypeOffsetData);
       p = PutU64(p, r->handle);
       p = PutU32(p, static_cast<uint32_t>(8 + run.length));
       p = PutU64(p, run.offset);
-      r->iov.push_back(asio::buffer(chunk, kDataHdr));
-      r->iov.push_back(asio::buffer(buf + (run.offset - offset), run.length));
+      r->parts.push_back({chunk, kDataHdr});
+      add_data(run.offset, run.length);
     }
   }
   return true;
@@ -690,8 +790,8 @@ void Connection::ExecuteBlockStatus(Request* r) {
     p = PutU32(p, static_cast<uint32_t>(e.length));
     p = PutU32(p, (e.hole ? kStateHole : 0) | (e.zero ? kStateZero : 0));
   }
-  r->iov.clear();
-  r->iov.push_back(asio::buffer(r->header));
+  r->parts.clear();
+  r->parts.push_back({r->header.data(), r->header.size()});
 }
 
 }  // namespace backy::nbd

@@ -53,6 +53,22 @@ class ChunkReader {
     return Status::Busy("reader cannot read without blocking");
   }
 
+  // For sending raw data straight from the chunk file: checks the blocks
+  // covering plain bytes [offset, offset + length) (reads and hashes them;
+  // with `nowait` only from memory, else Busy) and returns the offset in
+  // FileDescriptor() where those plain bytes lie. NotSupported when a block
+  // there is not raw or the store keeps no files. Default: NotSupported.
+  virtual Result<uint64_t> CheckRawRange(uint64_t offset, uint64_t length,
+                                         bool nowait) {
+    (void)offset;
+    (void)length;
+    (void)nowait;
+    return Status::NotSupported("chunk is not in a file");
+  }
+  // The open chunk file for CheckRawRange(), or -1. Valid while the reader
+  // lives.
+  virtual int FileDescriptor() const { return -1; }
+
   // True when block `block` is stored raw: reading part of it costs a read
   // of the block and a hash, no decoding, so callers need not cache it.
   // Default: false.

@@ -61,6 +61,9 @@ class FileChunkReader final : public ChunkReader {
     return ReadWith(PReadNoWait, offset, out);
   }
   void Prefetch(uint64_t offset, uint64_t length) override;
+  Result<uint64_t> CheckRawRange(uint64_t offset, uint64_t length,
+                                 bool nowait) override;
+  int FileDescriptor() const override { return fd_; }
 
  private:
   using PRead = Status (*)(int, std::span<uint8_t>, uint64_t,
@@ -131,6 +134,46 @@ Status FileChunkReader::ReadWith(PRead pread, uint64_t offset,
   Status s = pread(fd_, st, begin, name_);
   if (!s.ok()) return s;
   return DecodeRange(layout_, begin, st, offset, out, name_);
+}
+
+Result<uint64_t> FileChunkReader::CheckRawRange(uint64_t offset,
+                                                uint64_t length, bool nowait) {
+  const uint64_t plain = layout_.header.plain_size;
+  if (length == 0 || offset > plain || length > plain - offset) {
+    return Status::InvalidArgument("range beyond the end of chunk", name_);
+  }
+  const uint32_t bs = layout_.header.block_size;
+  const size_t first = offset / bs;
+  const size_t last = (offset + length - 1) / bs;
+  if (!AllRaw(first, last)) {
+    return Status::NotSupported("compressed block in range", name_);
+  }
+  // Read the blocks through a small scratch buffer, which stays in the CPU
+  // cache, only to hash them; the bytes sent come from the page cache.
+  thread_local std::vector<uint8_t> scratch;
+  constexpr size_t kScratch = 64 * 1024;
+  const size_t per_read = std::max<size_t>(1, kScratch / bs);
+  for (size_t i = first; i <= last;) {
+    const size_t n = std::min(per_read, last + 1 - i);
+    const uint64_t begin = layout_.block_offsets[i];
+    const uint64_t end =
+        layout_.block_offsets[i + n - 1] + layout_.PlainBlockSize(i + n - 1);
+    scratch.resize(std::max<size_t>(scratch.size(), end - begin));
+    std::span<uint8_t> st(scratch.data(), end - begin);
+    Status s = nowait ? PReadNoWait(fd_, st, begin, name_)
+                      : PReadAll(fd_, st, begin, name_);
+    if (!s.ok()) return s;
+    for (size_t k = i; k < i + n; ++k) {
+      const uint8_t* p = scratch.data() + (layout_.block_offsets[k] - begin);
+      if (XXH3_64bits(p, layout_.PlainBlockSize(k)) !=
+          layout_.blocks[k].plain_hash) {
+        return Status::Corruption(
+            "block " + std::to_string(k) + " hash mismatch", name_);
+      }
+    }
+    i += n;
+  }
+  return layout_.block_offsets[first] + (offset - uint64_t{first} * bs);
 }
 
 void FileChunkReader::Prefetch(uint64_t offset, uint64_t length) {

@@ -3,6 +3,8 @@
 // a damaged chunk fails only the reads that touch it, caches stay bounded.
 #include "backup/revision_export.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -326,6 +328,38 @@ TEST_F(RevisionExportTest, ReadNoWaitServesOnlyWhatIsInMemory) {
         << "offset " << off << " length " << len;
   }
   EXPECT_GT(served, 250);  // the page cache keeps a 17 MiB test image
+}
+
+// ReadToFiles (zero-copy) hands out raw data as checked ranges of chunk
+// files and decodes the rest into the buffer; together they are the image.
+TEST_F(RevisionExportTest, ReadToFilesDescribesRawDataAsFileRanges) {
+  auto e = MakeExport(64 * kMiB);
+  const uint64_t len = image_.size() - 100;
+  std::vector<uint8_t> buf(len, 0xAA);
+  std::vector<nbd::FileExtent> files;
+  ASSERT_OK(e->ReadToFiles(50, buf, /*nowait=*/false, &files));
+  ASSERT_FALSE(files.empty());
+  std::vector<uint8_t> got = buf;
+  uint64_t prev_end = 0;
+  for (const auto& f : files) {
+    ASSERT_GE(f.offset, std::max<uint64_t>(50, prev_end));
+    ASSERT_LE(f.offset + f.length, 50 + len);
+    ASSERT_TRUE(f.pin);
+    prev_end = f.offset + f.length;
+    ASSERT_EQ(::pread(f.fd, got.data() + (f.offset - 50), f.length,
+                      static_cast<off_t>(f.file_offset)),
+              static_cast<ssize_t>(f.length));
+  }
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), image_.begin() + 50));
+  // The compressed slot is decoded into the buffer, not handed out.
+  for (const auto& f : files) {
+    EXPECT_TRUE(f.offset + f.length <= 2 * kChunk || f.offset >= 3 * kChunk);
+  }
+  // A damaged raw block fails the read that covers it.
+  Damage(0, store::ChunkPrefixSize(kChunk / kBlock) + 3 * kBlock + 7);
+  files.clear();
+  std::vector<uint8_t> small(kBlock);
+  EXPECT_TRUE(e->ReadToFiles(3 * kBlock, small, false, &files).IsCorruption());
 }
 
 TEST(BlockCacheTest, RecyclesBlocksOfDifferentSizes) {
