@@ -5,7 +5,8 @@
 // request at the protocol edge and then calls these methods with in-range
 // arguments, from a pool of worker threads, never from the I/O thread, so
 // implementations may block on disk and decompression — except
-// ReadNoWait(), the I/O thread's non-blocking attempt. An ExportProvider
+// ReadNoWait() and ReadToFiles(nowait=true), the I/O thread's non-blocking
+// attempts. An ExportProvider
 // names the exports a client may list and open.
 //
 // Thread-safety: Export and ExportProvider methods may be called concurrently
