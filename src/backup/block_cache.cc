@@ -43,14 +43,27 @@ std::shared_ptr<CachedBlock> BlockCache::NewBlock(uint32_t size) {
       });
 }
 
+namespace {
+
+// Both caches are sharded LRU lists indexed by a map of list iterators.
+// Returns the value cached under `key` (made the most recent), or an empty
+// pointer. REQUIRES: the shard's mutex is held.
+template <typename Shard, typename Key>
+auto FindAndTouch(Shard& s, const Key& key) {
+  using Value = typename decltype(s.lru)::value_type::second_type;
+  auto it = s.map.find(key);
+  if (it == s.map.end()) return Value();
+  s.lru.splice(s.lru.begin(), s.lru, it->second);
+  return it->second->second;
+}
+
+}  // namespace
+
 BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t block) {
   Key k{digest, block};
   Shard& s = ShardFor(k);
   std::lock_guard<std::mutex> l(s.mu);
-  auto it = s.map.find(k);
-  if (it == s.map.end()) return nullptr;
-  s.lru.splice(s.lru.begin(), s.lru, it->second);
-  return it->second->second;
+  return FindAndTouch(s, k);
 }
 
 void BlockCache::Put(const Digest& digest, uint32_t block, Block data) {
@@ -89,23 +102,13 @@ ChunkReaderCache::ChunkReaderCache(size_t capacity)
 ChunkReaderCache::Reader ChunkReaderCache::Peek(const Digest& digest) {
   Shard& s = ShardFor(digest);
   std::lock_guard<std::mutex> l(s.mu);
-  auto it = s.map.find(digest);
-  if (it == s.map.end()) return nullptr;
-  s.lru.splice(s.lru.begin(), s.lru, it->second);
-  return it->second->second;
+  return FindAndTouch(s, digest);
 }
 
 Result<ChunkReaderCache::Reader> ChunkReaderCache::Get(const Digest& digest,
                                                        const Opener& open) {
+  if (Reader cached = Peek(digest)) return cached;
   Shard& s = ShardFor(digest);
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    auto it = s.map.find(digest);
-    if (it != s.map.end()) {
-      s.lru.splice(s.lru.begin(), s.lru, it->second);
-      return it->second->second;
-    }
-  }
   auto reader = open();
   if (!reader.ok()) return reader.status();
   Reader victim;  // closed outside the lock
