@@ -59,16 +59,17 @@ auto FindAndTouch(Shard& s, const Key& key) {
 
 }  // namespace
 
-BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t block) {
-  Key k{digest, block};
+BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t offset,
+                                  uint32_t size) {
+  Key k{digest, offset, size};
   Shard& s = ShardFor(k);
   std::lock_guard<std::mutex> l(s.mu);
   return FindAndTouch(s, k);
 }
 
-void BlockCache::Put(const Digest& digest, uint32_t block, Block data) {
+void BlockCache::Put(const Digest& digest, uint32_t offset, Block data) {
   if (!data || Footprint(data->size) > shard_capacity_) return;
-  Key k{digest, block};
+  Key k{digest, offset, data->size};
   Shard& s = ShardFor(k);
   std::vector<Block> victims;  // freed after the lock is released
   {

@@ -42,9 +42,13 @@ class BlockCache {
   BlockCache(const BlockCache&) = delete;
   BlockCache& operator=(const BlockCache&) = delete;
 
-  // The block, or nullptr when it is not cached. A hit becomes the most
-  // recently used entry. Thread-safe.
-  Block Get(const Digest& digest, uint32_t block);
+  // The block of chunk `digest` holding plain bytes [offset, offset +
+  // size), or nullptr when it is not cached. A hit becomes the most
+  // recently used entry. The size is part of the key: the same chunk may
+  // be stored with other block sizes elsewhere (older files, other
+  // repositories), and their blocks must never be mistaken for each
+  // other. Thread-safe.
+  Block Get(const Digest& digest, uint32_t offset, uint32_t size);
   // A block of `size` bytes (≤ store::kMaxChunkSize) to fill and Put().
   // Its memory is recycled: when it is freed (evicted and no longer held)
   // it goes back to a small free list for its size, so a full cache serves
@@ -54,7 +58,8 @@ class BlockCache {
   // Inserts a block (no-op when caching is disabled or the key is present),
   // evicting least recently used blocks to stay within capacity. REQUIRES:
   // `data` holds the checked plain bytes of that block. Thread-safe.
-  void Put(const Digest& digest, uint32_t block, Block data);
+  // Its key is (digest, offset, data->size), as for Get().
+  void Put(const Digest& digest, uint32_t offset, Block data);
   // Memory held by cached blocks now (their Footprint()); never more than
   // capacity(). Thread-safe.
   uint64_t bytes() const;
@@ -71,13 +76,15 @@ class BlockCache {
  private:
   struct Key {
     Digest digest;
-    uint32_t block;
+    uint32_t offset;
+    uint32_t size;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
     size_t operator()(const Key& k) const {
       return DigestHash()(k.digest) ^
-             (static_cast<size_t>(k.block) * 0x9E3779B97F4A7C15ull);
+             ((static_cast<size_t>(k.offset) << 23 ^ k.size) *
+              0x9E3779B97F4A7C15ull);
     }
   };
   struct Shard {

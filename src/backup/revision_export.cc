@@ -123,7 +123,9 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       pos = run_end;
       continue;
     }
-    if (auto hit = cache_->Get(d, b)) {
+    const uint32_t block_len = static_cast<uint32_t>(block_end - block_start);
+    if (auto hit =
+            cache_->Get(d, static_cast<uint32_t>(block_start), block_len)) {
       const uint64_t to = std::min(end, block_end);
       std::memcpy(out.data() + (pos - offset),
                   hit->data() + (pos - block_start), to - pos);
@@ -137,7 +139,11 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       for (uint32_t n = b + 1; run_end < end; ++n) {
         const uint64_t next_end =
             std::min<uint64_t>(static_cast<uint64_t>(n + 1) * bs, slot_len);
-        if (next_end > end || cache_->Get(d, n)) break;
+        if (next_end > end ||
+            cache_->Get(d, static_cast<uint32_t>(uint64_t{n} * bs),
+                        static_cast<uint32_t>(next_end - uint64_t{n} * bs))) {
+          break;
+        }
         run_end = next_end;
       }
       Status s = read(pos, out.subspan(pos - offset, run_end - pos));
@@ -154,7 +160,7 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
     const uint64_t to = std::min(end, block_end);
     std::memcpy(out.data() + (pos - offset),
                 block->data() + (pos - block_start), to - pos);
-    cache_->Put(d, b, std::move(block));
+    cache_->Put(d, static_cast<uint32_t>(block_start), std::move(block));
     pos = to;
   }
   return Status::OK();

@@ -40,6 +40,7 @@ class RevisionExport final : public nbd::Export {
     return ReadRange(offset, buf, /*nowait=*/false, nullptr);
   }
   // Served from the block cache, open chunks and the page cache only.
+  bool CanReadNoWait() const override { return true; }
   Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) override {
     return ReadRange(offset, buf, /*nowait=*/true, nullptr);
   }
@@ -47,6 +48,7 @@ class RevisionExport final : public nbd::Export {
   // their chunk files: chunk files never change once written (a rewrite
   // replaces the file, a purge unlinks it; an open descriptor keeps the
   // old bytes), so what is sent is what was checked.
+  bool CanReadToFiles() const override { return true; }
   Status ReadToFiles(uint64_t offset, std::span<uint8_t> buf, bool nowait,
                      std::vector<nbd::FileExtent>* files) override {
     return ReadRange(offset, buf, nowait, files);

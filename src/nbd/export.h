@@ -89,6 +89,10 @@ class Export {
   // without the hand-off to a worker and back saves two thread switches
   // per request. An export that implements it must answer BlockStatus()
   // without blocking too. Default: always Busy.
+  // True if ReadNoWait() can succeed; only then does the server call it,
+  // and BlockStatus(), on its I/O thread (an export whose BlockStatus()
+  // takes locks that writers hold across disk I/O must say false).
+  virtual bool CanReadNoWait() const { return false; }
   virtual Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
     (void)offset;
     (void)buf;
@@ -114,6 +118,8 @@ class Export {
   // `files` instead (appended in order, each within the range). The file
   // bytes must not change while pinned: only exports over immutable files
   // implement it. Default: NotSupported, and the server uses Read().
+  // True if ReadToFiles() is implemented.
+  virtual bool CanReadToFiles() const { return false; }
   virtual Status ReadToFiles(uint64_t offset, std::span<uint8_t> buf,
                              bool nowait, std::vector<FileExtent>* files) {
     (void)offset;

@@ -150,6 +150,7 @@ struct ReplyPart {
   size_t len = 0;
   int fd = -1;
   uint64_t off = 0;
+  uint8_t* copy_to = nullptr;  // file parts: their place in Request::data
 };
 
 struct Request {
@@ -263,9 +264,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::unique_ptr<Request>> all_requests_;
   std::vector<Request*> free_;
   std::vector<ReplyPart> batch_parts_;
-  // The export may answer ReadToFiles() (cleared at its first
-  // NotSupported; read by workers too).
-  std::atomic<bool> zero_copy_{true};
+  // What the export can do, fixed when transmission starts (before any
+  // request reaches a worker).
+  bool inline_reads_ = false;  // try ReadNoWait() on the io thread
+  bool zero_copy_ = false;     // ReadToFiles()
   std::vector<Request*> batch_;
   asio::steady_timer write_event_;   // wakes the writer
   asio::steady_timer change_event_;  // wakes the reader

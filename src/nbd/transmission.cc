@@ -305,6 +305,8 @@ asio::awaitable<void> Connection::Transmission() {
   const uint32_t inline_max = server_.options.inline_read_max;
   const uint64_t max_inflight_bytes =
       server_.options.max_inflight_bytes_per_connection;
+  inline_reads_ = inline_max > 0 && n_.exp->CanReadNoWait();
+  zero_copy_ = inline_reads_ && n_.exp->CanReadToFiles();
 
   while (!closed_) {
     while ((inflight_ >= max_inflight ||
@@ -361,7 +363,7 @@ asio::awaitable<void> Connection::Transmission() {
       Enqueue(r);
       continue;
     }
-    if (r->type == kCmdRead && r->length <= inline_max &&
+    if (r->type == kCmdRead && inline_reads_ && r->length <= inline_max &&
         ExecuteRead(r, /*nowait=*/true)) {
       SendOrEnqueue(r);  // served from memory, no worker needed
       continue;
@@ -436,6 +438,7 @@ WriteResult WriteParts(int sock, std::vector<ReplyPart>& parts, size_t* first,
       q.len -= take;
       if (q.fd >= 0) {
         q.off += take;
+        if (q.copy_to) q.copy_to += take;
       } else {
         q.data += take;
       }
@@ -473,8 +476,35 @@ void Connection::SendOrEnqueue(Request* r) {
     Recycle(r);
     return;
   }
-  // The writer sends the rest.
+  // The writer sends the rest. File parts become copies now, right after
+  // their check (see ExecuteRead), not whenever the socket drains.
   r->parts.erase(r->parts.begin(), r->parts.begin() + first);
+  for (ReplyPart& p : r->parts) {
+    if (p.fd < 0) continue;
+    int err = p.copy_to ? 0 : EINVAL;
+    for (size_t done = 0; err == 0 && done < p.len;) {
+      const ssize_t n = ::pread(p.fd, p.copy_to + done, p.len - done,
+                                static_cast<off_t>(p.off + done));
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+      } else if (n == 0) {
+        err = EIO;  // the file shrank
+      } else if (errno != EINTR) {
+        err = errno;
+      }
+    }
+    if (err != 0) {
+      // Part of the reply is out: the only safe answer is to hang up.
+      spdlog::error("nbd[{}]: re-reading data for a queued reply: {}", id_,
+                    std::strerror(err));
+      write_failed_ = true;
+      Close();
+      Recycle(r);
+      return;
+    }
+    p = {p.copy_to, p.len};
+  }
+  r->files.clear();
   Enqueue(r);
 }
 
@@ -658,15 +688,16 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
   const uint64_t end = offset + r->length;
   std::vector<FileExtent>& files = r->files;
   files.clear();
-  // Small reads are copied: one sendmsg of header and data is cheaper than
-  // a sendmsg plus a sendfile (measured at 4 KiB random reads).
+  // Zero-copy only on the io thread with the writer idle, so the reply
+  // goes out right after its check (SendOrEnqueue copies what the socket
+  // does not take at once): a page evicted in between would be re-read
+  // from disk unchecked. Small reads are copied: one sendmsg of header and
+  // data is cheaper than a sendmsg plus a sendfile (measured at 4 KiB).
   constexpr size_t kZeroCopyMin = 64 * 1024;
+  const bool zero_copy = zero_copy_ && nowait && queue_.empty() && !writing_;
   auto read = [&](uint64_t at, std::span<uint8_t> to) {
-    if (to.size() >= kZeroCopyMin &&
-        zero_copy_.load(std::memory_order_relaxed)) {
-      Status s = exp.ReadToFiles(at, to, nowait, &files);
-      if (!s.IsNotSupported()) return s;
-      zero_copy_.store(false, std::memory_order_relaxed);
+    if (zero_copy && to.size() >= kZeroCopyMin) {
+      return exp.ReadToFiles(at, to, nowait, &files);
     }
     return nowait ? exp.ReadNoWait(at, to) : exp.Read(at, to);
   };
@@ -679,7 +710,8 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
       const FileExtent& f = files[next_file++];
       if (f.offset > at)
         r->parts.push_back({buf + (at - offset), f.offset - at});
-      r->parts.push_back({nullptr, f.length, f.fd, f.file_offset});
+      r->parts.push_back(
+          {nullptr, f.length, f.fd, f.file_offset, buf + (f.offset - offset)});
       at = f.offset + f.length;
     }
     if (at < stop) r->parts.push_back({buf + (at - offset), stop - at});

@@ -372,9 +372,9 @@ TEST(BlockCacheTest, RecyclesBlocksOfDifferentSizes) {
     ASSERT_EQ(b->size, size);
     std::fill(b->bytes.get(), b->bytes.get() + size,
               static_cast<uint8_t>(round));
-    cache.Put(d, round, std::move(b));
+    cache.Put(d, round * 4096, std::move(b));
     ASSERT_LE(cache.bytes(), cache.capacity());
-    auto hit = cache.Get(d, round);
+    auto hit = cache.Get(d, round * 4096, size);
     ASSERT_TRUE(hit);
     ASSERT_EQ(hit->size, size);
     EXPECT_EQ(hit->data()[size - 1], static_cast<uint8_t>(round));
@@ -390,18 +390,20 @@ TEST(BlockCacheTest, EvictsLeastRecentlyUsedWithinCapacity) {
     return b;
   };
   for (uint32_t i = 0; i < 100; ++i) {
-    cache.Put(d, i, make(static_cast<uint8_t>(i)));
+    cache.Put(d, i * kBlock, make(static_cast<uint8_t>(i)));
     ASSERT_LE(cache.bytes(), cache.capacity());
   }
   // The most recent block is there, with its content; the first is gone.
-  auto last = cache.Get(d, 99);
+  auto last = cache.Get(d, 99 * kBlock, kBlock);
   ASSERT_TRUE(last);
   EXPECT_EQ(last->data()[0], 99);
-  EXPECT_FALSE(cache.Get(d, 0));
+  EXPECT_FALSE(cache.Get(d, 0, kBlock));
+  // The size is part of the key: a block of another layout is a miss.
+  EXPECT_FALSE(cache.Get(d, 99 * kBlock, 4 * kBlock));
 
   BlockCache off(0);
-  off.Put(d, 1, make(1));
-  EXPECT_FALSE(off.Get(d, 1));
+  off.Put(d, kBlock, make(1));
+  EXPECT_FALSE(off.Get(d, kBlock, kBlock));
   EXPECT_EQ(off.bytes(), 0u);
 }
 

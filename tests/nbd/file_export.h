@@ -29,6 +29,7 @@ class FileExport : public Export {
   uint64_t Size() const override { return size_; }
   std::string Description() const override { return description_; }
   Status Read(uint64_t offset, std::span<uint8_t> buf) override;
+  bool CanReadNoWait() const override { return nowait_; }
   Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) override;
   Status BlockStatus(uint64_t offset, uint64_t length,
                      std::vector<ExportExtent>* extents) override;

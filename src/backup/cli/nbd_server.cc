@@ -84,7 +84,7 @@ class NbdServerCommand final : public Command {
                   "overlay, discarded on disconnect; the repository is never "
                   "changed");
     app->add_option("--cache-size", cache_size_,
-                    "Decoded chunk data kept in memory (e.g. 256M, 1G)")
+                    "Decompressed chunk blocks kept in memory (e.g. 256M, 1G)")
         ->capture_default_str();
     app->add_option("--max-connections", options_.max_connections,
                     "Connections served at once")
