@@ -54,17 +54,36 @@ grep -Eq "^ +25165824 +41943040 +3 +hole,zero" <<<"$map" || fail "holes not repo
 grep -Eq "^ +0 +25165824 +0 +data" <<<"$map" || fail "data not reported"
 
 # nbd-client (the kernel client's tool) lists the exports over TCP.
+# Tests run in parallel: a port found free may be taken before our server
+# binds it, and nbd-client would then wait forever on a foreign listener
+# (an HTTP server waits for the client to speak first). So nbd-client runs
+# under a timeout, and a server that could not bind is started again.
 if command -v nbd-client >/dev/null; then
-  port=$((20000 + RANDOM % 20000))
-  "$BACKY" -b "$T/repo" nbd-server -p $port 2>>"$T/server.log" &
-  tcp=$!
-  CLEANUPS+=("kill $tcp 2>/dev/null; wait $tcp 2>/dev/null")
-  for _ in $(seq 50); do nbd-client -l 127.0.0.1 $port >"$T/l" 2>&1 && break; sleep 0.1; done
+  listed=0
+  for attempt in 1 2 3 4 5; do
+    port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$BACKY" -b "$T/repo" nbd-server -p "$port" 2>>"$T/server.log" &
+    tcp=$!
+    CLEANUPS+=("kill $tcp 2>/dev/null; wait $tcp 2>/dev/null")
+    for _ in $(seq 50); do
+      kill -0 $tcp 2>/dev/null || break   # could not bind: try another port
+      if timeout 10 nbd-client -l 127.0.0.1 "$port" >"$T/l" 2>&1; then
+        listed=1
+        break
+      fi
+      sleep 0.1
+    done
+    kill $tcp 2>/dev/null; wait $tcp 2>/dev/null
+    [ $listed = 1 ] && break
+  done
+  [ $listed = 1 ] || fail "nbd-client -l never listed: $(cat "$T/l")"
   grep -q "$("$BACKY" -b "$T/repo" find -r daily)" "$T/l" || fail "nbd-client -l: $(cat "$T/l")"
 fi
 
-# A clean shutdown on SIGTERM.
+# A clean shutdown on SIGTERM, within seconds.
 kill -TERM $server
+for _ in $(seq 100); do kill -0 $server 2>/dev/null || break; sleep 0.1; done
+kill -0 $server 2>/dev/null && fail "server still running 10 s after SIGTERM"
 wait $server || fail "server exited non-zero on SIGTERM"
 [ ! -e "$sock" ] || fail "socket not removed"
 # A directory of repositories (the scheduler's base dir): names are JOB/SPEC.
