@@ -54,3 +54,15 @@ rev_field() {
 }
 
 sha() { sha256sum | cut -d' ' -f1; }
+
+# serve_nbd DIR SOCKET [ARGS...]: runs `backy -b DIR nbd-server --socket
+# SOCKET ARGS...` in the background (stderr to $T/server.log), stopped when
+# the test ends; sets $server; returns once the socket exists.
+serve_nbd() {
+  local dir=$1 sock=$2
+  shift 2
+  "$BACKY" -b "$dir" nbd-server --socket "$sock" "$@" 2>>"$T/server.log" &
+  server=$!
+  CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
+  for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+}

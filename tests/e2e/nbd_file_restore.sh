@@ -27,10 +27,7 @@ CMDS
 "$BACKY" -b "$T/repo" backup daily
 
 sock=$T/nbd.sock
-"$BACKY" -b "$T/repo" nbd-server --socket "$sock" 2>"$T/server.log" &
-server=$!
-CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+serve_nbd "$T/repo" "$sock"
 
 # attach URI RO: nbdfuse + losetup; sets $LOOP.
 attach() {
@@ -75,10 +72,7 @@ dumpe2fs -h "$T/dirty-copy.img" 2>/dev/null | grep -q needs_recovery || fail "co
 "$BACKY" -b "$T/repo2" backup daily
 before=$("$BACKY" -b "$T/repo2" restore - | sha)
 
-"$BACKY" -b "$T/repo2" nbd-server --socket "$sock" 2>>"$T/server.log" &
-server=$!
-CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+serve_nbd "$T/repo2" "$sock"
 attach "nbd+unix:///?socket=$sock" -r
 if mount -o ro "$LOOP" "$T/mnt" 2>/dev/null; then
   umount "$T/mnt"; fail "journal replay on a read-only export should fail"
@@ -86,9 +80,7 @@ fi
 losetup -d "$LOOP"; fusermount3 -u "$T/fuse"; wait $FUSE || true
 kill $server; wait $server || true
 
-"$BACKY" -b "$T/repo2" nbd-server --cow --socket "$sock" 2>>"$T/server.log" &
-server=$!
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+serve_nbd "$T/repo2" "$sock" --cow
 attach "nbd+unix:///?socket=$sock" ""
 mount -o ro "$LOOP" "$T/mnt" || fail "mount -o ro with journal replay on --cow failed"
 diff -r "$T/tree/a" "$T/mnt/a" || fail "replayed tree differs"

@@ -19,10 +19,7 @@ rand_bytes nbd3 1 | dd of="$img" bs=1M seek=2 conv=notrunc status=none
 "$BACKY" -b "$T/repo" backup manual:x
 
 sock=$T/nbd.sock
-"$BACKY" -b "$T/repo" nbd-server --socket "$sock" 2>"$T/server.log" &
-server=$!
-CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+serve_nbd "$T/repo" "$sock"
 uri() { echo "nbd+unix:///$1?socket=$sock"; }
 
 list=$(nbdinfo --list "$(uri "")")
@@ -91,10 +88,7 @@ mkdir "$T/base"
 cp -a "$T/repo" "$T/base/vm1"                  # repositories move with cp/rsync
 "$BACKY" -b "$T/base/vm2" init file "$T/v1.img"
 "$BACKY" -b "$T/base/vm2" backup daily
-"$BACKY" -b "$T/base" nbd-server --socket "$sock" 2>>"$T/server.log" &
-server=$!
-CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+serve_nbd "$T/base" "$sock"
 list=$(nbdinfo --list "$(uri "")" 2>/dev/null || true)
 [ "$(grep -c '^export="vm1/' <<<"$list")" = 3 ] || fail "vm1 exports missing: $list"
 [ "$(grep -c '^export="vm2/' <<<"$list")" = 1 ] || fail "vm2 export missing"

@@ -14,10 +14,7 @@ rand_bytes slow1 64 > "$img"    # random: raw chunk blocks, sent with sendfile
 "$BACKY" -b "$T/repo" backup daily
 
 sock=$T/nbd.sock
-"$BACKY" -b "$T/repo" nbd-server --socket "$sock" 2>"$T/server.log" &
-server=$!
-CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+serve_nbd "$T/repo" "$sock"
 uri="nbd+unix:///last?socket=$sock"
 
 cat > "$T/slow.py" <<'PY'
