@@ -197,7 +197,13 @@ Status DecodeBlock(const ChunkLayout& layout, size_t i,
           "block " + std::to_string(i) + " does not decompress", name);
     }
   }
-  if (XXH3_64bits(out.data(), plain) != b.plain_hash) {
+  return CheckBlockHash(layout, i, out.data(), name);
+}
+
+Status CheckBlockHash(const ChunkLayout& layout, size_t i, const uint8_t* plain,
+                      const std::string& name) {
+  if (XXH3_64bits(plain, layout.PlainBlockSize(i)) !=
+      layout.blocks[i].plain_hash) {
     return Status::Corruption("block " + std::to_string(i) + " hash mismatch",
                               name);
   }

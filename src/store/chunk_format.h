@@ -125,6 +125,11 @@ Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
 
 // Decodes block `i` from its stored bytes into `out` (which must have room
 // for the block's plain size) and checks its XXH3-64.
+// Checks that `plain` (PlainBlockSize(i) bytes) hashes to block i's XXH3-64;
+// Corruption naming the block and `name` if not.
+Status CheckBlockHash(const ChunkLayout& layout, size_t i, const uint8_t* plain,
+                      const std::string& name);
+
 Status DecodeBlock(const ChunkLayout& layout, size_t i,
                    std::span<const uint8_t> stored, std::span<uint8_t> out,
                    const std::string& name);

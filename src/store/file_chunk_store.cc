@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <cerrno>
 #include <cstring>
@@ -69,6 +68,16 @@ class FileChunkReader final : public ChunkReader {
   using PRead = Status (*)(int, std::span<uint8_t>, uint64_t,
                            const std::string&);
   Status ReadWith(PRead pread, uint64_t offset, std::span<uint8_t> out);
+  // Reads raw blocks [first, first + count) (contiguous in the file) into
+  // `dst` and checks each one's hash.
+  Status ReadRawBlocks(PRead pread, size_t first, size_t count, uint8_t* dst);
+  // A per-thread buffer of at least `size` bytes, for raw blocks read only
+  // to be checked or to copy a part out: it stays in the CPU cache.
+  static uint8_t* Scratch(size_t size) {
+    thread_local std::vector<uint8_t> scratch;
+    if (scratch.size() < size) scratch.resize(size);
+    return scratch.data();
+  }
 
   // True when [first, last] are raw blocks: their stored bytes are the
   // plain bytes, contiguous in the file.
@@ -99,32 +108,15 @@ Status FileChunkReader::ReadWith(PRead pread, uint64_t offset,
       AllRaw(first, last)) {
     // Whole raw blocks (incompressible data): read them straight into the
     // caller's buffer and check them there, saving a staging copy.
-    Status s = pread(fd_, out, layout_.block_offsets[first], name_);
-    if (!s.ok()) return s;
-    for (size_t i = first; i <= last; ++i) {
-      const uint8_t* p = out.data() + (i - first) * bs;
-      if (XXH3_64bits(p, layout_.PlainBlockSize(i)) !=
-          layout_.blocks[i].plain_hash) {
-        return Status::Corruption(
-            "block " + std::to_string(i) + " hash mismatch", name_);
-      }
-    }
-    return Status::OK();
+    return ReadRawBlocks(pread, first, last + 1 - first, out.data());
   }
   if (first == last && layout_.blocks[first].codec == BlockCodec::kRaw) {
     // Part of one raw block (a small random read): read the whole block
     // into a scratch buffer, check it, copy the part.
-    thread_local std::vector<uint8_t> scratch;
-    const uint32_t len = layout_.PlainBlockSize(first);
-    scratch.resize(std::max<size_t>(scratch.size(), len));
-    Status s =
-        pread(fd_, {scratch.data(), len}, layout_.block_offsets[first], name_);
+    uint8_t* block = Scratch(layout_.PlainBlockSize(first));
+    Status s = ReadRawBlocks(pread, first, 1, block);
     if (!s.ok()) return s;
-    if (XXH3_64bits(scratch.data(), len) != layout_.blocks[first].plain_hash) {
-      return Status::Corruption(
-          "block " + std::to_string(first) + " hash mismatch", name_);
-    }
-    std::memcpy(out.data(), scratch.data() + (offset - uint64_t{first} * bs),
+    std::memcpy(out.data(), block + (offset - uint64_t{first} * bs),
                 out.size());
     return Status::OK();
   }
@@ -148,32 +140,33 @@ Result<uint64_t> FileChunkReader::CheckRawRange(uint64_t offset,
   if (!AllRaw(first, last)) {
     return Status::NotSupported("compressed block in range", name_);
   }
-  // Read the blocks through a small scratch buffer, which stays in the CPU
-  // cache, only to hash them; the bytes sent come from the page cache.
-  thread_local std::vector<uint8_t> scratch;
-  constexpr size_t kScratch = 64 * 1024;
-  const size_t per_read = std::max<size_t>(1, kScratch / bs);
-  for (size_t i = first; i <= last;) {
-    const size_t n = std::min(per_read, last + 1 - i);
-    const uint64_t begin = layout_.block_offsets[i];
-    const uint64_t end =
-        layout_.block_offsets[i + n - 1] + layout_.PlainBlockSize(i + n - 1);
-    scratch.resize(std::max<size_t>(scratch.size(), end - begin));
-    std::span<uint8_t> st(scratch.data(), end - begin);
-    Status s = nowait ? PReadNoWait(fd_, st, begin, name_)
-                      : PReadAll(fd_, st, begin, name_);
+  // Read the blocks through the scratch buffer, 64 KiB at a time, only to
+  // hash them; the bytes sent come from the page cache.
+  const PRead pread = nowait ? PReadNoWait : PReadAll;
+  const size_t per_read = std::max<size_t>(1, 64 * 1024 / bs);
+  uint8_t* scratch = Scratch(per_read * bs);
+  for (size_t i = first; i <= last; i += per_read) {
+    Status s =
+        ReadRawBlocks(pread, i, std::min(per_read, last + 1 - i), scratch);
     if (!s.ok()) return s;
-    for (size_t k = i; k < i + n; ++k) {
-      const uint8_t* p = scratch.data() + (layout_.block_offsets[k] - begin);
-      if (XXH3_64bits(p, layout_.PlainBlockSize(k)) !=
-          layout_.blocks[k].plain_hash) {
-        return Status::Corruption(
-            "block " + std::to_string(k) + " hash mismatch", name_);
-      }
-    }
-    i += n;
   }
   return layout_.block_offsets[first] + (offset - uint64_t{first} * bs);
+}
+
+Status FileChunkReader::ReadRawBlocks(PRead pread, size_t first, size_t count,
+                                      uint8_t* dst) {
+  const size_t last = first + count - 1;
+  const uint64_t begin = layout_.block_offsets[first];
+  const uint64_t size =
+      layout_.block_offsets[last] + layout_.PlainBlockSize(last) - begin;
+  Status s = pread(fd_, {dst, size}, begin, name_);
+  if (!s.ok()) return s;
+  for (size_t i = first; i <= last; ++i) {
+    s = CheckBlockHash(layout_, i, dst + (layout_.block_offsets[i] - begin),
+                       name_);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
 }
 
 void FileChunkReader::Prefetch(uint64_t offset, uint64_t length) {
