@@ -23,6 +23,7 @@
 #include <cerrno>
 
 #include "nbd/internal.h"
+#include "store/file_io.h"
 
 namespace backy::nbd {
 
@@ -481,22 +482,13 @@ void Connection::SendOrEnqueue(Request* r) {
   r->parts.erase(r->parts.begin(), r->parts.begin() + first);
   for (ReplyPart& p : r->parts) {
     if (p.fd < 0) continue;
-    int err = p.copy_to ? 0 : EINVAL;
-    for (size_t done = 0; err == 0 && done < p.len;) {
-      const ssize_t n = ::pread(p.fd, p.copy_to + done, p.len - done,
-                                static_cast<off_t>(p.off + done));
-      if (n > 0) {
-        done += static_cast<size_t>(n);
-      } else if (n == 0) {
-        err = EIO;  // the file shrank
-      } else if (errno != EINTR) {
-        err = errno;
-      }
-    }
-    if (err != 0) {
+    Status s = p.copy_to ? store::PReadAll(p.fd, {p.copy_to, p.len}, p.off,
+                                           "queued reply data")
+                         : Status::InvalidArgument("file part without a copy");
+    if (!s.ok()) {
       // Part of the reply is out: the only safe answer is to hang up.
       spdlog::error("nbd[{}]: re-reading data for a queued reply: {}", id_,
-                    std::strerror(err));
+                    s.ToString());
       write_failed_ = true;
       Close();
       Recycle(r);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "store/file_io.h"
 #include "store/status.h"
 
 namespace backy::store {
@@ -54,19 +55,6 @@ Status SyncDir(const std::string& dir);
 
 // Creates `dir` (and parents) if missing.
 Status MakeDirs(const std::string& dir);
-
-// Writes all of `data` at `offset` (pwrite loop, EINTR-safe).
-Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
-                 const std::string& name);
-// Reads exactly data.size() bytes at `offset`; reading past EOF is a
-// Corruption error ("short read") since callers know the expected size.
-Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
-                const std::string& name);
-// Like PReadAll(), but only from the page cache (preadv2 RWF_NOWAIT):
-// Busy when some of the bytes would have to come from the disk (the kernel
-// may start reading them ahead meanwhile).
-Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
-                   const std::string& name);
 
 // A unique temporary file name inside `dir` ("dir/.tmp-<pid>-<n>-<rand>").
 std::string TempPath(const std::string& dir, std::string_view hint);

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "store/fs_util.h"
+#include "store/file_io.h"
 
 namespace backy::nbd {
 

@@ -1,0 +1,27 @@
+// Whole-buffer positioned reads and writes on a file descriptor, EINTR-safe.
+// In backy_core (no dependencies) so that every module, the NBD server
+// included, uses these loops instead of writing its own.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "store/status.h"
+
+namespace backy::store {
+
+// Writes all of `data` at `offset` (pwrite loop, EINTR-safe).
+Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
+                 const std::string& name);
+// Reads exactly data.size() bytes at `offset`; reading past EOF is a
+// Corruption error ("short read") since callers know the expected size.
+Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
+                const std::string& name);
+// Like PReadAll(), but only from the page cache (preadv2 RWF_NOWAIT):
+// Busy when some of the bytes would have to come from the disk (the kernel
+// may start reading them ahead meanwhile).
+Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
+                   const std::string& name);
+
+}  // namespace backy::store
