@@ -268,8 +268,14 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
 Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports() {
   std::vector<nbd::ExportInfo> out;
   for (auto& [job, r] : repos_) {
-    auto revs = r.repo->Revisions();
-    if (!revs.ok()) return revs.status();
+    auto revs = r.repo->Revisions();  // damaged revisions are skipped
+    if (!revs.ok()) {
+      // One repository that cannot be listed hides only its own exports.
+      if (single_) return revs.status();
+      spdlog::warn("nbd-server: cannot list {}: {}", r.repo->dir(),
+                   revs.status().Message());
+      continue;
+    }
     // Newest first, like SPEC numbers.
     for (size_t i = revs->size(); i-- > 0;) {
       const auto& rev = (*revs)[i];

@@ -173,11 +173,32 @@ Result<ChunkLayout> ParseChunkLayout(std::span<const uint8_t> prefix,
         b.stored_size != layout.PlainBlockSize(i)) {
       return Status::Corruption("raw block has wrong size", name);
     }
+    // The encoder keeps a compressed block only when it is smaller than
+    // the plain one, so no stored block is larger: this bounds every
+    // buffer a reader allocates for stored bytes by the block size.
+    if (b.stored_size > layout.PlainBlockSize(i)) {
+      return Status::Corruption("block " + std::to_string(i) + " stored size " +
+                                    std::to_string(b.stored_size) +
+                                    " exceeds its plain size " +
+                                    std::to_string(layout.PlainBlockSize(i)),
+                                name);
+    }
     layout.block_offsets[i] = pos;
     pos += b.stored_size;
   }
   layout.file_size = pos;
   return layout;
+}
+
+Status CheckChunkFileSize(const ChunkLayout& layout, uint64_t actual_size,
+                          const std::string& name) {
+  if (actual_size != layout.file_size) {
+    return Status::Corruption("chunk file is " + std::to_string(actual_size) +
+                                  " bytes, its block table says " +
+                                  std::to_string(layout.file_size),
+                              name);
+  }
+  return Status::OK();
 }
 
 Status DecodeBlock(const ChunkLayout& layout, size_t i,
@@ -220,11 +241,10 @@ Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
                                   expected.Hex(),
                               name);
   }
-  if (file.size() != layout->file_size) {
-    return Status::Corruption("chunk file has wrong size", name);
-  }
+  Status s = CheckChunkFileSize(*layout, file.size(), name);
+  if (!s.ok()) return s;
   out->resize(layout->header.plain_size);
-  Status s = DecodeRange(*layout, 0, file, 0, *out, name);
+  s = DecodeRange(*layout, 0, file, 0, *out, name);
   if (!s.ok()) return s;
   if (Digest::Of(*out) != expected) {
     return Status::Corruption(

@@ -114,9 +114,18 @@ Result<ChunkHeader> ParseChunkHeader(std::span<const uint8_t> bytes,
                                      const std::string& name);
 
 // Parses the header and block table (`prefix` holds at least
-// ChunkPrefixSize(block_count) bytes) and checks the checksum.
+// ChunkPrefixSize(block_count) bytes) and checks the checksum and the
+// format's limits: no stored block is larger than its plain size, so
+// `file_size` is at most ChunkPrefixSize(block_count) + plain size. A
+// reader of a file must also compare `file_size` with the file's (see
+// CheckChunkFileSize).
 Result<ChunkLayout> ParseChunkLayout(std::span<const uint8_t> prefix,
                                      const std::string& name);
+
+// Corruption naming `name` unless a chunk file of `actual_size` bytes is
+// exactly as large as `layout` says.
+Status CheckChunkFileSize(const ChunkLayout& layout, uint64_t actual_size,
+                          const std::string& name);
 
 // Decodes a whole chunk file into `out` (resized to the plain size),
 // checking every block hash and the chunk digest against `expected`.

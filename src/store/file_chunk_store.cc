@@ -28,17 +28,46 @@ ChunkEncoder& ThreadEncoder(const CompressionOptions& options) {
   return *encoder;
 }
 
-// Reads and parses the header and block table of an open chunk file.
-Result<ChunkLayout> ReadLayout(int fd, const std::string& name) {
+// The one place every reader of a chunk file (Open, Get, PlainSize) reads
+// and checks its header and block table: the file must be a regular file
+// whose size is the one the block table gives, so no later read of
+// stored bytes can run past the file or allocate more than a block.
+struct OpenedChunk {
+  UniqueFd fd;
+  ChunkLayout layout;
+};
+Result<OpenedChunk> OpenChunkFile(const std::string& path,
+                                  const Digest& digest) {
+  struct stat st;
+  auto fd = OpenRegularFile(path, &st);
+  if (fd.status().IsNotFound()) {
+    return Status::NotFound("chunk " + digest.Hex() + " is missing", path);
+  }
+  if (!fd.ok()) return fd.status();
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   uint8_t head[kChunkHeaderSize];
-  Status s = PReadAll(fd, head, 0, name);
+  if (file_size < kChunkHeaderSize) {
+    return Status::Corruption("chunk file too short for its header", path);
+  }
+  Status s = PReadAll(fd->get(), head, 0, path);
   if (!s.ok()) return s;
-  auto header = ParseChunkHeader(head, name);
+  auto header = ParseChunkHeader(head, path);
   if (!header.ok()) return header.status();
-  std::vector<uint8_t> prefix(ChunkPrefixSize(header->block_count));
-  s = PReadAll(fd, prefix, 0, name);
+  const size_t prefix_size = ChunkPrefixSize(header->block_count);
+  if (file_size < prefix_size) {
+    return Status::Corruption("chunk file too short for its block table", path);
+  }
+  std::vector<uint8_t> prefix(prefix_size);
+  s = PReadAll(fd->get(), prefix, 0, path);
   if (!s.ok()) return s;
-  return ParseChunkLayout(prefix, name);
+  auto layout = ParseChunkLayout(prefix, path);
+  if (!layout.ok()) return layout.status();
+  s = CheckChunkFileSize(*layout, file_size, path);
+  if (!s.ok()) return s;
+  if (layout->header.digest != digest) {
+    return Status::Corruption("chunk file holds the wrong digest", path);
+  }
+  return OpenedChunk{std::move(*fd), std::move(*layout)};
 }
 
 class FileChunkReader final : public ChunkReader {
@@ -225,8 +254,9 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
   const std::string tmp = TempPath(tmp_dir_, digest.Hex());
   Status s;
   {
-    UniqueFd fd(
-        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(tmp.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                       kPrivateFileMode));
     if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
     s = PWriteAll(fd.get(), encoded, 0, tmp);
     // Start write-back now, so the group's syncfs finds little left to do.
@@ -303,11 +333,10 @@ Status FileChunkStore::CommitGroup(std::vector<Pending> batch) {
 
 Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
   const std::string path = ChunkName(digest);
-  std::vector<uint8_t> file;
-  Status s = ReadWholeFile(path, &file);
-  if (s.IsNotFound()) {
-    return Status::NotFound("chunk " + digest.Hex() + " is missing", path);
-  }
+  auto chunk = OpenChunkFile(path, digest);
+  if (!chunk.ok()) return chunk.status();
+  std::vector<uint8_t> file(chunk->layout.file_size);
+  Status s = PReadAll(chunk->fd.get(), file, 0, path);
   if (!s.ok()) return s;
   return DecodeChunk(file, digest, out, path);
 }
@@ -315,20 +344,10 @@ Status FileChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
 Result<std::shared_ptr<ChunkReader>> FileChunkStore::Open(
     const Digest& digest) {
   const std::string path = ChunkName(digest);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) {
-      return Status::NotFound("chunk " + digest.Hex() + " is missing", path);
-    }
-    return Status::FromErrno(errno, "open", path);
-  }
-  auto layout = ReadLayout(fd.get(), path);
-  if (!layout.ok()) return layout.status();
-  if (layout->header.digest != digest) {
-    return Status::Corruption("chunk file holds the wrong digest", path);
-  }
+  auto chunk = OpenChunkFile(path, digest);
+  if (!chunk.ok()) return chunk.status();
   return std::shared_ptr<ChunkReader>(std::make_shared<FileChunkReader>(
-      fd.release(), std::move(*layout), path));
+      chunk->fd.release(), std::move(chunk->layout), path));
 }
 
 Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
@@ -339,15 +358,9 @@ Status FileChunkStore::Read(const Digest& digest, uint64_t offset,
 }
 
 Result<uint64_t> FileChunkStore::PlainSize(const Digest& digest) {
-  const std::string path = ChunkName(digest);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
-  uint8_t head[kChunkHeaderSize];
-  Status s = PReadAll(fd.get(), head, 0, path);
-  if (!s.ok()) return s;
-  auto header = ParseChunkHeader(head, path);
-  if (!header.ok()) return header.status();
-  return static_cast<uint64_t>(header->plain_size);
+  auto chunk = OpenChunkFile(ChunkName(digest), digest);
+  if (!chunk.ok()) return chunk.status();
+  return static_cast<uint64_t>(chunk->layout.header.plain_size);
 }
 
 Status FileChunkStore::Sync() {

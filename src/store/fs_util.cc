@@ -6,16 +6,24 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <random>
 
 namespace backy::store {
 
 UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
 }
 
 std::string DirName(const std::string& path) {
@@ -25,20 +33,61 @@ std::string DirName(const std::string& path) {
   return path.substr(0, pos);
 }
 
+Result<UniqueFd> OpenRegularFile(const std::string& path, struct stat* st) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer. It does not
+  // change reads of regular files, the only ones that get past fstat.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == EISDIR) {
+      return Status::Corruption("not a regular file (a directory)", path);
+    }
+    if (errno == ENOTDIR) {
+      return Status::NotFound("a parent is not a directory", path);
+    }
+    return Status::FromErrno(errno, "open", path);
+  }
+  struct stat own;
+  if (st == nullptr) st = &own;
+  if (::fstat(fd.get(), st) != 0) return Status::FromErrno(errno, "stat", path);
+  if (!S_ISREG(st->st_mode)) {
+    const char* what = S_ISDIR(st->st_mode)    ? "a directory"
+                       : S_ISFIFO(st->st_mode) ? "a FIFO"
+                       : S_ISSOCK(st->st_mode) ? "a socket"
+                       : S_ISCHR(st->st_mode)  ? "a character device"
+                       : S_ISBLK(st->st_mode)  ? "a block device"
+                                               : "of unknown type";
+    return Status::Corruption(std::string("not a regular file (") + what + ")",
+                              path);
+  }
+  return fd;
+}
+
 namespace {
 
+Status TooLarge(const std::string& path, uint64_t size, uint64_t max_size) {
+  return Status::Corruption("file is " + std::to_string(size) +
+                                " bytes, more than the " +
+                                std::to_string(max_size) + " allowed",
+                            path);
+}
+
 template <typename Container>
-Status ReadWholeFileInto(const std::string& path, Container* out) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open", path);
+Status ReadWholeFileInto(const std::string& path, Container* out,
+                         uint64_t max_size) {
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0)
-    return Status::FromErrno(errno, "stat", path);
-  out->resize(static_cast<size_t>(st.st_size));
+  auto fd = OpenRegularFile(path, &st);
+  if (!fd.ok()) return fd.status();
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > max_size) return TooLarge(path, size, max_size);
+  // One byte more than the file holds, to see it end (or grow).
+  out->resize(static_cast<size_t>(std::min(size, max_size) + 1));
   size_t done = 0;
   while (true) {
-    if (done == out->size()) out->resize(out->size() + 4096);
-    ssize_t n = ::read(fd.get(), out->data() + done, out->size() - done);
+    if (done == out->size()) {
+      if (done > max_size) return TooLarge(path, done, max_size);
+      out->resize(std::min<uint64_t>(out->size() + 4096, max_size + 1));
+    }
+    ssize_t n = ::read(fd->get(), out->data() + done, out->size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "read", path);
@@ -46,18 +95,21 @@ Status ReadWholeFileInto(const std::string& path, Container* out) {
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
+  if (done > max_size) return TooLarge(path, done, max_size);
   out->resize(done);
   return Status::OK();
 }
 
 }  // namespace
 
-Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out) {
-  return ReadWholeFileInto(path, out);
+Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out,
+                     uint64_t max_size) {
+  return ReadWholeFileInto(path, out, max_size);
 }
 
-Status ReadWholeFile(const std::string& path, std::string* out) {
-  return ReadWholeFileInto(path, out);
+Status ReadWholeFile(const std::string& path, std::string* out,
+                     uint64_t max_size) {
+  return ReadWholeFileInto(path, out, max_size);
 }
 
 std::string TempPath(const std::string& dir, std::string_view hint) {
@@ -78,17 +130,29 @@ Status SyncDir(const std::string& dir) {
 }
 
 Status MakeDirs(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::FromErrno(ec.value(), "mkdir", dir);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::OK();
+    return Status::IOError("exists and is not a directory", dir);
+  }
+  if (errno != ENOENT) return Status::FromErrno(errno, "stat", dir);
+  std::string parent = DirName(dir);
+  if (parent != dir && parent != "." && parent != "/") {
+    Status s = MakeDirs(parent);
+    if (!s.ok()) return s;
+  }
+  if (::mkdir(dir.c_str(), kPrivateDirMode) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "mkdir", dir);
+  }
   return Status::OK();
 }
 
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
                        const std::string& tmp_dir, bool sync_dir) {
   std::string tmp = TempPath(tmp_dir, "publish");
-  UniqueFd fd(
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(tmp.c_str(),
+                     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                     kPrivateFileMode));
   if (fd.get() < 0) return Status::FromErrno(errno, "create", tmp);
   Status s = PWriteAll(fd.get(), data, 0, tmp);
   if (s.ok() && ::fsync(fd.get()) != 0)
@@ -131,7 +195,8 @@ FileLock::~FileLock() {
 
 Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
                                    std::string_view holder_note) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd(
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode));
   if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
   int op = (mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
   while (::flock(fd.get(), op) != 0) {
@@ -169,7 +234,8 @@ Result<FileLock> FileLock::AcquireWaiting(
   auto lock = Acquire(path, mode);
   if (!lock.status().IsBusy()) return lock;
   if (on_wait) on_wait();
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd(
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode));
   if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
   while (::flock(fd.get(), mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno != EINTR) return Status::FromErrno(errno, "lock", path);

@@ -1,9 +1,18 @@
 // Small POSIX file helpers shared by the store: reading whole files,
 // publishing files atomically, fsync of directories, advisory locks.
 //
+// Repository files are private: every directory these helpers create is
+// mode 0700 and every file 0600 (see man/backy-store.5). Reads refuse
+// anything but a regular file and never read more than the caller's
+// maximum, so a damaged or hostile file (a FIFO, /dev/zero, a 100 GiB
+// sparse file) is a Corruption error naming it, never a hang or an
+// unbounded allocation.
+//
 // Every function returns a Status naming the path involved. All functions
 // are safe for concurrent use on different paths.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +29,8 @@ namespace backy::store {
 class UniqueFd {
  public:
   explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
   UniqueFd(const UniqueFd&) = delete;
   UniqueFd& operator=(const UniqueFd&) = delete;
   ~UniqueFd();
@@ -37,14 +48,35 @@ class UniqueFd {
 // The directory part of `path`: "a/b" → "a", "/b" → "/", "b" → ".".
 std::string DirName(const std::string& path);
 
-// Reads the whole file at `path` into `out`.
-Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out);
-Status ReadWholeFile(const std::string& path, std::string* out);
+// Mode of every file the store creates, and of its directories.
+inline constexpr unsigned kPrivateFileMode = 0600;
+inline constexpr unsigned kPrivateDirMode = 0700;
 
-// Writes `data` to a new temporary file in `tmp_dir`, fsyncs it, renames it
-// to `path` and fsyncs the directory of `path`. Either the old content or
-// the new one is visible afterwards, never a mix. On failure the temporary
-// file is removed. `tmp_dir` must be on the same file system as `path`.
+// The default cap of ReadWholeFile(): far above any YAML file backy
+// writes, far below what would strain memory.
+inline constexpr uint64_t kDefaultMaxReadSize = 16 << 20;
+
+// Opens `path` read-only, following symlinks, and checks that it is a
+// regular file: anything else (a directory, FIFO, socket or device) is
+// Corruption naming the path — opening a FIFO does not wait for a writer.
+// `st` (optional) receives its fstat(). NotFound when it does not exist.
+Result<UniqueFd> OpenRegularFile(const std::string& path,
+                                 struct stat* st = nullptr);
+
+// Reads the whole regular file at `path` into `out` (replaced). A file
+// larger than `max_size` bytes is Corruption naming the path and both
+// sizes, detected before anything is read (and again if it grows while
+// being read). Refuses non-regular files as OpenRegularFile() does.
+Status ReadWholeFile(const std::string& path, std::vector<uint8_t>* out,
+                     uint64_t max_size = kDefaultMaxReadSize);
+Status ReadWholeFile(const std::string& path, std::string* out,
+                     uint64_t max_size = kDefaultMaxReadSize);
+
+// Writes `data` to a new temporary file (mode 0600) in `tmp_dir`, fsyncs it,
+// renames it to `path` and fsyncs the directory of `path`. Either the old
+// content or the new one is visible afterwards, never a mix. On failure the
+// temporary file is removed. `tmp_dir` must be on the same file system as
+// `path`.
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
                        const std::string& tmp_dir, bool sync_dir = true);
 Status WriteFileAtomic(const std::string& path, std::string_view data,
@@ -53,7 +85,9 @@ Status WriteFileAtomic(const std::string& path, std::string_view data,
 // fsync() on a directory, so renames into it are durable.
 Status SyncDir(const std::string& dir);
 
-// Creates `dir` (and parents) if missing.
+// Creates `dir` (and missing parents), each new directory mode 0700;
+// existing directories are left as they are. Fails when `dir` exists but
+// is not a directory.
 Status MakeDirs(const std::string& dir);
 
 // A unique temporary file name inside `dir` ("dir/.tmp-<pid>-<n>-<rand>").
@@ -72,6 +106,7 @@ class FileLock {
   ~FileLock();
 
   // Takes the lock without waiting; Busy when someone else holds it.
+  // The lock file is created mode 0600 if missing.
   // `holder_note` (e.g. "backup pid 123") is written into the lock file for
   // exclusive locks so the Busy message can say who holds it.
   static Result<FileLock> Acquire(const std::string& path, Mode mode,

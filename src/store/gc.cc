@@ -14,13 +14,19 @@ uint64_t StoredSize(Repository& repo, const Digest& d) {
 }  // namespace
 
 Result<PurgePlan> PlanPurge(Repository& repo) {
-  auto revisions = repo.Revisions();
-  if (!revisions.ok()) return revisions.status();
+  // Mark from every index file, not from the revisions that parse: a
+  // revision whose metadata is damaged still has its chunks, and they stay
+  // until it is repaired or forgotten.
+  auto ids = repo.IndexIds();
+  if (!ids.ok()) return ids.status();
   std::unordered_set<Digest, DigestHash> used;
-  for (const auto& r : *revisions) {
-    auto index = repo.LoadIndex(r.id);
+  for (const auto& id : *ids) {
+    auto index = repo.LoadIndex(id);
     if (!index.ok()) {
-      return index.status().WithContext("cannot purge: revision " + r.id);
+      return index.status().WithContext(
+          "cannot purge: the index of revision " + id +
+          " is unreadable, and deleting chunks it may name would lose data "
+          "(repair it, or forget the revision)");
     }
     for (size_t i = 0; i < index->slot_count(); ++i) {
       if (!index->IsZero(i)) used.insert(index->slot(i));

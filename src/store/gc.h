@@ -20,8 +20,10 @@ struct PurgePlan {
   uint64_t bytes_unused = 0;  // stored size of the unused chunks
 };
 
-// Reads every index (a damaged index stops the plan: deleting chunks
-// without knowing what it references would lose data) and lists the store.
+// Reads every index file in revisions/ — of healthy revisions, of those
+// whose metadata is damaged, and leftovers — and lists the store. A
+// damaged index stops the plan: deleting chunks without knowing what it
+// references would lose data.
 Result<PurgePlan> PlanPurge(Repository& repo);
 
 // Deletes the planned chunks. `*freed` counts the bytes actually removed.

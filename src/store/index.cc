@@ -16,11 +16,6 @@ constexpr size_t kOffSlotCount = 24;
 constexpr size_t kOffChecksum = kHeaderChecksumOffset;
 static_assert(kIndexHeaderSize == kFormatHeaderSize);
 
-uint64_t SlotsFor(uint64_t size, uint32_t chunk_size) {
-  return (size + chunk_size - 1) / chunk_size;
-}
-
-
 }  // namespace
 
 RevisionIndex::RevisionIndex(uint64_t image_size, uint32_t chunk_size)
@@ -55,12 +50,12 @@ std::vector<uint8_t> RevisionIndex::Encode() const {
   return out;
 }
 
-Result<RevisionIndex> RevisionIndex::Decode(std::span<const uint8_t> bytes,
-                                            const std::string& name) {
-  if (bytes.size() < kIndexHeaderSize) {
+Result<uint64_t> RevisionIndex::FileSizeFromHeader(
+    std::span<const uint8_t> header, const std::string& name) {
+  if (header.size() < kIndexHeaderSize) {
     return Status::Corruption("index file too short for its header", name);
   }
-  const uint8_t* p = bytes.data();
+  const uint8_t* p = header.data();
   if (std::memcmp(p, kIndexMagic, 8) != 0) {
     return Status::Corruption("not an index file (bad magic)", name);
   }
@@ -72,11 +67,33 @@ Result<RevisionIndex> RevisionIndex::Decode(std::span<const uint8_t> bytes,
   uint32_t chunk_size = DecodeFixed32(p + kOffChunkSize);
   uint64_t image_size = DecodeFixed64(p + kOffImageSize);
   uint64_t slots = DecodeFixed64(p + kOffSlotCount);
-  if (chunk_size == 0 || chunk_size > 64u * 1024 * 1024 ||
-      slots != SlotsFor(image_size, chunk_size) ||
-      bytes.size() != kIndexHeaderSize + Digest::kSize * slots) {
+  if (chunk_size == 0 || chunk_size > kMaxIndexChunkSize) {
+    return Status::Corruption(
+        "index chunk size " + std::to_string(chunk_size) + " is impossible",
+        name);
+  }
+  if (SlotsFor(image_size, chunk_size) > kMaxIndexSlots) {
+    return Status::Corruption(
+        "index image size " + std::to_string(image_size) + " is impossible",
+        name);
+  }
+  if (slots != SlotsFor(image_size, chunk_size)) {
     return Status::Corruption("index header has inconsistent sizes", name);
   }
+  return kIndexHeaderSize + Digest::kSize * slots;
+}
+
+Result<RevisionIndex> RevisionIndex::Decode(std::span<const uint8_t> bytes,
+                                            const std::string& name) {
+  auto file_size = FileSizeFromHeader(bytes, name);
+  if (!file_size.ok()) return file_size.status();
+  if (bytes.size() != *file_size) {
+    return Status::Corruption("index header has inconsistent sizes", name);
+  }
+  const uint8_t* p = bytes.data();
+  const uint32_t chunk_size = DecodeFixed32(p + kOffChunkSize);
+  const uint64_t image_size = DecodeFixed64(p + kOffImageSize);
+  const uint64_t slots = DecodeFixed64(p + kOffSlotCount);
   if (DecodeFixed64(p + kOffChecksum) != HeaderChecksum(p, bytes.size())) {
     return Status::Corruption("index checksum mismatch", name);
   }

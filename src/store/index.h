@@ -22,6 +22,16 @@ inline constexpr char kIndexMagic[8] = {'B', 'A', 'C', 'K', 'Y', 'I', 'D', 'X'};
 inline constexpr uint32_t kIndexFormatVersion = 1;
 inline constexpr size_t kIndexHeaderSize = 64;
 inline constexpr uint32_t kDefaultChunkSize = 4 * 1024 * 1024;
+inline constexpr uint32_t kMaxIndexChunkSize = 64 * 1024 * 1024;
+// At most 2^30 slots (a 16 GiB index; 4 PiB of image at 4 MiB chunks): a
+// header claiming more is damaged, and is refused before any allocation.
+inline constexpr uint64_t kMaxIndexSlots = uint64_t{1} << 30;
+
+// The slots an image of `image_size` bytes needs: ceil(size / chunk_size),
+// without overflow for any size. REQUIRES: chunk_size > 0.
+inline uint64_t SlotsFor(uint64_t image_size, uint32_t chunk_size) {
+  return image_size / chunk_size + (image_size % chunk_size != 0);
+}
 
 class RevisionIndex {
  public:
@@ -49,6 +59,13 @@ class RevisionIndex {
   // `name`.
   static Result<RevisionIndex> Decode(std::span<const uint8_t> bytes,
                                       const std::string& name);
+  // Checks the first kIndexHeaderSize bytes of an index file (magic,
+  // version, chunk size, an image size that is possible and matches the
+  // slot count) and returns the size the whole file must have, so a
+  // reader can compare it with the file before reading the slots. Same
+  // errors as Decode(); the checksum is not checked here.
+  static Result<uint64_t> FileSizeFromHeader(std::span<const uint8_t> header,
+                                             const std::string& name);
 
  private:
   uint64_t image_size_ = 0;

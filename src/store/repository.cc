@@ -1,9 +1,9 @@
 #include "store/repository.h"
 
 #include <dirent.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -17,6 +17,10 @@ namespace backy::store {
 namespace {
 
 constexpr const char* kConfig = "config";
+// Caps on what is read of a YAML file: far above what backy writes (a
+// .rev is under 1 KiB), so only a damaged or hostile file hits them.
+constexpr uint64_t kMaxConfigFileSize = 1 << 20;
+constexpr uint64_t kMaxRevisionFileSize = 1 << 20;
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -49,23 +53,31 @@ Result<int64_t> ParseDuration(std::string_view text) {
   try {
     v = std::stoll(t, &pos);
   } catch (...) {
-    return Status::InvalidArgument("bad duration '" + t + "' (use e.g. 1h, 1d, 1w)");
+    return Status::InvalidArgument("bad duration '" + t +
+                                   "' (use e.g. 1h, 1d, 1w)");
   }
   const std::string unit = t.substr(pos);
   int64_t mul = 0;
-  if (unit.empty() || unit == "s") mul = 1;
-  else if (unit == "m") mul = 60;
-  else if (unit == "h") mul = 3600;
-  else if (unit == "d") mul = 86400;
-  else if (unit == "w") mul = 7 * 86400;
+  if (unit.empty() || unit == "s")
+    mul = 1;
+  else if (unit == "m")
+    mul = 60;
+  else if (unit == "h")
+    mul = 3600;
+  else if (unit == "d")
+    mul = 86400;
+  else if (unit == "w")
+    mul = 7 * 86400;
   if (mul == 0 || v <= 0) {
-    return Status::InvalidArgument("bad duration '" + t + "' (use e.g. 1h, 1d, 1w)");
+    return Status::InvalidArgument("bad duration '" + t +
+                                   "' (use e.g. 1h, 1d, 1w)");
   }
   return static_cast<int64_t>(v) * mul;
 }
 
 std::string FormatDuration(int64_t seconds) {
-  for (auto [unit, mul] : {std::pair{'w', 7 * 86400}, {'d', 86400}, {'h', 3600}, {'m', 60}}) {
+  for (auto [unit, mul] :
+       {std::pair{'w', 7 * 86400}, {'d', 86400}, {'h', 3600}, {'m', 60}}) {
     if (seconds % mul == 0) return std::to_string(seconds / mul) + unit;
   }
   return std::to_string(seconds) + "s";
@@ -104,7 +116,7 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
   try {
     YAML::Node n = YAML::Load(text);
     if (!n.IsMap()) {
-      return Status::InvalidArgument("config is not a YAML map", name);
+      return Status::Corruption("config is not a YAML map", name);
     }
     int format = n["format"].as<int>(kRepositoryFormat);
     if (format != kRepositoryFormat) {
@@ -114,36 +126,36 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
     RepositoryConfig c;
     YAML::Node src = n["source"];
     if (!src || !src.IsMap()) {
-      return Status::InvalidArgument("config has no 'source' section", name);
+      return Status::Corruption("config has no 'source' section", name);
     }
     for (const auto& kv : src) {
       if (!kv.second.IsScalar()) {
-        return Status::InvalidArgument(
+        return Status::Corruption(
             "source." + kv.first.as<std::string>() + " must be a scalar",
             name + ":" + std::to_string(kv.second.Mark().line + 1));
       }
       c.source[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
     if (!c.source.count("type")) {
-      return Status::InvalidArgument("source has no 'type'", name);
+      return Status::Corruption("source has no 'type'", name);
     }
     if (YAML::Node store = n["store"]) {
       std::string comp = store["compression"].as<std::string>("zstd");
       if (comp != "zstd" && comp != "none") {
-        return Status::InvalidArgument(
+        return Status::Corruption(
             "store.compression must be 'zstd' or 'none', not '" + comp + "'",
             name + ":" + std::to_string(store["compression"].Mark().line + 1));
       }
       c.compression.enabled = comp == "zstd";
       c.compression.level = store["compression_level"].as<int>(3);
       if (c.compression.level < -7 || c.compression.level > 19) {
-        return Status::InvalidArgument(
+        return Status::Corruption(
             "store.compression_level must be between -7 and 19", name);
       }
     }
     if (YAML::Node sched = n["schedule"]) {
       if (!sched.IsMap()) {
-        return Status::InvalidArgument(
+        return Status::Corruption(
             "schedule must map tags to {interval, keep}",
             name + ":" + std::to_string(sched.Mark().line + 1));
       }
@@ -151,16 +163,21 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
         const std::string tag = kv.first.as<std::string>();
         const std::string where =
             name + ":" + std::to_string(kv.second.Mark().line + 1);
-        if (!kv.second.IsMap() || !kv.second["interval"] || !kv.second["keep"]) {
-          return Status::InvalidArgument(
+        if (!kv.second.IsMap() || !kv.second["interval"] ||
+            !kv.second["keep"]) {
+          return Status::Corruption(
               "schedule." + tag + " needs 'interval' and 'keep'", where);
         }
         auto interval = ParseDuration(kv.second["interval"].as<std::string>());
-        if (!interval.ok()) return interval.status().WithContext(where);
+        if (!interval.ok()) {
+          return Status::Corruption(
+              "schedule." + tag + ".interval: " + interval.status().Message(),
+              where);
+        }
         int keep = kv.second["keep"].as<int>();
         if (keep < 0) {
-          return Status::InvalidArgument("schedule." + tag + ".keep must be >= 0",
-                                         where);
+          return Status::Corruption("schedule." + tag + ".keep must be >= 0",
+                                    where);
         }
         c.schedule.tags[tag] = {*interval, static_cast<uint32_t>(keep)};
       }
@@ -168,37 +185,40 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
     if (YAML::Node mk = n["min-keep"]) {
       int v = mk.as<int>();
       if (v < 0) {
-        return Status::InvalidArgument(
-            "min-keep must be >= 0", name + ":" + std::to_string(mk.Mark().line + 1));
+        return Status::Corruption(
+            "min-keep must be >= 0",
+            name + ":" + std::to_string(mk.Mark().line + 1));
       }
       c.schedule.min_keep = static_cast<uint32_t>(v);
     }
     return c;
   } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument(
-        "YAML syntax error: " + e.msg,
-        name + ":" + std::to_string(e.mark.line + 1));
+    return Status::Corruption("YAML syntax error: " + e.msg,
+                              name + ":" + std::to_string(e.mark.line + 1));
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(
-        std::string("bad config: ") + e.msg,
-        name + ":" + std::to_string(e.mark.line + 1));
+    return Status::Corruption(std::string("bad config: ") + e.msg,
+                              name + ":" + std::to_string(e.mark.line + 1));
   }
 }
 
 Repository::Repository(std::string dir, RepositoryConfig config)
     : dir_(std::move(dir)), config_(std::move(config)) {
-  chunks_ = std::make_unique<FileChunkStore>(dir_ + "/chunks", tmp_dir(),
-                                             dir_ + "/quarantine",
-                                             config_.compression);
+  chunks_ = std::make_unique<FileChunkStore>(
+      dir_ + "/chunks", tmp_dir(), dir_ + "/quarantine", config_.compression);
 }
 
-Status Repository::Init(const std::string& dir, const RepositoryConfig& config) {
+Status Repository::Init(const std::string& dir,
+                        const RepositoryConfig& config) {
   if (Exists(dir + "/" + kConfig)) {
     return Status::InvalidArgument("already a repository", dir);
   }
   for (const char* sub : {"", "/chunks", "/revisions", "/tmp"}) {
     Status s = MakeDirs(dir + sub);
     if (!s.ok()) return s;
+  }
+  // An existing directory becomes private too: it will hold disk images.
+  if (::chmod(dir.c_str(), kPrivateDirMode) != 0) {
+    return Status::FromErrno(errno, "chmod", dir);
   }
   Status s = SyncDir(dir);
   if (!s.ok()) return s;
@@ -211,9 +231,13 @@ Status Repository::WriteConfig(const std::string& dir,
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    return Status::NotFound("not a backy repository (not a directory)", dir);
+  }
   std::string text;
   const std::string path = dir + "/" + kConfig;
-  Status s = ReadWholeFile(path, &text);
+  Status s = ReadWholeFile(path, &text, kMaxConfigFileSize);
   if (s.IsNotFound()) {
     return Status::NotFound(
         "not a backy repository (no config; run 'backy init' first)", dir);
@@ -237,44 +261,90 @@ std::string Repository::IndexPath(const std::string& id) const {
   return dir_ + "/revisions/" + id + ".index";
 }
 
-Result<std::vector<Revision>> Repository::Revisions() const {
+Result<Repository::RevisionList> Repository::ScanRevisions() const {
   auto ids = ListWithSuffix(dir_ + "/revisions", ".rev");
   if (!ids.ok()) return ids.status();
-  std::vector<Revision> out;
+  std::sort(ids->begin(), ids->end());
+  RevisionList list;
   for (const auto& id : *ids) {
     std::string text;
     const std::string path = RevisionPath(id);
-    Status s = ReadWholeFile(path, &text);
+    Status s = ReadWholeFile(path, &text, kMaxRevisionFileSize);
     if (s.IsNotFound()) continue;  // forgotten meanwhile
-    if (!s.ok()) return s;
-    auto rev = Revision::FromYaml(text, path);
-    if (!rev.ok()) return rev.status();
-    if (rev->id != id) {
-      return Status::Corruption("revision id does not match its file name",
-                                path);
+    if (!s.ok()) {
+      list.damaged.push_back({id, s});
+      continue;
     }
-    out.push_back(std::move(*rev));
+    auto rev = Revision::FromYaml(text, path);
+    if (!rev.ok()) {
+      list.damaged.push_back({id, rev.status()});
+      continue;
+    }
+    if (rev->id != id) {
+      list.damaged.push_back(
+          {id, Status::Corruption(
+                   "revision id '" + rev->id + "' does not match its file name",
+                   path)});
+      continue;
+    }
+    list.healthy.push_back(std::move(*rev));
   }
-  std::sort(out.begin(), out.end(), [](const Revision& a, const Revision& b) {
-    return a.timestamp_us != b.timestamp_us ? a.timestamp_us < b.timestamp_us
-                                            : a.id < b.id;
-  });
-  return out;
+  std::sort(list.healthy.begin(), list.healthy.end(),
+            [](const Revision& a, const Revision& b) {
+              return a.timestamp_us != b.timestamp_us
+                         ? a.timestamp_us < b.timestamp_us
+                         : a.id < b.id;
+            });
+  return list;
+}
+
+Result<std::vector<Revision>> Repository::Revisions() const {
+  auto list = ScanRevisions();
+  if (!list.ok()) return list.status();
+  for (const auto& d : list->damaged) {
+    std::lock_guard<std::mutex> l(warned_mu_);
+    if (warned_.insert(d.id).second) {
+      spdlog::warn("skipping damaged revision {}: {}", d.id,
+                   d.status.Message());
+    }
+  }
+  return std::move(list->healthy);
+}
+
+Result<std::vector<std::string>> Repository::IndexIds() const {
+  return ListWithSuffix(dir_ + "/revisions", ".index");
 }
 
 Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
-  std::vector<uint8_t> bytes;
   const std::string path = IndexPath(id);
-  Status s = ReadWholeFile(path, &bytes);
-  if (s.IsNotFound()) {
+  struct stat st;
+  auto fd = OpenRegularFile(path, &st);
+  if (fd.status().IsNotFound()) {
     return Status::Corruption("index of revision " + id + " is missing", path);
   }
+  if (!fd.ok()) return fd.status();
+  // The header says how large the file must be: check that before reading
+  // (and allocating for) the slots.
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  std::vector<uint8_t> bytes(std::min<uint64_t>(file_size, kIndexHeaderSize));
+  Status s = PReadAll(fd->get(), bytes, 0, path);
+  if (!s.ok()) return s;
+  auto expected = RevisionIndex::FileSizeFromHeader(bytes, path);
+  if (!expected.ok()) return expected.status();
+  if (file_size != *expected) {
+    return Status::Corruption("index file is " + std::to_string(file_size) +
+                                  " bytes, its header says " +
+                                  std::to_string(*expected),
+                              path);
+  }
+  bytes.resize(*expected);
+  s = PReadAll(fd->get(), std::span<uint8_t>(bytes).subspan(kIndexHeaderSize),
+               kIndexHeaderSize, path);
   if (!s.ok()) return s;
   return RevisionIndex::Decode(bytes, path);
 }
 
-Status Repository::Publish(const Revision& revision,
-                           const RevisionIndex& index,
+Status Repository::Publish(const Revision& revision, const RevisionIndex& index,
                            const std::function<void()>& between) {
   // The index goes first; a revision is visible only once its .rev exists,
   // and by then its index (and every chunk) is durable.
@@ -298,7 +368,10 @@ Status Repository::UpdateMetadata(const Revision& revision) {
 
 Status Repository::Forget(const std::string& id) {
   const std::string rev = RevisionPath(id);
-  if (::unlink(rev.c_str()) != 0) return Status::FromErrno(errno, "remove", rev);
+  if (::unlink(rev.c_str()) != 0 &&
+      !(errno == EISDIR && ::rmdir(rev.c_str()) == 0)) {
+    return Status::FromErrno(errno, "remove", rev);
+  }
   Status s = SyncDir(dir_ + "/revisions");
   if (!s.ok()) return s;
   const std::string idx = IndexPath(id);
@@ -310,8 +383,8 @@ Status Repository::Forget(const std::string& id) {
 
 Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
   Locks locks;
-  std::string note = std::string(what) + " (pid " + std::to_string(::getpid()) +
-                     ")";
+  std::string note =
+      std::string(what) + " (pid " + std::to_string(::getpid()) + ")";
   auto w = FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive, note);
   if (!w.ok()) return w.status();
   locks.writer = std::move(*w);
@@ -322,9 +395,9 @@ Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
 }
 
 Result<FileLock> Repository::LockReader() {
-  return FileLock::AcquireWaiting(dir_ + "/purge.lock", FileLock::Mode::kShared, [&] {
-    spdlog::info("waiting for a purge of {} to finish", dir_);
-  });
+  return FileLock::AcquireWaiting(
+      dir_ + "/purge.lock", FileLock::Mode::kShared,
+      [&] { spdlog::info("waiting for a purge of {} to finish", dir_); });
 }
 
 Result<FileLock> Repository::LockPurge() {

@@ -11,7 +11,9 @@
 //   DIR/chunks/<xx>/<digest>.chunk
 //   DIR/tmp/                    temporary files, same file system
 //   DIR/quarantine/             chunks found damaged
-// The full format is in man/backy-store.5. A Repository object is safe for
+// Directories are created mode 0700, files 0600: a repository holds whole
+// disk images and is readable by its owner only. The full format is in
+// man/backy-store.5. A Repository object is safe for
 // concurrent reads from several threads; publishing and forgetting must be
 // done by the holder of the writer lock.
 #pragma once
@@ -19,6 +21,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -65,8 +69,8 @@ struct RepositoryConfig {
 
 class Repository {
  public:
-  // Creates a repository in `dir` (created if missing). InvalidArgument
-  // when `dir` already holds a repository.
+  // Creates a repository in `dir` (created if missing; made mode 0700
+  // if it exists). InvalidArgument when `dir` already holds a repository.
   static Status Init(const std::string& dir, const RepositoryConfig& config);
 
   // Replaces the config of the repository in `dir` atomically (the
@@ -74,7 +78,8 @@ class Repository {
   static Status WriteConfig(const std::string& dir,
                             const RepositoryConfig& config);
 
-  // Opens an existing repository. NotFound when `dir` has no config.
+  // Opens an existing repository. NotFound when `dir` is not a directory
+  // or has no config; Corruption when the config cannot be used.
   static Result<std::unique_ptr<Repository>> Open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
@@ -82,8 +87,31 @@ class Repository {
   ChunkStore& chunks() { return *chunks_; }
   std::string tmp_dir() const { return dir_ + "/tmp"; }
 
-  // All published revisions, oldest first (by timestamp, then id).
+  // A revision whose metadata (.rev) cannot be used: unreadable, not a
+  // regular file, too large, not valid YAML, or naming another id.
+  struct DamagedRevision {
+    std::string id;  // from the file name
+    Status status;   // why, naming the file
+  };
+  struct RevisionList {
+    std::vector<Revision> healthy;         // oldest first (timestamp, then id)
+    std::vector<DamagedRevision> damaged;  // by id
+  };
+  // Reads every published revision's metadata. A damaged .rev does not
+  // fail the scan: it is listed in `damaged`, and the others stay usable.
+  // Fails only when the revisions directory cannot be listed.
+  Result<RevisionList> ScanRevisions() const;
+  // The healthy published revisions, oldest first (by timestamp, then
+  // id): what every command works on (SPECs, parents of backups, expire).
+  // Damaged ones are skipped, each logged once as a warning per
+  // Repository object; ScanRevisions() lists them.
   Result<std::vector<Revision>> Revisions() const;
+  // The ids of every index file in revisions/ — published, damaged or left
+  // over — for purge, which must keep every chunk any of them names.
+  Result<std::vector<std::string>> IndexIds() const;
+  // Reads and checks a revision's index. Corruption naming the file when
+  // it is missing or damaged (see RevisionIndex::Decode); its size is
+  // checked against its header before the slots are read.
   Result<RevisionIndex> LoadIndex(const std::string& id) const;
 
   // Publishes a revision: its index, then its metadata, each atomically.
@@ -126,6 +154,8 @@ class Repository {
   const std::string dir_;
   const RepositoryConfig config_;
   std::unique_ptr<ChunkStore> chunks_;
+  mutable std::mutex warned_mu_;
+  mutable std::set<std::string> warned_;  // GUARDED_BY(warned_mu_)
 };
 
 }  // namespace backy::store

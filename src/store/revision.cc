@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -11,9 +13,12 @@ namespace backy::store {
 
 std::string TrustName(Trust t) {
   switch (t) {
-    case Trust::kTrusted: return "trusted";
-    case Trust::kDistrusted: return "distrusted";
-    case Trust::kVerified: return "verified";
+    case Trust::kTrusted:
+      return "trusted";
+    case Trust::kDistrusted:
+      return "distrusted";
+    case Trust::kVerified:
+      return "verified";
   }
   return "?";
 }
@@ -48,43 +53,80 @@ std::string FormatTimestamp(int64_t us) {
   return buf;
 }
 
-Result<int64_t> ParseTimestamp(std::string_view s) {
-  std::string str(s);
-  int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-  struct tm tm = {};
-  if (std::sscanf(str.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3) {
-    return Status::InvalidArgument("bad timestamp '" + str + "'");
+namespace {
+
+// Reads exactly `width` decimal digits at `*pos`; false if any is missing.
+bool Digits(std::string_view s, size_t* pos, size_t width, int* out) {
+  if (s.size() - *pos < width) return false;
+  int v = 0;
+  for (size_t i = 0; i < width; ++i) {
+    const char c = s[*pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
   }
-  size_t pos = static_cast<size_t>(n);
+  *pos += width;
+  *out = v;
+  return true;
+}
+
+bool IsLeapYear(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int DaysInMonth(int y, int m) {
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeapYear(y) ? 29 : kDays[m - 1];
+}
+
+}  // namespace
+
+Result<int64_t> ParseTimestamp(std::string_view s) {
+  const std::string str(s);
+  auto bad = [&] {
+    return Status::InvalidArgument("bad timestamp '" + str +
+                                   "' (use YYYY-MM-DD[THH:MM:SS[.ffffff]][Z])");
+  };
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  size_t pos = 0;
+  if (!Digits(s, &pos, 4, &y) || pos >= s.size() || s[pos++] != '-' ||
+      !Digits(s, &pos, 2, &mo) || pos >= s.size() || s[pos++] != '-' ||
+      !Digits(s, &pos, 2, &d)) {
+    return bad();
+  }
   int64_t frac_us = 0;
-  if (pos < str.size() && (str[pos] == 'T' || str[pos] == ' ')) {
-    int m = 0;
-    if (std::sscanf(str.c_str() + pos + 1, "%2d:%2d:%2d%n", &h, &mi, &sec,
-                    &m) != 3) {
-      return Status::InvalidArgument("bad timestamp '" + str + "'");
+  if (pos < s.size() && (s[pos] == 'T' || s[pos] == ' ')) {
+    ++pos;
+    if (!Digits(s, &pos, 2, &h) || pos >= s.size() || s[pos++] != ':' ||
+        !Digits(s, &pos, 2, &mi) || pos >= s.size() || s[pos++] != ':' ||
+        !Digits(s, &pos, 2, &sec)) {
+      return bad();
     }
-    pos += 1 + static_cast<size_t>(m);
-    if (pos < str.size() && str[pos] == '.') {
+    if (pos < s.size() && s[pos] == '.') {
       ++pos;
+      const size_t first = pos;
       int64_t scale = 100000;
-      while (pos < str.size() && isdigit(static_cast<unsigned char>(str[pos]))) {
-        frac_us += (str[pos] - '0') * scale;
+      while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+        frac_us += (s[pos] - '0') * scale;  // digits past µs are dropped
         scale /= 10;
         ++pos;
       }
+      if (pos == first) return bad();
     }
   }
-  std::string_view rest = std::string_view(str).substr(pos);
+  std::string_view rest = s.substr(pos);
   if (!(rest.empty() || rest == "Z" || rest == "+00:00")) {
     return Status::InvalidArgument("timestamp must be UTC: '" + str + "'");
   }
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || h > 23 ||
+      mi > 59 || sec > 59) {
+    return Status::InvalidArgument("impossible timestamp '" + str + "'");
+  }
+  struct tm tm = {};
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
   tm.tm_mday = d;
   tm.tm_hour = h;
   tm.tm_min = mi;
   tm.tm_sec = sec;
-  time_t t = timegm(&tm);
+  const time_t t = timegm(&tm);
   return static_cast<int64_t>(t) * 1000000 + frac_us;
 }
 
@@ -134,48 +176,190 @@ std::string Revision::ToYaml() const {
   return std::string(e.c_str()) + "\n";
 }
 
+namespace {
+
+// Reads the fields of a revision's YAML map strictly: yaml-cpp's
+// as<T>(fallback) returns the fallback for a value of the wrong type (a
+// map read as a string, a scalar as a list), which would coerce damage
+// into plausible metadata. Here a wrong type or an impossible value is
+// Corruption naming the file, line and key.
+class FieldReader {
+ public:
+  FieldReader(const YAML::Node& map, std::string prefix,
+              const std::string& name)
+      : map_(map), prefix_(std::move(prefix)), name_(name) {}
+
+  // The value at `key`, or an undefined node when absent (a null value
+  // counts as absent).
+  YAML::Node Get(const char* key) const {
+    YAML::Node v = map_[key];
+    if (v && v.IsNull()) return YAML::Node(YAML::NodeType::Undefined);
+    return v;
+  }
+
+  Status Bad(const char* key, const std::string& what) const {
+    YAML::Node v = map_[key];
+    std::string where = name_;
+    if (v) where += ":" + std::to_string(v.Mark().line + 1);
+    return Status::Corruption("revision key '" + prefix_ + key + "': " + what,
+                              where);
+  }
+
+  Status String(const char* key, std::string* out, bool required) const {
+    YAML::Node v = Get(key);
+    if (!v) return required ? Bad(key, "missing") : Status::OK();
+    if (!v.IsScalar()) return Bad(key, "expected a string");
+    *out = v.Scalar();
+    return Status::OK();
+  }
+
+  Status Unsigned(const char* key, uint64_t* out, bool required,
+                  uint64_t max = UINT64_MAX) const {
+    YAML::Node v = Get(key);
+    if (!v) return required ? Bad(key, "missing") : Status::OK();
+    if (!v.IsScalar()) return Bad(key, "expected an unsigned integer");
+    const std::string& text = v.Scalar();
+    uint64_t n = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+      return Bad(key, "expected an unsigned integer, not '" + text + "'");
+    }
+    if (n > max) {
+      return Bad(key,
+                 std::to_string(n) + " is more than " + std::to_string(max));
+    }
+    *out = n;
+    return Status::OK();
+  }
+
+  Status Double(const char* key, double* out) const {
+    YAML::Node v = Get(key);
+    if (!v) return Status::OK();
+    double d = 0;
+    if (!v.IsScalar() || !YAML::convert<double>::decode(v, d) ||
+        !std::isfinite(d) || d < 0) {
+      return Bad(key, "expected a non-negative number");
+    }
+    *out = d;
+    return Status::OK();
+  }
+
+  Status Bool(const char* key, bool* out) const {
+    YAML::Node v = Get(key);
+    if (!v) return Status::OK();
+    bool b = false;
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
+      return Bad(key, "expected true or false");
+    }
+    *out = b;
+    return Status::OK();
+  }
+
+  // A nested map (stats, verification); an undefined node when absent.
+  Result<YAML::Node> Map(const char* key) const {
+    YAML::Node v = Get(key);
+    if (v && !v.IsMap()) return Bad(key, "expected a map");
+    return v;
+  }
+
+ private:
+  const YAML::Node map_;
+  const std::string prefix_;
+  const std::string& name_;
+};
+
+Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
+  FieldReader f(n, "", name);
+  if (!n["format"]) {
+    return Status::NotSupported("unsupported revision format", name);
+  }
+  uint64_t format = 0;
+  Status s = f.Unsigned("format", &format, true);
+  if (!s.ok()) return s;
+  if (format != 1) {
+    return Status::NotSupported(
+        "unsupported revision format " + std::to_string(format), name);
+  }
+  s = f.String("id", &r->id, true);
+  if (!s.ok()) return s;
+  if (r->id.empty()) return f.Bad("id", "empty");
+  std::string text;
+  s = f.String("timestamp", &text, true);
+  if (!s.ok()) return s;
+  auto ts = ParseTimestamp(text);
+  if (!ts.ok()) return f.Bad("timestamp", ts.status().Message());
+  r->timestamp_us = *ts;
+  s = f.String("parent", &r->parent, false);
+  if (!s.ok()) return s;
+  if (YAML::Node tags = f.Get("tags")) {
+    if (!tags.IsSequence()) return f.Bad("tags", "expected a list");
+    for (const auto& t : tags) {
+      if (!t.IsScalar() || t.Scalar().empty()) {
+        return f.Bad("tags", "expected a list of tag names");
+      }
+      r->tags.insert(t.Scalar());
+    }
+  }
+  text = "trusted";
+  s = f.String("trust", &text, false);
+  if (!s.ok()) return s;
+  auto trust = ParseTrust(text);
+  if (!trust.ok()) return f.Bad("trust", trust.status().Message());
+  r->trust = *trust;
+  s = f.Unsigned("size", &r->size, true);
+  if (!s.ok()) return s;
+  uint64_t chunk_size = 0;
+  s = f.Unsigned("chunk_size", &chunk_size, true, UINT32_MAX);
+  if (!s.ok()) return s;
+  r->chunk_size = static_cast<uint32_t>(chunk_size);
+  s = f.String("source", &r->source, false);
+  if (!s.ok()) return s;
+
+  auto stats = f.Map("stats");
+  if (!stats.ok()) return stats.status();
+  if (*stats) {
+    FieldReader g(*stats, "stats.", name);
+    RevisionStats& st = r->stats;
+    for (auto [key, field] : {std::pair{"bytes_read", &st.bytes_read},
+                              {"bytes_written", &st.bytes_written},
+                              {"chunks_new", &st.chunks_new},
+                              {"chunks_reused", &st.chunks_reused},
+                              {"chunks_zero", &st.chunks_zero},
+                              {"chunks_carried", &st.chunks_carried},
+                              {"extents_changed", &st.extents_changed}}) {
+      s = g.Unsigned(key, field, false);
+      if (!s.ok()) return s;
+    }
+    s = g.Double("duration", &st.duration);
+    if (!s.ok()) return s;
+  }
+  auto verification = f.Map("verification");
+  if (!verification.ok()) return verification.status();
+  if (*verification) {
+    FieldReader g(*verification, "verification.", name);
+    Verification& v = r->verification;
+    s = g.String("method", &v.method, false);
+    if (s.ok()) s = g.Unsigned("chunks_checked", &v.chunks_checked, false);
+    if (s.ok()) s = g.Unsigned("chunks_total", &v.chunks_total, false);
+    if (s.ok()) s = g.Double("fraction", &v.fraction);
+    if (s.ok()) s = g.Double("coverage", &v.coverage);
+    if (s.ok()) s = g.Bool("complete", &v.complete);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<Revision> Revision::FromYaml(const std::string& text,
                                     const std::string& name) {
   try {
     YAML::Node n = YAML::Load(text);
-    if (!n.IsMap()) return Status::Corruption("revision is not a YAML map", name);
-    if (n["format"].as<int>(0) != 1) {
-      return Status::NotSupported("unsupported revision format", name);
-    }
+    if (!n.IsMap())
+      return Status::Corruption("revision is not a YAML map", name);
     Revision r;
-    r.id = n["id"].as<std::string>("");
-    if (r.id.empty()) return Status::Corruption("revision has no id", name);
-    auto ts = ParseTimestamp(n["timestamp"].as<std::string>(""));
-    if (!ts.ok()) return ts.status().WithContext(name);
-    r.timestamp_us = *ts;
-    r.parent = n["parent"].as<std::string>("");
-    if (n["tags"]) {
-      for (const auto& t : n["tags"]) r.tags.insert(t.as<std::string>());
-    }
-    auto trust = ParseTrust(n["trust"].as<std::string>("trusted"));
-    if (!trust.ok()) return trust.status().WithContext(name);
-    r.trust = *trust;
-    r.size = n["size"].as<uint64_t>();
-    r.chunk_size = n["chunk_size"].as<uint32_t>();
-    r.source = n["source"].as<std::string>("");
-    if (auto s = n["stats"]) {
-      r.stats.bytes_read = s["bytes_read"].as<uint64_t>(0);
-      r.stats.bytes_written = s["bytes_written"].as<uint64_t>(0);
-      r.stats.chunks_new = s["chunks_new"].as<uint64_t>(0);
-      r.stats.chunks_reused = s["chunks_reused"].as<uint64_t>(0);
-      r.stats.chunks_zero = s["chunks_zero"].as<uint64_t>(0);
-      r.stats.chunks_carried = s["chunks_carried"].as<uint64_t>(0);
-      r.stats.extents_changed = s["extents_changed"].as<uint64_t>(0);
-      r.stats.duration = s["duration"].as<double>(0);
-    }
-    if (auto v = n["verification"]) {
-      r.verification.method = v["method"].as<std::string>("");
-      r.verification.chunks_checked = v["chunks_checked"].as<uint64_t>(0);
-      r.verification.chunks_total = v["chunks_total"].as<uint64_t>(0);
-      r.verification.fraction = v["fraction"].as<double>(0);
-      r.verification.coverage = v["coverage"].as<double>(0);
-      r.verification.complete = v["complete"].as<bool>(false);
-    }
+    Status s = ReadRevision(n, name, &r);
+    if (!s.ok()) return s;
     return r;
   } catch (const YAML::ParserException& e) {
     return Status::Corruption("YAML syntax error at line " +

@@ -50,8 +50,11 @@ struct Revision {
   Verification verification;
 
   std::string ToYaml() const;
-  // `name` (the file path) appears in errors, with the line for YAML
-  // syntax errors.
+  // Parses strictly: a missing required key (id, timestamp, size,
+  // chunk_size), a value of the wrong YAML type (`trust: {a: 1}`,
+  // `tags: daily`) or an impossible one (a timestamp of month 13, a
+  // negative count) is Corruption naming `name` (the file path), the line
+  // and the key. Unknown keys are ignored.
   static Result<Revision> FromYaml(const std::string& text,
                                    const std::string& name);
 };
@@ -62,7 +65,10 @@ std::string NewRevisionId();
 
 // Current time in microseconds since the epoch.
 int64_t NowMicros();
-// "2026-11-22T03:10:02.123456Z" and back.
+// "2026-11-22T03:10:02.123456Z" and back. ParseTimestamp() takes
+// YYYY-MM-DD, optionally followed by T (or a space) and HH:MM:SS[.frac],
+// optionally by Z or +00:00; anything else, or a date or time that cannot
+// exist, is InvalidArgument.
 std::string FormatTimestamp(int64_t us);
 Result<int64_t> ParseTimestamp(std::string_view s);
 

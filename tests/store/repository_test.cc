@@ -1,8 +1,13 @@
 #include "store/repository.h"
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
+#include "store/gc.h"
 #include "support/test_util.h"
 
 namespace backy::store {
@@ -118,13 +123,15 @@ TEST_F(RepositoryTest, DamagedIndexIsCorruptionNamingFile) {
   Revision r = MakeRevision(1, 3 * kDefaultChunkSize);
   ASSERT_OK(repo->Publish(r, RevisionIndex(r.size, kDefaultChunkSize)));
   {
-    std::fstream f(repo->IndexPath(r.id), std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(repo->IndexPath(r.id),
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(70);
     f.put('\x55');
   }
   auto idx = repo->LoadIndex(r.id);
   ASSERT_TRUE(idx.status().IsCorruption()) << idx.status().ToString();
-  EXPECT_NE(idx.status().ToString().find(repo->IndexPath(r.id)), std::string::npos);
+  EXPECT_NE(idx.status().ToString().find(repo->IndexPath(r.id)),
+            std::string::npos);
 }
 
 }  // namespace
@@ -132,6 +139,227 @@ TEST_F(RepositoryTest, DamagedIndexIsCorruptionNamingFile) {
 
 namespace backy::store {
 namespace {
+
+// Issue 9 item 2: a repository holds disk images; nobody but its owner
+// may read any of it, whatever the umask.
+TEST_F(RepositoryTest, EveryFileAndDirectoryIsPrivate) {
+  const mode_t old_umask = ::umask(022);
+  ASSERT_OK(Repository::Init(dir_, config_));
+  auto repo = Open();
+  std::vector<uint8_t> data(100000, 7);
+  const Digest d = Digest::Of(data);
+  ASSERT_OK(repo->chunks().Put(d, data).status());
+  ASSERT_OK(repo->chunks().Sync());
+  Revision r = MakeRevision(1, data.size());
+  RevisionIndex index(data.size(), kDefaultChunkSize);
+  index.set_slot(0, d);
+  ASSERT_OK(repo->Publish(r, index));
+  ASSERT_OK(repo->UpdateMetadata(r));
+  {
+    auto locks = repo->LockWriter("test");
+    ASSERT_OK(locks.status());
+  }
+  ASSERT_OK(repo->LockPurge().status());
+  ASSERT_OK(repo->chunks().Quarantine(d));
+  ::umask(old_umask);
+  size_t checked = 0;
+  auto check = [&](const std::filesystem::path& p) {
+    struct stat st;
+    ASSERT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    EXPECT_EQ(st.st_mode & 077, 0u)
+        << p << " has mode " << std::oct << (st.st_mode & 07777);
+    ++checked;
+  };
+  check(dir_);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
+    check(e.path());
+  }
+  EXPECT_GE(checked, 12u);  // dir, config, 3 locks... quarantine and more
+}
+
+TEST_F(RepositoryTest, InitMakesAnExistingDirectoryPrivate) {
+  std::filesystem::create_directories(dir_);
+  ::chmod(dir_.c_str(), 0755);
+  ASSERT_OK(Repository::Init(dir_, config_));
+  struct stat st;
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+// Issue 9 item 13: -b /etc/passwd is a missing repository (exit 1), not a
+// usage error.
+TEST_F(RepositoryTest, OpenOfAFileIsNotFound) {
+  ASSERT_OK(Repository::Init(dir_, config_));
+  auto r = Repository::Open(dir_ + "/config");
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+  r = Repository::Open("/etc/passwd");
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+}
+
+TEST_F(RepositoryTest, BrokenConfigIsCorruption) {
+  ASSERT_OK(Repository::Init(dir_, config_));
+  std::ofstream(dir_ + "/config") << "format: 1\nsource: [a]\n";
+  EXPECT_TRUE(Repository::Open(dir_).status().IsCorruption());
+  std::ofstream(dir_ + "/config")
+      << "format: 1\nsource: {type: file}\n"
+      << "schedule:\n  d: {interval: 1x, keep: 3}\n";
+  EXPECT_TRUE(Repository::Open(dir_).status().IsCorruption());
+}
+
+class DamagedRevisionTest : public RepositoryTest {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(Repository::Init(dir_, config_));
+    repo_ = Open();
+    for (int i = 0; i < 3; ++i) {
+      std::vector<uint8_t> data(5000, static_cast<uint8_t>(i + 1));
+      digests_.push_back(Digest::Of(data));
+      ASSERT_OK(repo_->chunks().Put(digests_.back(), data).status());
+      revs_.push_back(MakeRevision(1000 + i, data.size()));
+      RevisionIndex index(data.size(), kDefaultChunkSize);
+      index.set_slot(0, digests_.back());
+      ASSERT_OK(repo_->chunks().Sync());
+      ASSERT_OK(repo_->Publish(revs_.back(), index));
+    }
+  }
+  // Replaces the middle revision's .rev by what `make` creates at its path.
+  void DamageMiddle(const std::function<void(const std::string&)>& make) {
+    const std::string path = repo_->RevisionPath(revs_[1].id);
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    make(path);
+  }
+  // The middle revision is listed damaged, naming its file; the others
+  // stay usable.
+  void ExpectMiddleDamaged(const std::string& why) {
+    auto list = repo_->ScanRevisions();
+    ASSERT_OK(list.status());
+    ASSERT_EQ(list->healthy.size(), 2u);
+    EXPECT_EQ(list->healthy[0].id, revs_[0].id);
+    EXPECT_EQ(list->healthy[1].id, revs_[2].id);
+    ASSERT_EQ(list->damaged.size(), 1u);
+    EXPECT_EQ(list->damaged[0].id, revs_[1].id);
+    const std::string msg = list->damaged[0].status.ToString();
+    EXPECT_TRUE(list->damaged[0].status.IsCorruption()) << msg;
+    EXPECT_NE(msg.find(repo_->RevisionPath(revs_[1].id)), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find(why), std::string::npos) << msg;
+    auto healthy = repo_->Revisions();
+    ASSERT_OK(healthy.status());
+    EXPECT_EQ(healthy->size(), 2u);
+  }
+  std::unique_ptr<Repository> repo_;
+  std::vector<Revision> revs_;
+  std::vector<Digest> digests_;
+};
+
+// Issue 9 item 8: one damaged .rev blocked every command.
+TEST_F(DamagedRevisionTest, BrokenYamlIsListedDamagedAndSkipped) {
+  DamageMiddle(
+      [](const std::string& p) { std::ofstream(p) << "id: [broken\n"; });
+  ExpectMiddleDamaged("YAML syntax error");
+}
+
+TEST_F(DamagedRevisionTest, WrongIdIsListedDamaged) {
+  std::string other = repo_->RevisionPath(revs_[0].id);
+  DamageMiddle(
+      [&](const std::string& p) { std::filesystem::copy_file(other, p); });
+  ExpectMiddleDamaged("does not match its file name");
+}
+
+// Issue 9 item 7: every read of a repository file is capped and refuses
+// anything but a regular file.
+TEST_F(DamagedRevisionTest, HugeSparseRevIsRefusedUnread) {
+  DamageMiddle([](const std::string& p) {
+    std::ofstream(p).close();
+    std::filesystem::resize_file(p, uint64_t{100} << 30);  // sparse 100 GiB
+  });
+  // Bound the address space: reading the file whole would fail or abort.
+  struct rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_AS, &old), 0);
+  struct rlimit tight = old;
+  tight.rlim_cur = uint64_t{4} << 30;
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &tight), 0);
+  ExpectMiddleDamaged("more than");
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &old), 0);
+}
+
+TEST_F(DamagedRevisionTest, FifoRevIsRefusedWithoutWaiting) {
+  DamageMiddle(
+      [](const std::string& p) { ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0); });
+  ExpectMiddleDamaged("a FIFO");
+}
+
+TEST_F(DamagedRevisionTest, SymlinkToDevZeroIsRefused) {
+  DamageMiddle([](const std::string& p) {
+    std::filesystem::create_symlink("/dev/zero", p);
+  });
+  ExpectMiddleDamaged("a character device");
+}
+
+TEST_F(DamagedRevisionTest, DirectoryRevIsCorruptionAndForgettable) {
+  DamageMiddle(
+      [](const std::string& p) { std::filesystem::create_directory(p); });
+  ExpectMiddleDamaged("a directory");
+  ASSERT_OK(repo_->Forget(revs_[1].id));
+  auto list = repo_->ScanRevisions();
+  ASSERT_OK(list.status());
+  EXPECT_TRUE(list->damaged.empty());
+  EXPECT_EQ(list->healthy.size(), 2u);
+}
+
+// DATA SAFETY: purge keeps the chunks of a revision whose metadata is
+// damaged, so repairing the .rev brings the revision back whole.
+TEST_F(DamagedRevisionTest, PurgeKeepsChunksOfADamagedRevision) {
+  const std::string path = repo_->RevisionPath(revs_[1].id);
+  std::string good;
+  ASSERT_OK(ReadWholeFile(path, &good));
+  DamageMiddle([](const std::string& p) { std::ofstream(p) << "{{{"; });
+  std::vector<uint8_t> data(100, 9);
+  ASSERT_OK(repo_->chunks().Put(Digest::Of(data), data).status());
+  ASSERT_OK(repo_->chunks().Sync());
+  auto plan = PlanPurge(*repo_);
+  ASSERT_OK(plan.status());
+  ASSERT_EQ(plan->unused.size(), 1u);
+  EXPECT_EQ(plan->unused[0], Digest::Of(data));
+  EXPECT_EQ(plan->chunks_referenced, 3u);
+  uint64_t freed = 0;
+  ASSERT_OK(ExecutePurge(*repo_, *plan, &freed));
+  std::ofstream(path) << good;
+  auto list = repo_->ScanRevisions();
+  ASSERT_OK(list.status());
+  EXPECT_EQ(list->healthy.size(), 3u);
+  std::vector<uint8_t> out;
+  ASSERT_OK(repo_->chunks().Get(digests_[1], &out));
+}
+
+TEST_F(DamagedRevisionTest, PurgeRefusesWhileAnIndexIsUnreadable) {
+  DamageMiddle([](const std::string& p) { std::ofstream(p) << "{{{"; });
+  std::ofstream(repo_->IndexPath(revs_[1].id), std::ios::app) << "x";
+  auto plan = PlanPurge(*repo_);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_TRUE(plan.status().IsCorruption()) << plan.status().ToString();
+  EXPECT_NE(plan.status().ToString().find("cannot purge"), std::string::npos);
+  EXPECT_NE(plan.status().ToString().find(repo_->IndexPath(revs_[1].id)),
+            std::string::npos);
+}
+
+TEST_F(RepositoryTest, IndexSizeIsCheckedBeforeItIsRead) {
+  ASSERT_OK(Repository::Init(dir_, config_));
+  auto repo = Open();
+  Revision r = MakeRevision(1, 3 * kDefaultChunkSize);
+  ASSERT_OK(repo->Publish(r, RevisionIndex(r.size, kDefaultChunkSize)));
+  const std::string path = repo->IndexPath(r.id);
+  std::filesystem::resize_file(path, uint64_t{50} << 30);  // sparse 50 GiB
+  auto idx = repo->LoadIndex(r.id);
+  ASSERT_TRUE(idx.status().IsCorruption()) << idx.status().ToString();
+  EXPECT_NE(idx.status().ToString().find("its header says 112"),
+            std::string::npos)
+      << idx.status().ToString();
+  std::filesystem::remove(path);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  idx = repo->LoadIndex(r.id);
+  EXPECT_TRUE(idx.status().IsCorruption()) << idx.status().ToString();
+}
 
 TEST(ScheduleTest, DurationsParseAndFormat) {
   EXPECT_EQ(*ParseDuration("90s"), 90);
@@ -162,8 +390,9 @@ TEST_F(RepositoryTest, ScheduleRoundTripsThroughConfig) {
 
 TEST_F(RepositoryTest, BadScheduleNamesLine) {
   ASSERT_OK(Repository::Init(dir_, config_));
-  std::ofstream(dir_ + "/config") << "format: 1\nsource: {type: file}\n"
-                                  << "schedule:\n  daily: {interval: 1x, keep: 3}\n";
+  std::ofstream(dir_ + "/config")
+      << "format: 1\nsource: {type: file}\n"
+      << "schedule:\n  daily: {interval: 1x, keep: 3}\n";
   auto r = Repository::Open(dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().ToString().find("config:4"), std::string::npos)

@@ -18,9 +18,13 @@ namespace backy::backup::cli {
 namespace {
 
 std::string Age(int64_t s) {
-  if (s >= 86400) return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
-  if (s >= 3600) return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
-  if (s >= 60) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
+  if (s >= 86400)
+    return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) +
+           "h";
+  if (s >= 3600)
+    return std::to_string(s / 3600) + "h" + std::to_string(s % 3600 / 60) + "m";
+  if (s >= 60)
+    return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
   return std::to_string(s) + "s";
 }
 
@@ -70,8 +74,7 @@ class CheckCommand final : public Command {
     std::vector<std::string> stale;
     if (status_age > max_status_age_s_) {
       stale.push_back("status file " + config->status_file + " is " +
-                      Age(status_age) +
-                      " old: is the scheduler running?");
+                      Age(status_age) + " old: is the scheduler running?");
     }
     // The scheduler's view of the last runs, for failing jobs.
     YAML::Node status;
@@ -86,11 +89,17 @@ class CheckCommand final : public Command {
       std::optional<int64_t> newest;
       auto repo = store::Repository::Open(dir);
       if (repo.ok()) {
-        auto revs = (*repo)->Revisions();
-        if (!revs.ok()) {
-          warning->push_back(name + ": " + revs.status().Message());
-        } else if (!revs->empty()) {
-          const store::Revision& r = revs->back();
+        auto list = (*repo)->ScanRevisions();
+        if (!list.ok()) {
+          warning->push_back(name + ": " + list.status().Message());
+        } else {
+          for (const auto& d : list->damaged) {
+            warning->push_back(name + ": damaged revision " + d.id + ": " +
+                               d.status.Message());
+          }
+        }
+        if (list.ok() && !list->healthy.empty()) {
+          const store::Revision& r = list->healthy.back();
           newest = r.timestamp_us;
           if (r.trust == store::Trust::kDistrusted) {
             warning->push_back(name + ": newest revision " + r.id +
@@ -123,9 +132,9 @@ class CheckCommand final : public Command {
         const YAML::Node j = status["jobs"][name];
         if (j && j["last-result"] &&
             j["last-result"].as<std::string>() == "failed") {
-          warning->push_back(name + ": last run failed (" +
-                             j["failures"].as<std::string>() + " in a row): " +
-                             j["last-message"].as<std::string>());
+          warning->push_back(
+              name + ": last run failed (" + j["failures"].as<std::string>() +
+              " in a row): " + j["last-message"].as<std::string>());
         }
       } catch (const YAML::Exception&) {
       }

@@ -1,7 +1,8 @@
-// backy forget -r SPEC: remove a revision.
+// backy forget -r SPEC: remove a revision (a damaged one by its id).
 #include <cstdio>
 
 #include "backup/cli/command.h"
+#include "store/spec.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -22,11 +23,23 @@ class ForgetCommand final : public Command {
     if (!repo.ok()) return repo.status();
     auto locks = (*repo)->LockWriter("forget");
     if (!locks.ok()) return locks.status();
-    auto rev = FindRevision(**repo, spec_);
-    if (!rev.ok()) return rev.status();
-    Status s = (*repo)->Forget(rev->id);
+    auto list = (*repo)->ScanRevisions();
+    if (!list.ok()) return list.status();
+    // A damaged revision is named by its id only (it has no readable
+    // time or tags): forgetting it is how it is cleared away.
+    for (const auto& d : list->damaged) {
+      if (d.id != spec_) continue;
+      Status s = (*repo)->Forget(d.id);
+      if (!s.ok()) return s;
+      std::printf("forgot damaged revision %s\n", d.id.c_str());
+      return Status::OK();
+    }
+    auto pos = store::ResolveSpec(list->healthy, spec_);
+    if (!pos.ok()) return pos.status();
+    const std::string id = list->healthy[*pos].id;
+    Status s = (*repo)->Forget(id);
     if (!s.ok()) return s;
-    std::printf("forgot revision %s\n", rev->id.c_str());
+    std::printf("forgot revision %s\n", id.c_str());
     return Status::OK();
   }
 
