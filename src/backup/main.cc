@@ -7,6 +7,7 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -44,7 +45,8 @@ void SetupLogging(const backy::backup::cli::GlobalOptions& g) {
   sinks.push_back(console);
   if (!g.logfile.empty()) {
     try {
-      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.logfile);
+      auto file =
+          std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.logfile);
       file->set_pattern("%Y-%m-%d %H:%M:%S.%e [%P] %l %v");
       file->set_level(g.verbose ? spdlog::level::debug : spdlog::level::info);
       sinks.push_back(file);
@@ -53,12 +55,15 @@ void SetupLogging(const backy::backup::cli::GlobalOptions& g) {
                    g.logfile.c_str(), e.what());
     }
   }
-  auto logger = std::make_shared<spdlog::logger>("backy", sinks.begin(), sinks.end());
+  auto logger =
+      std::make_shared<spdlog::logger>("backy", sinks.begin(), sinks.end());
   logger->set_level(spdlog::level::debug);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
 }
 
+// 2 is for usage errors (a bad option or argument); damaged or missing
+// data (Corruption, NotFound, IOError, ...) is 1.
 int ExitCode(const Status& s) {
   if (s.ok()) return 0;
   if (s.IsInterrupted()) return 130;
@@ -69,6 +74,10 @@ int ExitCode(const Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything backy creates holds disk images or says what is in them:
+  // files it does not give an explicit mode (logs, sockets, restored
+  // images) are for the owner only too.
+  ::umask(0077);
   backy::backup::cli::GlobalOptions global;
   CLI::App app{
       "backy: block-based backup and restore of VM images.\n"
@@ -103,9 +112,10 @@ int main(int argc, char** argv) {
     for (auto& [sub, cmd] : subs) {
       if (sub->parsed()) where = cmd->Name() + ": ";
     }
-    std::fprintf(stderr, "backy: %s%s\nRun 'backy %s--help' for usage.\n",
-                 where.c_str(), e.what(),
-                 where.empty() ? "" : (where.substr(0, where.size() - 2) + " ").c_str());
+    std::fprintf(
+        stderr, "backy: %s%s\nRun 'backy %s--help' for usage.\n", where.c_str(),
+        e.what(),
+        where.empty() ? "" : (where.substr(0, where.size() - 2) + " ").c_str());
     return 2;
   }
 
@@ -116,10 +126,10 @@ int main(int argc, char** argv) {
     Status s = cmd->Run(global);
     if (!s.ok()) {
       spdlog::debug("{} failed: {}", cmd->Name(), s.ToString());
-      std::fprintf(stderr, "backy: %s: %s\n", cmd->Name().c_str(),
-                   (s.IsCorruption() ? "Corruption: " + s.Message()
-                                     : s.Message())
-                       .c_str());
+      std::fprintf(
+          stderr, "backy: %s: %s\n", cmd->Name().c_str(),
+          (s.IsCorruption() ? "Corruption: " + s.Message() : s.Message())
+              .c_str());
     }
     spdlog::shutdown();
     return ExitCode(s);
