@@ -191,6 +191,22 @@ grep -q "vm/$B" "$T/list" && fail "the damaged revision is listed"
 [ "$(nbdcopy "nbd+unix:///vm/$A?socket=$T/s8" - | sha)" = "$sha_a" ] || fail "vm/$A over NBD"
 kill "$server"; wait "$server" 2>/dev/null || true
 
+log "item 8: backy check warns about a damaged revision"
+fresh
+damage yaml "$R/revisions/$B.rev"
+cat > "$T/check.conf" <<EOF
+global: {base-dir: $T/r}
+api: {token: test-token-$$}
+schedules:
+  s: {daily: {interval: 1d, keep: 5}}
+jobs:
+  vm: {schedule: s, source: {type: file, filename: $img}}
+EOF
+touch "$T/r/status"
+expect_rc 1 "$BACKY" check -c "$T/check.conf"
+head -1 "$T/out" | grep -q "^WARNING" || fail "check: $(cat "$T/out")"
+grep -q "^vm: damaged revision $B: .*$B.rev" "$T/out" || fail "check does not name the damaged revision: $(cat "$T/out")"
+
 log "item 13: data errors exit 1, not 2"
 expect_rc 1 "$BACKY" -b /etc/passwd status
 fresh
