@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "store/chunk_format.h"
+#include "store/coding.h"
+#include "store/fs_util.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -201,6 +203,56 @@ TEST_F(RevisionExportTest, DamagedChunkHeaderFailsOnlyItsSlot) {
   EXPECT_TRUE(e->Read(3 * kChunk - 100, buf).IsCorruption());  // spans slots
   ExpectRead(*e, 0, 3 * kChunk);
   ExpectRead(*e, 4 * kChunk, image_.size() - 4 * kChunk);
+}
+
+// Issue 9 item 6: a block table with huge stored sizes and a valid
+// checksum made the server's reader allocate them (std::bad_alloc, every
+// client dropped). Now the chunk fails to open, naming it; the other slots
+// are served, by every read path.
+TEST_F(RevisionExportTest, HugeStoredSizesFailOnlyTheirSlot) {
+  const std::string path = repo_->chunks().ChunkName(index_.slot(2));
+  std::vector<uint8_t> file;
+  ASSERT_OK(store::ReadWholeFile(path, &file));
+  const uint32_t blocks = store::DecodeFixed32(file.data() + 20);
+  ASSERT_GT(blocks, 1u);
+  for (uint32_t i = 0; i < blocks; ++i) {
+    store::EncodeFixed32(
+        file.data() + store::kChunkHeaderSize + store::kBlockEntrySize * i,
+        0xF0000000u);
+  }
+  store::EncodeFixed64(
+      file.data() + store::kHeaderChecksumOffset,
+      store::HeaderChecksum(file.data(), store::ChunkPrefixSize(blocks)));
+  ASSERT_OK(store::WriteFileAtomic(path, file, repo_->tmp_dir()));
+  auto e = MakeExport(kMiB);
+  std::vector<uint8_t> whole(kChunk), part(4096);
+  std::vector<nbd::FileExtent> files;
+  for (Status s : {e->Read(2 * kChunk, whole), e->Read(2 * kChunk + 100, part),
+                   e->ReadToFiles(2 * kChunk, whole, false, &files)}) {
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_NE(s.ToString().find(path), std::string::npos) << s.ToString();
+  }
+  ExpectRead(*e, 0, 2 * kChunk);
+  ExpectRead(*e, 3 * kChunk, image_.size() - 3 * kChunk);
+}
+
+// Issue 9 item 8: in directory mode one damaged .rev made the listing of
+// every repository fail.
+TEST_F(RevisionExportTest, ListingSkipsDamagedRevisions) {
+  Revision other = rev_;
+  other.id = store::NewRevisionId();
+  other.timestamp_us += 1;
+  ASSERT_OK(repo_->Publish(other, index_));
+  std::ofstream(repo_->RevisionPath(other.id)) << "id: [broken\n";
+  auto p = RepositoryExports::Open(root_, 8 * kMiB);  // directory mode
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto list = (*p)->ListExports();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "repo/" + rev_.id);
+  auto e = (*p)->OpenExport("repo/last");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_TRUE((*p)->OpenExport("repo/" + other.id).status().IsNotFound());
 }
 
 TEST_F(RevisionExportTest, MissingChunkIsNotFound) {
