@@ -27,8 +27,8 @@ struct ApiResponse {
 
 // Called for each authenticated request: method ("GET", "POST") and path
 // ("/v1/status"). Runs on the io_context's thread.
-using ApiHandler =
-    std::function<ApiResponse(const std::string& method, const std::string& path)>;
+using ApiHandler = std::function<ApiResponse(const std::string& method,
+                                             const std::string& path)>;
 
 class ApiServer {
  public:
