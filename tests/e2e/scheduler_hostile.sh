@@ -132,7 +132,13 @@ log "the log grew $growth bytes"
 grep -q "Too many open files" "$BASE/scheduler.log" && ! grep -q "pausing accepts" "$BASE/scheduler.log" &&
   fail "accept errors without backoff"
 
-log "SIGTERM removes our socket; a file put in its place survives"
+log "SIGTERM removes only the socket it made: a file put in its place survives"
+mv "$BASE/api.sock" "$T/moved.sock"
+echo precious > "$BASE/api.sock"
+stop_daemon
+[ "$(cat "$BASE/api.sock" 2>/dev/null)" = precious ] || fail "the file at api.listen was removed at exit"
+rm "$BASE/api.sock" "$T/moved.sock"
+start_daemon
 stop_daemon
 [ ! -e "$BASE/api.sock" ] || fail "the socket was left behind"
 log ok
