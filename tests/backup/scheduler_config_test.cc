@@ -6,7 +6,8 @@
 namespace backy::backup::scheduler {
 namespace {
 
-const char* kGood = R"(global: {base-dir: /srv/backy, worker-limit: 2, status-file: /srv/backy/status, status-interval: 30}
+const char* kGood =
+    R"(global: {base-dir: /srv/backy, worker-limit: 2, status-file: /srv/backy/status, status-interval: 30}
 api: {listen: "127.0.0.1:6023", token: secret}
 schedules:
   default: {hourly: {interval: 1h, keep: 24}, daily: {interval: 1d, keep: 14}, weekly: {interval: 1w, keep: 8}}
@@ -102,6 +103,112 @@ TEST(DaemonConfigTest, ErrorsNameFileAndLine) {
   ExpectError("api: {listen: nowhere}\n", "1", "HOST:PORT or unix:PATH");
   ExpectError("schedules:\n  s:\n    manual:x: {interval: 1h, keep: 1}\n", "3",
               "bad tag name");
+}
+
+// issue 9: every number is range-checked; nothing wraps or truncates.
+TEST(DaemonConfigTest, NumbersOutOfRangeAreErrors) {
+  const std::string sched = "schedules:\n  s:\n";
+  // keep: 2^32 once became keep 0 (expire removed almost everything).
+  ExpectError(sched + "    h: {interval: 1h, keep: 4294967296}\n", "3",
+              "schedules.s.h.keep must be at least 0 and at most 1000000, "
+              "got '4294967296'");
+  ExpectError(sched + "    h: {interval: 1h, keep: -1}\n", "3",
+              "at most 1000000");
+  ExpectError(sched + "    h: {interval: 1h, keep: 99999999999999999999}\n",
+              "3", "at most 1000000");
+  ExpectError(sched + "    h: {interval: 1h, keep: 1.5}\n", "3",
+              "must be a number from 0 to 1000000, got '1.5'");
+  ExpectError(sched + "    h: {interval: 1h, keep: 0x10}\n", "3",
+              "must be a number");
+  ExpectError(sched + "    h: {interval: 1h, keep: [1]}\n", "3",
+              "must be a number");
+  ExpectError(
+      sched + "    h: {interval: 1h, keep: 1}\n    min-keep: 4294967296\n", "4",
+      "schedules.s.min-keep must be at least 0 and at most 1000000");
+  // worker-limit: 2^32 once became 0 (nothing ever ran).
+  ExpectError("global:\n  worker-limit: 4294967296\n", "2",
+              "global.worker-limit must be at least 1 and at most 256");
+  ExpectError("global:\n  worker-limit: 257\n", "2", "at most 256");
+  // interval: 2^58 s wrapped to 0 us (SIGFPE on every start).
+  ExpectError(sched + "    h: {interval: 288230376151711744, keep: 1}\n", "3",
+              "schedules.s.h.interval must be at least 1s and at most 3650d, "
+              "got '288230376151711744'");
+  ExpectError(sched + "    h: {interval: 288230376151711744w, keep: 1}\n", "3",
+              "at most 3650d");
+  ExpectError(sched + "    h: {interval: 99999999999999999999999s, keep: 1}\n",
+              "3", "at most 3650d");
+  ExpectError(sched + "    h: {interval: 3651d, keep: 1}\n", "3",
+              "at most 3650d");
+  ExpectError(sched + "    h: {interval: 0, keep: 1}\n", "3", "at least 1s");
+  ExpectError(sched + "    h: {interval: -1h, keep: 1}\n", "3", "at least 1s");
+  ExpectError(sched + "    h: {interval: 1.5h, keep: 1}\n", "3",
+              "bad duration");
+  ExpectError("global:\n  status-interval: 2d\n", "2",
+              "global.status-interval must be at least 1s and at most 1d");
+  ExpectError("global:\n  status-interval: 0\n", "2", "at least 1s");
+  ExpectError("global:\n  backoff-base: 5w\n", "2",
+              "global.backoff-base must be at least 1s and at most 4w");
+  ExpectError("global:\n  backoff-max: 9223372036854775807\n", "2",
+              "global.backoff-max must be at least 1s and at most 4w");
+}
+
+TEST(DaemonConfigTest, NumbersAtTheLimitsAreAccepted) {
+  auto c = ParseDaemonConfig(
+      "global: {worker-limit: 256, status-interval: 1d, backoff-base: 1s, "
+      "backoff-max: 4w}\n"
+      "schedules:\n  s:\n    a: {interval: 3650d, keep: 1000000}\n"
+      "    b: {interval: 1, keep: 0}\n    min-keep: 1000000\n",
+      "x.conf");
+  ASSERT_OK(c.status());
+  EXPECT_EQ(c->worker_limit, 256);
+  EXPECT_EQ(c->status_interval_s, 86400);
+  EXPECT_EQ(c->backoff_base_s, 1);
+  EXPECT_EQ(c->backoff_max_s, 4 * 7 * 86400);
+  const auto& s = c->schedules.at("s");
+  EXPECT_EQ(s.tags.at("a").interval_seconds, 3650 * 86400);
+  EXPECT_EQ(s.tags.at("a").keep, 1000000u);
+  EXPECT_EQ(s.tags.at("b").interval_seconds, 1);
+  EXPECT_EQ(s.min_keep, 1000000u);
+}
+
+std::string JobConfig(const std::string& name, const std::string& global = "") {
+  return "global: {base-dir: /srv/backy" + global +
+         "}\nschedules: {s: {h: {interval: 1h, keep: 1}}}\njobs:\n  " + name +
+         ": {schedule: s, source: {type: file, filename: /x}}\n";
+}
+
+// issue 9: a job named like one of the scheduler's own files, or that is
+// not one safe path component, is refused at load.
+TEST(DaemonConfigTest, JobNamesThatCollideOrAreUnsafeAreErrors) {
+  for (const char* name :
+       {"status", "scheduler.lock", "scheduler.log", "api.sock"}) {
+    ExpectError(JobConfig(name), "4",
+                "job name '" + std::string(name) + "' is reserved");
+  }
+  for (const char* name : {"'.'", "'..'", "a/b", "/abs", "'-rf'", "'.hidden'",
+                           "\"a\\0b\"", "\"a\\nb\"", "\"a\\tb\"", "'a b'"}) {
+    ExpectError(JobConfig(name), "4", "bad job name");
+  }
+  ExpectError(JobConfig(std::string(256, 'a')), "4", "longer than 255 bytes");
+  auto ok = ParseDaemonConfig(JobConfig(std::string(255, 'a')), "x.conf");
+  EXPECT_OK(ok.status());
+  // Files set elsewhere in the config collide too.
+  ExpectError(JobConfig("st", ", status-file: /srv/backy/st"), "4",
+              "job 'st' collides with the status file");
+  ExpectError(JobConfig("vm1", ", status-file: /srv/backy/vm1/status"), "4",
+              "job 'vm1' collides with the status file");
+  ExpectError(JobConfig("log", ", log-file: /srv/backy//log"), "4",
+              "job 'log' collides with the log");
+  ExpectError("api: {listen: 'unix:/srv/backy/sock'}\n" + JobConfig("sock"),
+              "5", "job 'sock' collides with the API socket");
+  // Names that merely resemble them are fine.
+  for (const char* name : {"status2", "vm.status", "a-b_c.d", "a..b"}) {
+    auto c = ParseDaemonConfig(JobConfig(name), "x.conf");
+    EXPECT_TRUE(c.ok()) << name << ": " << c.status().Message();
+  }
+  EXPECT_OK(
+      ParseDaemonConfig(JobConfig("st", ", status-file: /var/lib/st"), "x.conf")
+          .status());
 }
 
 TEST(DaemonConfigTest, YamlSyntaxErrorNamesTheLine) {

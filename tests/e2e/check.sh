@@ -52,4 +52,9 @@ check 0 "^OK: "
 log "CRITICAL when the status file is older than 5 minutes"
 touch -d '6 minutes ago' "$BASE/status"
 check 2 "^CRITICAL: status file $BASE/status is 6m.* old"
+
+log "UNKNOWN for a job named like the status file (issue 9: it blinded check)"
+write_config 2 "  s: {often: {interval: 1h, keep: 5}}" "$jobs
+  status: {schedule: s, source: {type: file, filename: $T/a.raw}}"
+check 3 "^UNKNOWN: $CONF:[0-9]+: job name 'status' is reserved"
 log "ok"

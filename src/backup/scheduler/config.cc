@@ -3,6 +3,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
+#include <climits>
 #include <filesystem>
 #include <set>
 
@@ -17,9 +19,8 @@ class Parser {
 
   Status Error(const YAML::Node& at, const std::string& what) const {
     const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
-    return Status::InvalidArgument(path_ + ":" +
-                                   std::to_string(line > 0 ? line : 1) + ": " +
-                                   what);
+    return Status::InvalidArgument(
+        path_ + ":" + std::to_string(line > 0 ? line : 1) + ": " + what);
   }
 
   // Rejects keys of `map` that are not in `known` (a typo must not be
@@ -42,36 +43,85 @@ class Parser {
     return n.as<std::string>();
   }
 
-  Result<int64_t> Int(const YAML::Node& n, const std::string& what,
-                      int64_t min) const {
-    if (!n.IsScalar()) return Error(n, what + " must be a number");
+  // A whole number in [min, max]; anything else (a fraction, "1e3", "0x10",
+  // a value beyond int64) is an error naming the allowed range.
+  Result<int64_t> Int(const YAML::Node& n, const std::string& what, int64_t min,
+                      int64_t max) const {
+    const std::string range =
+        " from " + std::to_string(min) + " to " + std::to_string(max);
+    if (!n.IsScalar()) return Error(n, what + " must be a number" + range);
+    const std::string& t = n.Scalar();
     int64_t v = 0;
-    try {
-      v = n.as<int64_t>();
-    } catch (const YAML::Exception&) {
-      return Error(n, what + " must be a number, got '" + n.as<std::string>() +
-                          "'");
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec == std::errc::result_out_of_range ||
+        (ec == std::errc() && end == t.data() + t.size() &&
+         (v < min || v > max))) {
+      return Error(n, what + " must be at least " + std::to_string(min) +
+                          " and at most " + std::to_string(max) + ", got " +
+                          Quote(t));
     }
-    if (v < min) {
-      return Error(n, what + " must be at least " + std::to_string(min));
+    if (ec != std::errc() || end != t.data() + t.size()) {
+      return Error(n, what + " must be a number" + range + ", got " + Quote(t));
     }
     return v;
   }
 
-  // A duration ("30s", "5m", "1h", "1d", "1w") or plain seconds.
-  Result<int64_t> Duration(const YAML::Node& n, const std::string& what) const {
-    if (!n.IsScalar()) return Error(n, what + " must be a duration like 1h");
-    auto d = store::ParseDuration(n.as<std::string>());
-    if (!d.ok()) return Error(n, what + ": " + d.status().Message());
-    return *d;
+  // A duration ("30s", "5m", "1h", "1d", "1w") or plain seconds, in
+  // [min_s, max_s] seconds.
+  Result<int64_t> Duration(const YAML::Node& n, const std::string& what,
+                           int64_t min_s, int64_t max_s) const {
+    const std::string range = " from " + store::FormatDuration(min_s) + " to " +
+                              store::FormatDuration(max_s);
+    if (!n.IsScalar()) {
+      return Error(n, what + " must be a duration like 1h," + range);
+    }
+    const std::string& t = n.Scalar();
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    const std::string unit(end, t.data() + t.size());
+    int64_t mul = 0;
+    if (unit.empty() || unit == "s")
+      mul = 1;
+    else if (unit == "m")
+      mul = 60;
+    else if (unit == "h")
+      mul = 3600;
+    else if (unit == "d")
+      mul = 86400;
+    else if (unit == "w")
+      mul = 7 * 86400;
+    if ((ec != std::errc() && ec != std::errc::result_out_of_range) ||
+        end == t.data() || mul == 0) {
+      return Error(n, what + ": bad duration " + Quote(t) +
+                          " (use e.g. 90s, 15m, 1h, 1d, 1w)," + range);
+    }
+    if (ec == std::errc::result_out_of_range || v < min_s / mul ||
+        v > max_s / mul || v * mul < min_s || v * mul > max_s) {
+      return Error(n, what + " must be at least " +
+                          store::FormatDuration(min_s) + " and at most " +
+                          store::FormatDuration(max_s) + ", got " + Quote(t));
+    }
+    return v * mul;
+  }
+
+  // For messages: the value as written, cut short and without control
+  // characters.
+  static std::string Quote(const std::string& t) {
+    std::string out = "'";
+    for (size_t i = 0; i < t.size() && i < 40; ++i) {
+      const unsigned char c = static_cast<unsigned char>(t[i]);
+      out += (c < 0x20 || c == 0x7f) ? '?' : t[i];
+    }
+    if (t.size() > 40) out += "...";
+    return out + "'";
   }
 
   Status Global(const YAML::Node& g, DaemonConfig* c) const {
     if (!g.IsMap()) return Error(g, "'global' must be a mapping");
-    Status s = KnownKeys(g, "global",
-                         {"base-dir", "worker-limit", "status-file",
-                          "status-interval", "log-file", "backoff-base",
-                          "backoff-max"});
+    Status s =
+        KnownKeys(g, "global",
+                  {"base-dir", "worker-limit", "status-file", "status-interval",
+                   "log-file", "backoff-base", "backoff-max"});
     if (!s.ok()) return s;
     if (g["base-dir"]) {
       auto v = Str(g["base-dir"], "global.base-dir");
@@ -85,7 +135,8 @@ class Parser {
       }
     }
     if (g["worker-limit"]) {
-      auto v = Int(g["worker-limit"], "global.worker-limit", 1);
+      auto v =
+          Int(g["worker-limit"], "global.worker-limit", 1, kMaxWorkerLimit);
       if (!v.ok()) return v.status();
       c->worker_limit = static_cast<int>(*v);
     }
@@ -95,7 +146,8 @@ class Parser {
       c->status_file = *v;
     }
     if (g["status-interval"]) {
-      auto v = Duration(g["status-interval"], "global.status-interval");
+      auto v = Duration(g["status-interval"], "global.status-interval", 1,
+                        kMaxStatusInterval);
       if (!v.ok()) return v.status();
       c->status_interval_s = *v;
     }
@@ -105,12 +157,13 @@ class Parser {
       c->log_file = *v;
     }
     if (g["backoff-base"]) {
-      auto v = Duration(g["backoff-base"], "global.backoff-base");
+      auto v =
+          Duration(g["backoff-base"], "global.backoff-base", 1, kMaxBackoff);
       if (!v.ok()) return v.status();
       c->backoff_base_s = *v;
     }
     if (g["backoff-max"]) {
-      auto v = Duration(g["backoff-max"], "global.backoff-max");
+      auto v = Duration(g["backoff-max"], "global.backoff-max", 1, kMaxBackoff);
       if (!v.ok()) return v.status();
       c->backoff_max_s = *v;
     }
@@ -129,9 +182,9 @@ class Parser {
         if (l.size() <= 5) return Error(a["listen"], "api.listen: empty path");
       } else if (l.rfind(':') == std::string::npos ||
                  l.rfind(':') + 1 == l.size()) {
-        return Error(a["listen"],
-                     "api.listen must be HOST:PORT or unix:PATH, got '" + l +
-                         "'");
+        return Error(
+            a["listen"],
+            "api.listen must be HOST:PORT or unix:PATH, got '" + l + "'");
       }
       c->api.listen = l;
     }
@@ -165,7 +218,7 @@ class Parser {
         const auto tag = t.first.as<std::string>();
         const std::string where = "schedules." + name + "." + tag;
         if (tag == "min-keep" && t.second.IsScalar()) {
-          auto v = Int(t.second, where, 0);
+          auto v = Int(t.second, where, 0, kMaxKeep);
           if (!v.ok()) return v.status();
           sched.min_keep = static_cast<uint32_t>(*v);
           continue;
@@ -184,9 +237,10 @@ class Parser {
         if (!t.second["interval"] || !t.second["keep"]) {
           return Error(t.first, where + " needs 'interval' and 'keep'");
         }
-        auto interval = Duration(t.second["interval"], where + ".interval");
+        auto interval = Duration(t.second["interval"], where + ".interval", 1,
+                                 kMaxInterval);
         if (!interval.ok()) return interval.status();
-        auto keep = Int(t.second["keep"], where + ".keep", 0);
+        auto keep = Int(t.second["keep"], where + ".keep", 0, kMaxKeep);
         if (!keep.ok()) return keep.status();
         sched.tags[tag] = {*interval, static_cast<uint32_t>(*keep)};
       }
@@ -203,14 +257,28 @@ class Parser {
     if (!js.IsMap()) return Error(js, "'jobs' must be a mapping");
     for (const auto& kv : js) {
       const auto name = kv.first.as<std::string>();
-      if (name.empty() || name[0] == '.' ||
+      if (name.empty() || name[0] == '.' || name[0] == '-' ||
           name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
               std::string::npos) {
-        return Error(kv.first, "bad job name '" + name +
-                                   "' (letters, digits, '.', '_', '-'; it "
-                                   "names the repository directory)");
+        return Error(kv.first, "bad job name " + Quote(name) +
+                                   " (letters, digits, '.', '_', '-', not "
+                                   "first '.' or '-'; it names the "
+                                   "repository directory)");
       }
+      if (name.size() > NAME_MAX) {
+        return Error(kv.first, "job name " + Quote(name) + " is longer than " +
+                                   std::to_string(NAME_MAX) + " bytes");
+      }
+      for (const char* reserved : kReservedJobNames) {
+        if (name == reserved) {
+          return Error(kv.first, "job name '" + name +
+                                     "' is reserved: the scheduler keeps its "
+                                     "own file " +
+                                     reserved + " in base-dir");
+        }
+      }
+      job_lines_[name] = kv.first.Mark().line + 1;
       const YAML::Node& j = kv.second;
       const std::string where = "jobs." + name;
       if (!j.IsMap()) return Error(kv.first, where + " must be a mapping");
@@ -222,8 +290,8 @@ class Parser {
       if (!sched.ok()) return sched.status();
       auto it = c->schedules.find(*sched);
       if (it == c->schedules.end()) {
-        return Error(j["schedule"], where + ": unknown schedule '" + *sched +
-                                        "'");
+        return Error(j["schedule"],
+                     where + ": unknown schedule '" + *sched + "'");
       }
       job.schedule_name = *sched;
       job.schedule = it->second;
@@ -233,11 +301,13 @@ class Parser {
       for (const auto& p : src) {
         const auto key = p.first.as<std::string>();
         if (!p.second.IsScalar()) {
-          return Error(p.second, where + ".source." + key + " must be a string");
+          return Error(p.second,
+                       where + ".source." + key + " must be a string");
         }
         job.source[key] = p.second.as<std::string>();
       }
-      const std::string type = job.source.count("type") ? job.source["type"] : "";
+      const std::string type =
+          job.source.count("type") ? job.source["type"] : "";
       if (type == "file") {
         if (job.source["filename"].empty()) {
           return Error(src, where + ": a 'file' source needs 'filename'");
@@ -249,8 +319,8 @@ class Parser {
         }
       } else if (type == "ceph-rbd") {
         if (job.source["pool"].empty() || job.source["image"].empty()) {
-          return Error(src,
-                       where + ": a 'ceph-rbd' source needs 'pool' and 'image'");
+          return Error(
+              src, where + ": a 'ceph-rbd' source needs 'pool' and 'image'");
         }
       } else {
         return Error(src, where + ": source 'type' must be file or ceph-rbd" +
@@ -268,14 +338,14 @@ class Parser {
     try {
       root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
-      return Status::InvalidArgument(path_ + ":" +
-                                     std::to_string(e.mark.line + 1) + ": " +
-                                     e.msg);
+      return Status::InvalidArgument(
+          path_ + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
     try {
       if (!root.IsMap()) {
-        return Status::InvalidArgument(path_ + ":1: expected a mapping with "
-                                               "global, api, schedules, jobs");
+        return Status::InvalidArgument(path_ +
+                                       ":1: expected a mapping with "
+                                       "global, api, schedules, jobs");
       }
       Status s = KnownKeys(root, "the top level",
                            {"global", "api", "schedules", "jobs"});
@@ -299,18 +369,53 @@ class Parser {
         if (!s.ok()) return s;
       }
     } catch (const YAML::Exception& e) {
-      return Status::InvalidArgument(path_ + ":" +
-                                     std::to_string(e.mark.line + 1) + ": " +
-                                     e.msg);
+      return Status::InvalidArgument(
+          path_ + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
     if (c.status_file.empty()) c.status_file = c.base_dir + "/status";
     if (c.log_file.empty()) c.log_file = c.base_dir + "/scheduler.log";
     if (c.api.listen.empty()) c.api.listen = "unix:" + c.base_dir + "/api.sock";
+    Status s = Collisions(c);
+    if (!s.ok()) return s;
     return c;
+  }
+
+  // A job's repository directory must not be, nor contain, a file the
+  // scheduler itself writes.
+  Status Collisions(const DaemonConfig& c) const {
+    namespace fs = std::filesystem;
+    std::vector<std::pair<std::string, std::string>> own = {
+        {"the status file (global.status-file)", c.status_file},
+        {"the lock", c.base_dir + "/scheduler.lock"}};
+    if (c.log_file != "-")
+      own.push_back({"the log (global.log-file)", c.log_file});
+    if (c.api.listen.starts_with("unix:")) {
+      own.push_back({"the API socket (api.listen)", c.api.listen.substr(5)});
+    }
+    if (c.base_dir.size() + 1 + NAME_MAX + 64 > PATH_MAX) {
+      return Status::InvalidArgument(path_ + ":1: global.base-dir is too long");
+    }
+    for (const auto& [name, job] : c.jobs) {
+      const fs::path dir = fs::path(c.JobDir(name)).lexically_normal();
+      for (const auto& [what, file] : own) {
+        const fs::path f = fs::path(file).lexically_normal();
+        const auto rel = f.lexically_relative(dir);
+        if (f == dir || (!rel.empty() && *rel.begin() != "..")) {
+          auto it = job_lines_.find(name);
+          const int line = it == job_lines_.end() ? 1 : it->second;
+          return Status::InvalidArgument(path_ + ":" + std::to_string(line) +
+                                         ": job '" + name + "' collides with " +
+                                         what + " " + f.string() +
+                                         ": rename the job or move the file");
+        }
+      }
+    }
+    return Status::OK();
   }
 
  private:
   std::string path_;
+  mutable std::map<std::string, int> job_lines_;  // job name -> line
 };
 
 }  // namespace

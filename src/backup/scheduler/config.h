@@ -34,10 +34,10 @@ struct DaemonConfig {
   std::string path;  // the file it was read from, for messages
   std::string base_dir = "/srv/backy";
   int worker_limit = 1;
-  std::string status_file;        // default: BASE/status
+  std::string status_file;  // default: BASE/status
   int64_t status_interval_s = 30;
-  std::string log_file;           // default: BASE/scheduler.log; "-": none
-  int64_t backoff_base_s = 120;   // first retry of a failed job
+  std::string log_file;          // default: BASE/scheduler.log; "-": none
+  int64_t backoff_base_s = 120;  // first retry of a failed job
   int64_t backoff_max_s = 6 * 3600;
   ApiConfig api;
   std::map<std::string, store::Schedule> schedules;
@@ -48,8 +48,22 @@ struct DaemonConfig {
   }
 };
 
+// The allowed ranges of the numeric values (InvalidArgument outside them,
+// naming file, line and range; see man/backy.conf.5).
+inline constexpr int64_t kMaxWorkerLimit = 256;
+inline constexpr int64_t kMaxStatusInterval = 86400;   // 1d
+inline constexpr int64_t kMaxBackoff = 4 * 7 * 86400;  // 4w
+inline constexpr int64_t kMaxInterval = 3650 * 86400;  // 3650d
+inline constexpr int64_t kMaxKeep = 1'000'000;         // keep, min-keep
+
+// Job names the scheduler refuses because it creates files of these names
+// in base-dir (besides whatever status-file, log-file and api.listen name).
+inline constexpr const char* kReservedJobNames[] = {
+    "status", "scheduler.lock", "scheduler.log", "api.sock"};
+
 // Parses `text` (the content of `path`). Every error is InvalidArgument
-// with a message "PATH:LINE: what is wrong" (LINE 1-based).
+// with a message "PATH:LINE: what is wrong" (LINE 1-based). Pure (reads
+// no file), so it is also the entry point of the config fuzz target.
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
                                        const std::string& path);
 // Reads and parses the file at `path` (and the API token file, if any).

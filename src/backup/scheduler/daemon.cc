@@ -5,12 +5,13 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio.hpp>
 #include <array>
+#include <boost/asio.hpp>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -53,6 +54,55 @@ std::string ErrorLine(const std::string& stderr_text) {
   return last_backy.empty() ? last : last_backy;
 }
 
+// Creates `dir` mode 0700 (its missing parents with the umask's mode). An
+// existing directory is kept as it is; with `warn`, a warning says so when
+// other users may read it.
+Status MakePrivateDir(const std::string& dir, bool warn) {
+  const std::string parent = std::filesystem::path(dir).parent_path().string();
+  if (!parent.empty() && parent != dir) {
+    Status s = store::MakeDirs(parent);
+    if (!s.ok()) return s;
+  }
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    ::chmod(dir.c_str(), 0700);
+    return Status::OK();
+  }
+  if (errno != EEXIST) return Status::FromErrno(errno, "mkdir", dir);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0)
+    return Status::FromErrno(errno, "stat", dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("not a directory", dir);
+  }
+  if (warn && (st.st_mode & 0077) != 0) {
+    spdlog::warn("{} is mode {:o}: other users may read it (chmod 0700)", dir,
+                 st.st_mode & 07777);
+  }
+  return Status::OK();
+}
+
+// Creates the file `path` mode 0600 if missing, and makes an existing one
+// of ours 0600, before another library opens it with the umask's mode.
+// Never follows a symlink there.
+Status MakePrivateFile(const std::string& path) {
+  const int fd =
+      ::open(path.c_str(),
+             O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  struct stat st;
+  Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = Status::FromErrno(errno, "stat", path);
+  } else if (!S_ISREG(st.st_mode)) {
+    s = Status::InvalidArgument("not a regular file", path);
+  } else if (st.st_uid == ::geteuid() && (st.st_mode & 0077) != 0 &&
+             ::fchmod(fd, 0600) != 0) {
+    s = Status::FromErrno(errno, "chmod", path);
+  }
+  ::close(fd);
+  return s;
+}
+
 class Daemon {
  public:
   explicit Daemon(DaemonOptions options)
@@ -66,8 +116,10 @@ class Daemon {
   Status Run() {
     auto config = LoadDaemonConfig(options_.config_path);
     if (!config.ok()) return config.status();
-    Status s = store::MakeDirs(config->base_dir);
+    Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
     if (!s.ok()) return s.WithContext("global.base-dir");
+    s = MakePrivateFile(config->base_dir + "/scheduler.lock");
+    if (!s.ok()) return s.WithContext("the scheduler lock");
     auto lock = store::FileLock::Acquire(
         config->base_dir + "/scheduler.lock", store::FileLock::Mode::kExclusive,
         "scheduler pid " + std::to_string(::getpid()));
@@ -81,7 +133,8 @@ class Daemon {
     spdlog::info("scheduler started (pid {}): {} jobs, worker-limit {}",
                  ::getpid(), config_.jobs.size(), config_.worker_limit);
 
-    stop_signals_.async_wait([this](error_code ec, int sig) { OnStop(ec, sig); });
+    stop_signals_.async_wait(
+        [this](error_code ec, int sig) { OnStop(ec, sig); });
     hup_.async_wait([this](error_code ec, int) { OnHup(ec); });
     chld_.async_wait([this](error_code ec, int) { OnChild(ec); });
     Tick();
@@ -112,6 +165,11 @@ class Daemon {
 
   void AddLogFile(const std::string& path) {
     if (path == "-" || path.empty()) return;
+    Status s = MakePrivateFile(path);
+    if (!s.ok()) {
+      spdlog::warn("cannot open the scheduler log: {}", s.Message());
+      return;
+    }
     try {
       auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
       file->set_pattern("%Y-%m-%d %H:%M:%S.%e [%P] %l %v");
@@ -123,12 +181,12 @@ class Daemon {
   }
 
   Status ApplyConfig(DaemonConfig config, bool initial) {
-    Status s = store::MakeDirs(config.base_dir);
+    Status s = MakePrivateDir(config.base_dir, /*warn=*/false);
     if (!s.ok()) return s.WithContext("global.base-dir");
     const auto status_dir =
         std::filesystem::path(config.status_file).parent_path().string();
-    if (!status_dir.empty()) {
-      s = store::MakeDirs(status_dir);
+    if (!status_dir.empty() && status_dir != config.base_dir) {
+      s = MakePrivateDir(status_dir, /*warn=*/false);
       if (!s.ok()) return s.WithContext("global.status-file");
     }
     // The API first: at start, a listener that cannot bind is fatal.
@@ -141,11 +199,11 @@ class Daemon {
     } else if (!api_ || config.api.listen != config_.api.listen) {
       if (api_) api_->Stop();
       api_.reset();
-      auto api = ApiServer::Start(
-          ioc_, config.api.listen, config.api.token,
-          [this](const std::string& m, const std::string& p) {
-            return Handle(m, p);
-          });
+      auto api =
+          ApiServer::Start(ioc_, config.api.listen, config.api.token,
+                           [this](const std::string& m, const std::string& p) {
+                             return Handle(m, p);
+                           });
       if (!api.ok()) {
         if (initial) return api.status();
         spdlog::error("api: {}", api.status().Message());
@@ -213,8 +271,8 @@ class Daemon {
       spdlog::error("job {}: cannot update the repository config: {}", name,
                     s.Message());
     } else {
-      spdlog::info("job {}: updated the source and schedule in {}/config",
-                   name, dir);
+      spdlog::info("job {}: updated the source and schedule in {}/config", name,
+                   dir);
     }
   }
 
@@ -253,7 +311,8 @@ class Daemon {
   }
 
   void ArmStatusTimer() {
-    status_timer_.expires_after(std::chrono::seconds(config_.status_interval_s));
+    status_timer_.expires_after(
+        std::chrono::seconds(config_.status_interval_s));
     status_timer_.async_wait([this](error_code ec) {
       if (ec) return;
       WriteStatus();
@@ -262,7 +321,8 @@ class Daemon {
   }
 
   void WriteStatus() {
-    Status s = WriteStatusFile(config_.status_file, MakeStatus(planner_, Now()));
+    Status s =
+        WriteStatusFile(config_.status_file, MakeStatus(planner_, Now()));
     if (!s.ok()) spdlog::warn("status file: {}", s.Message());
   }
 
@@ -281,9 +341,15 @@ class Daemon {
     if (options_.verbose) args.push_back("-v");
     args.insert(args.end(), {"-l", run.dir + "/backy.log", "-b", run.dir});
     switch (run.step) {
-      case 0: args.insert(args.end(), {"backup", Join(run.tags)}); break;
-      case 1: args.push_back("expire"); break;
-      default: args.push_back("purge"); break;
+      case 0:
+        args.insert(args.end(), {"backup", Join(run.tags)});
+        break;
+      case 1:
+        args.push_back("expire");
+        break;
+      default:
+        args.push_back("purge");
+        break;
     }
     return args;
   }
@@ -348,18 +414,20 @@ class Daemon {
     auto buf = std::make_shared<std::array<char, 4096>>();
     auto err = run->err;
     auto text = run->err_text;
-    err->async_read_some(
-        asio::buffer(*buf), [this, run, buf, err, text](error_code ec, size_t n) {
-          if (text != run->err_text) return;  // a later step owns the pipe
-          text->append(buf->data(), n);
-          if (text->size() > 16384) text->erase(0, text->size() - 8192);
-          if (ec) {
-            run->eof = true;
-            MaybeStepDone(run);
-            return;
-          }
-          ReadStderr(run);
-        });
+    err->async_read_some(asio::buffer(*buf),
+                         [this, run, buf, err, text](error_code ec, size_t n) {
+                           if (text != run->err_text)
+                             return;  // a later step owns the pipe
+                           text->append(buf->data(), n);
+                           if (text->size() > 16384)
+                             text->erase(0, text->size() - 8192);
+                           if (ec) {
+                             run->eof = true;
+                             MaybeStepDone(run);
+                             return;
+                           }
+                           ReadStderr(run);
+                         });
   }
 
   void ReapChildren() {
@@ -399,10 +467,9 @@ class Daemon {
       if (code != 0) {
         run->result = (code == 130 || stopping_) ? RunResult::kInterrupted
                                                  : RunResult::kFailed;
-        run->message = message.empty()
-                           ? std::string(step) + " exited with " +
-                                 std::to_string(code)
-                           : message;
+        run->message = message.empty() ? std::string(step) + " exited with " +
+                                             std::to_string(code)
+                                       : message;
         EndRun(run);
         return;
       }
@@ -415,9 +482,9 @@ class Daemon {
       // The revision is safe; a failing expire or purge is a warning.
       run->result = RunResult::kWarning;
       const std::string m =
-          message.empty() ? std::string(step) + " exited with " +
-                                std::to_string(code)
-                          : message;
+          message.empty()
+              ? std::string(step) + " exited with " + std::to_string(code)
+              : message;
       run->message += (run->message.empty() ? "" : "; ") + m;
       spdlog::warn("job {}: {} failed: {}", run->job, step, m);
     }
@@ -467,9 +534,8 @@ class Daemon {
   void OnStop(error_code ec, int sig) {
     if (ec) return;
     if (!stopping_) {
-      spdlog::info("{}: stopping; {} jobs running", sig == SIGTERM ? "SIGTERM"
-                                                                   : "SIGINT",
-                   runs_.size());
+      spdlog::info("{}: stopping; {} jobs running",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT", runs_.size());
     }
     stopping_ = true;
     tick_.cancel();
@@ -538,7 +604,8 @@ class Daemon {
       if (it == planner_.jobs().end() || it->second.removed) {
         return {404, "{\"error\":" + JsonQuote("no job '" + job + "'") + "}\n"};
       }
-      if (stopping_) return {503, "{\"error\":\"the scheduler is stopping\"}\n"};
+      if (stopping_)
+        return {503, "{\"error\":\"the scheduler is stopping\"}\n"};
       if (it->second.running) {
         return {409, "{\"error\":" + JsonQuote("job '" + job + "' is running") +
                          "}\n"};

@@ -27,14 +27,19 @@ struct ApiResponse {
 
 // Called for each authenticated request: method ("GET", "POST") and path
 // ("/v1/status"). Runs on the io_context's thread.
-using ApiHandler =
-    std::function<ApiResponse(const std::string& method, const std::string& path)>;
+using ApiHandler = std::function<ApiResponse(const std::string& method,
+                                             const std::string& path)>;
 
 class ApiServer {
  public:
-  // Listens on `listen` ("HOST:PORT" or "unix:PATH"; a stale socket file
-  // is replaced) and starts accepting on `ioc`. Fails when the address
-  // cannot be bound.
+  // Listens on `listen` ("HOST:PORT" or "unix:PATH") and starts accepting
+  // on `ioc`. A stale socket file at PATH is replaced; anything else there
+  // is InvalidArgument naming PATH (never removed), a socket someone still
+  // listens on is Busy. The socket file is created 0600. Fails when the
+  // address cannot be bound. Serves at most 64 connections at once (fewer
+  // under a low RLIMIT_NOFILE), closing more at once; backs off when
+  // accept fails; answers 431/413 to over-long headers/bodies (8 KiB /
+  // 64 KiB, never buffering more); logs refused requests rate-limited.
   static Result<std::unique_ptr<ApiServer>> Start(boost::asio::io_context& ioc,
                                                   const std::string& listen,
                                                   std::string token,
@@ -45,8 +50,9 @@ class ApiServer {
 
   // Replaces the token (after a config reload).
   virtual void SetToken(std::string token) = 0;
-  // Stops accepting and removes a Unix socket file. Connections being
-  // served finish on their own (each has a 10 s deadline).
+  // Stops accepting and removes the Unix socket file this server created
+  // (not a file that replaced it). Connections being served finish on
+  // their own (5 s to send the request, 5 s to read the answer).
   virtual void Stop() = 0;
 
  protected:

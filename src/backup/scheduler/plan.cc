@@ -87,11 +87,16 @@ Sla SlaOf(const store::Schedule& schedule, std::optional<int64_t> newest_us,
 
 std::string RunResultName(RunResult r) {
   switch (r) {
-    case RunResult::kNone: return "none";
-    case RunResult::kOk: return "ok";
-    case RunResult::kWarning: return "warning";
-    case RunResult::kFailed: return "failed";
-    case RunResult::kInterrupted: return "interrupted";
+    case RunResult::kNone:
+      return "none";
+    case RunResult::kOk:
+      return "ok";
+    case RunResult::kWarning:
+      return "warning";
+    case RunResult::kFailed:
+      return "failed";
+    case RunResult::kInterrupted:
+      return "interrupted";
   }
   return "none";
 }

@@ -1,5 +1,7 @@
 #include "backup/scheduler/status.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -13,8 +15,10 @@ namespace backy::backup::scheduler {
 namespace {
 
 std::string Time(int64_t us) {
-  return us == 0 ? "" : store::FormatTimestamp(us / kMicros * kMicros)
-                            .substr(0, 19) + "Z";
+  return us == 0
+             ? ""
+             : store::FormatTimestamp(us / kMicros * kMicros).substr(0, 19) +
+                   "Z";
 }
 
 std::string JsonTags(const std::set<std::string>& tags) {
@@ -32,11 +36,21 @@ std::string JsonQuote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -60,8 +74,8 @@ StatusDoc MakeStatus(const Planner& planner, int64_t now_us) {
     if (st.removed) continue;
     JobStatus& js = doc.jobs[name];
     js.schedule = st.config.schedule_name;
-    js.state = st.running ? "running"
-               : (st.retry_at_us > now_us ? "waiting" : "idle");
+    js.state =
+        st.running ? "running" : (st.retry_at_us > now_us ? "waiting" : "idle");
     js.last_time = Time(st.last_time_us);
     js.last_tags = st.last_tags;
     js.last_duration_s = static_cast<int64_t>(st.last_duration_s * 10) / 10.0;
@@ -161,7 +175,30 @@ std::string StatusDoc::ToJson() const {
 Status WriteStatusFile(const std::string& path, const StatusDoc& doc) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
-  return store::WriteFileAtomic(path, doc.ToYaml(), dir);
+  // Owner-only whatever the umask: the status names every job and source.
+  const std::string tmp = store::TempPath(dir, "status");
+  const int fd = ::open(
+      tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create", tmp);
+  const std::string text = doc.ToYaml();
+  Status s;
+  if (::fchmod(fd, 0600) != 0) s = Status::FromErrno(errno, "chmod", tmp);
+  for (size_t done = 0; s.ok() && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = Status::FromErrno(errno, "write", tmp);
+    } else {
+      done += static_cast<size_t>(n);
+    }
+  }
+  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, "fsync", tmp);
+  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "close", tmp);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = Status::FromErrno(errno, "rename", path);
+  }
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
 }
 
 }  // namespace backy::backup::scheduler

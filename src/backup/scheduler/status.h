@@ -17,7 +17,7 @@ namespace backy::backup::scheduler {
 
 struct JobStatus {
   std::string schedule;
-  std::string state;  // idle, running, waiting (backoff)
+  std::string state;      // idle, running, waiting (backoff)
   std::string last_time;  // ISO 8601 UTC, "" if never run
   std::set<std::string> last_tags;
   double last_duration_s = 0;
@@ -49,7 +49,7 @@ StatusDoc MakeStatus(const Planner& planner, int64_t now_us);
 std::string JsonQuote(std::string_view s);
 
 // Writes the document to `path` atomically (temporary file in the same
-// directory, fsync, rename).
+// directory, fsync, rename), mode 0600 whatever the umask.
 Status WriteStatusFile(const std::string& path, const StatusDoc& doc);
 
 }  // namespace backy::backup::scheduler
