@@ -2,6 +2,8 @@
 // in-memory source.
 #include "backup/backup_run.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <random>
@@ -63,7 +65,8 @@ class FakeSource final : public sources::Source {
                              old.begin() + off);
       if (same) continue;
       bool zero = IsAllZero({current.data() + off, len});
-      out->push_back({off, len, zero ? Extent::Kind::kZero : Extent::Kind::kData});
+      out->push_back(
+          {off, len, zero ? Extent::Kind::kZero : Extent::Kind::kData});
     }
     return Status::OK();
   }
@@ -99,7 +102,8 @@ class MemorySink final : public RestoreSink {
   void Abort() override {}
 };
 
-void FillRandom(std::vector<uint8_t>& v, uint64_t off, uint64_t len, uint64_t seed) {
+void FillRandom(std::vector<uint8_t>& v, uint64_t off, uint64_t len,
+                uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (uint64_t i = 0; i < len; ++i) v[off + i] = static_cast<uint8_t>(rng());
 }
@@ -150,6 +154,24 @@ TEST_F(BackupRunTest, FullBackupRestoresBitExact) {
   EXPECT_TRUE(r.verification.complete);
 }
 
+TEST_F(BackupRunTest, RestoreOfForgottenRevisionIsNotFoundNotDamage) {
+  Revision rev = Backup();
+  ASSERT_OK(repo_->Forget(rev.id));  // e.g. by a concurrent forget/expire
+  MemorySink sink;
+  Status s = RunRestore(*repo_, rev, sink, {});
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_TRUE(RevisionRemoved(*repo_, rev.id));
+}
+
+TEST_F(BackupRunTest, RestoreWithIndexMissingIsCorruption) {
+  Revision rev = Backup();
+  ASSERT_EQ(::unlink(repo_->IndexPath(rev.id).c_str()), 0);
+  MemorySink sink;
+  Status s = RunRestore(*repo_, rev, sink, {});
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_FALSE(RevisionRemoved(*repo_, rev.id));
+}
+
 TEST_F(BackupRunTest, HolesAreNeverRead) {
   Revision r = Backup();
   // Only the 1 MiB blocks with data are read: 12 + 3 (2 MiB at +100) + 1.
@@ -162,7 +184,8 @@ TEST_F(BackupRunTest, IncrementalReadsOnlyChangedSlots) {
   auto before = src_.image;
   FillRandom(src_.image, 1 * kChunk + 10, 100, 9);  // slot 1
   FillRandom(src_.image, 8 * kChunk, kChunk, 10);   // slot 8, was zero
-  std::fill(src_.image.begin(), src_.image.begin() + kChunk, 0);  // slot 0 discarded
+  std::fill(src_.image.begin(), src_.image.begin() + kChunk,
+            0);  // slot 0 discarded
   Revision second = Backup({"hourly"});
   EXPECT_EQ(second.parent, first.id);
   EXPECT_EQ(second.stats.bytes_read, 2 * kChunk);
@@ -244,7 +267,9 @@ TEST_F(BackupRunTest, FailedRewriteNeverDeletesSharedChunks) {
   BackupOptions o;
   o.tags = {"daily"};
   o.cancel = &cancel;
-  o.before_verify = [&](Repository&, const store::RevisionIndex&) { cancel = true; };
+  o.before_verify = [&](Repository&, const store::RevisionIndex&) {
+    cancel = true;
+  };
   EXPECT_TRUE(RunBackup(*repo_, src_, o).status().IsInterrupted());
   EXPECT_EQ(Restore(first), src_.image);  // rewritten chunks were kept
 }
