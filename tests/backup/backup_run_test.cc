@@ -4,11 +4,14 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 
 #include "backup/restore.h"
+#include "sources/file_source.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -83,6 +86,7 @@ class FakeSource final : public sources::Source {
     return Status::OK();
   }
   void Abort() override { aborted = true; }
+  Status CheckUnchanged() override { return Status::OK(); }
   sources::VerifyMode verify_mode() const override { return mode; }
   uint64_t bytes_read() const override { return read; }
 };
@@ -346,6 +350,83 @@ TEST_F(BackupRunTest, ZeroTimeBudgetIsRecordedAsIncomplete) {
   ASSERT_OK(r.status());
   EXPECT_FALSE(r->verification.complete);
   EXPECT_LT(r->verification.chunks_checked, r->verification.chunks_total);
+}
+
+// A file source changed during a backup (it has no snapshot): nothing is
+// published and the backup's chunks are removed.
+class FileSourceChangeTest : public BackupRunTest {
+ protected:
+  FileSourceChangeTest() {
+    path_ = dir_ + "/vm.img";
+    std::vector<uint8_t> image(3 * kChunk);
+    FillRandom(image, 0, image.size(), 7);
+    std::FILE* f = std::fopen(path_.c_str(), "wb");
+    EXPECT_EQ(std::fwrite(image.data(), 1, image.size(), f), image.size());
+    std::fclose(f);
+  }
+  // Backs up path_, calling `change` after every read; returns the error.
+  Status BackupChangedBy(const std::function<void()>& change) {
+    sources::FileSource src(path_);
+    BackupOptions o;
+    o.tags = {"daily"};
+    o.before_verify = [&](Repository&, const store::RevisionIndex&) {
+      change();
+    };
+    auto r = RunBackup(*repo_, src, o);
+    EXPECT_EQ(RevisionCount(), 0u);
+    size_t chunk_files = 0;
+    for (const auto& e :
+         std::filesystem::recursive_directory_iterator(dir_ + "/repo/chunks")) {
+      chunk_files += e.is_regular_file();
+    }
+    EXPECT_EQ(chunk_files, 0u) << "the failed backup's chunks were kept";
+    return r.status();
+  }
+  std::string path_;
+};
+
+TEST_F(FileSourceChangeTest, ShrunkDuringBackupFails) {
+  Status s = BackupChangedBy(
+      [&] { std::filesystem::resize_file(path_, kChunk + 4096); });
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.ToString().find("changed size during the backup"),
+            std::string::npos)
+      << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, GrownDuringBackupFails) {
+  Status s =
+      BackupChangedBy([&] { std::filesystem::resize_file(path_, 4 * kChunk); });
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, ReplacedDuringBackupFails) {
+  Status s = BackupChangedBy([&] {
+    std::filesystem::copy_file(path_, path_ + ".new");
+    std::filesystem::rename(path_ + ".new", path_);
+  });
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.ToString().find("replaced"), std::string::npos) << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, ReadPastTheShrunkEndFails) {
+  sources::FileSource src(path_);
+  ASSERT_OK(src.Begin("x"));
+  std::filesystem::resize_file(path_, kChunk);
+  std::vector<uint8_t> buf(kChunk);
+  EXPECT_OK(src.Read(0, buf));
+  Status s = src.Read(2 * kChunk, buf);
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.ToString().find("shrank"), std::string::npos) << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, UnchangedFileBacksUp) {
+  sources::FileSource src(path_);
+  BackupOptions o;
+  o.tags = {"daily"};
+  auto r = RunBackup(*repo_, src, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size, 3 * kChunk);
 }
 
 TEST_F(BackupRunTest, RejectsBadTags) {
