@@ -11,6 +11,38 @@
 
 namespace backy::sources {
 
+Result<uint64_t> ProbeFileImage(const std::string& path) {
+  // O_NONBLOCK: a FIFO must not hang init.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return Status::NotFound("source image does not exist", path);
+    }
+    return Status::FromErrno(errno, "open source image", path);
+  }
+  struct stat st;
+  uint64_t size = 0;
+  Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = Status::FromErrno(errno, "stat", path);
+  } else if (S_ISDIR(st.st_mode)) {
+    s = Status::InvalidArgument("source image is a directory", path);
+  } else if (S_ISBLK(st.st_mode)) {
+    if (::ioctl(fd, BLKGETSIZE64, &size) != 0) {
+      s = Status::FromErrno(errno, "get size of block device", path);
+    }
+  } else if (S_ISREG(st.st_mode)) {
+    size = static_cast<uint64_t>(st.st_size);
+  } else {
+    s = Status::InvalidArgument(
+        "source image must be a regular file or a block device", path);
+  }
+  ::close(fd);
+  if (!s.ok()) return s;
+  if (size == 0) return Status::InvalidArgument("source image is empty", path);
+  return size;
+}
+
 FileSource::FileSource(std::string path) : path_(std::move(path)) {}
 
 FileSource::~FileSource() {

@@ -16,6 +16,12 @@
 
 namespace backy::sources {
 
+// Checks that `path` can be a file source (for `backy init`): a regular
+// file or a block device, readable, not empty. Returns its size.
+// NotFound when missing; InvalidArgument naming the path for anything
+// else it refuses; IOError when it cannot be opened (permissions).
+Result<uint64_t> ProbeFileImage(const std::string& path);
+
 class FileSource final : public Source {
  public:
   explicit FileSource(std::string path);
