@@ -1,7 +1,7 @@
 #include "backup/backup_run.h"
 
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,7 +33,8 @@ void TestHook(std::string_view point) {
   static const char* hook = std::getenv("BACKY_TEST_HOOK");
   if (!hook) return;
   std::string_view h(hook);
-  if (!h.starts_with(point) || h.size() <= point.size() || h[point.size()] != ':') {
+  if (!h.starts_with(point) || h.size() <= point.size() ||
+      h[point.size()] != ':') {
     return;
   }
   std::string_view action = h.substr(point.size() + 1);
@@ -69,7 +70,8 @@ std::vector<SlotPlan> PlanSlots(const ExtentList& extents, bool diff,
       } else if (touched[s] == 0) {
         // A zero extent covering the whole slot makes it a zero slot; a
         // partial one means part of the slot changed: read it whole.
-        uint64_t slot_start = s * cs, slot_end = slot_start + index->SlotLength(s);
+        uint64_t slot_start = s * cs,
+                 slot_end = slot_start + index->SlotLength(s);
         bool whole = e.offset <= slot_start && e.end() >= slot_end;
         touched[s] = whole ? 2 : 1;
       }
@@ -103,7 +105,8 @@ std::vector<SlotPlan> PlanSlots(const ExtentList& extents, bool diff,
       p.ranges.emplace_back(slot_start, slot_end);
     } else {
       while (ext < extents.size() && extents[ext].end() <= slot_start) ++ext;
-      for (size_t j = ext; j < extents.size() && extents[j].offset < slot_end; ++j) {
+      for (size_t j = ext; j < extents.size() && extents[j].offset < slot_end;
+           ++j) {
         if (extents[j].kind != Extent::Kind::kData) continue;
         p.ranges.emplace_back(std::max(slot_start, extents[j].offset),
                               std::min(slot_end, extents[j].end()));
@@ -121,8 +124,9 @@ bool Cancelled(const BackupOptions& o) {
 // Reads and stores the planned slots with a pool of workers; fills the
 // index and stats; collects the digests this backup created.
 Status StoreSlots(Repository& repo, sources::Source& source,
-                  const std::vector<SlotPlan>& plan, const BackupOptions& options,
-                  bool rewrite, RevisionIndex* index, Revision* rev,
+                  const std::vector<SlotPlan>& plan,
+                  const BackupOptions& options, bool rewrite,
+                  RevisionIndex* index, Revision* rev,
                   std::vector<Digest>* created, std::vector<Digest>* replaced) {
   std::atomic<size_t> next{0};
   std::mutex mu;
@@ -142,7 +146,8 @@ Status StoreSlots(Repository& repo, sources::Source& source,
       const SlotPlan& p = plan[i];
       const uint32_t len = index->SlotLength(p.slot);
       std::span<uint8_t> data(buf.data(), len);
-      const uint64_t slot_start = static_cast<uint64_t>(p.slot) * index->chunk_size();
+      const uint64_t slot_start =
+          static_cast<uint64_t>(p.slot) * index->chunk_size();
       // Holes inside the slot are never read: zero first, read data ranges.
       uint64_t covered = 0;
       for (auto [b, e] : p.ranges) covered += e - b;
@@ -242,7 +247,8 @@ Status VerifyReadback(Repository& repo, const std::vector<Digest>& created,
 // written by this backup and a random sample of the others — within the
 // time budget.
 Status VerifySample(Repository& repo, sources::Source& source,
-                    const RevisionIndex& index, const std::vector<Digest>& created,
+                    const RevisionIndex& index,
+                    const std::vector<Digest>& created,
                     const BackupOptions& options, store::Verification* v) {
   v->method = "sample";
   std::set<Digest> fresh(created.begin(), created.end());
@@ -261,7 +267,8 @@ Status VerifySample(Repository& repo, sources::Source& source,
   std::vector<size_t> order = must;
   order.insert(order.end(), others.begin(), others.begin() + want_others);
   v->chunks_total = order.size();
-  const auto deadline = std::chrono::steady_clock::now() + options.verify_budget;
+  const auto deadline =
+      std::chrono::steady_clock::now() + options.verify_budget;
 
   std::atomic<size_t> next{0};
   std::atomic<bool> out_of_time{false};
@@ -375,9 +382,10 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
     if (options.full) {
       spdlog::info("backup: full backup requested; reading everything");
     } else if (parent.trust == store::Trust::kDistrusted) {
-      spdlog::warn("backup: newest revision {} is distrusted; reading everything "
-                   "and rewriting every chunk",
-                   parent.id);
+      spdlog::warn(
+          "backup: newest revision {} is distrusted; reading everything "
+          "and rewriting every chunk",
+          parent.id);
       rewrite = true;
     } else if (source.CanDiffFrom(parent.id)) {
       auto parent_index = repo.LoadIndex(parent.id);
@@ -390,9 +398,10 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
     } else if (source.verify_mode() == sources::VerifyMode::kSample) {
       // Snapshot sources (RBD) normally keep the parent's snapshot; if it
       // is gone, an operator removed it, which costs a full read.
-      spdlog::warn("backup: the snapshot of parent revision {} is gone from "
-                   "{}; reading everything (full backup)",
-                   parent.id, source.Name());
+      spdlog::warn(
+          "backup: the snapshot of parent revision {} is gone from "
+          "{}; reading everything (full backup)",
+          parent.id, source.Name());
     }
   }
 
@@ -412,8 +421,9 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
                            Extent::Kind::kData});
       }
     }
-    std::sort(extents.begin(), extents.end(),
-              [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+    std::sort(
+        extents.begin(), extents.end(),
+        [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
   }
   std::vector<SlotPlan> plan = PlanSlots(extents, !base.empty(), &index, &rev);
   spdlog::debug("backup: {} slots, {} to read, base '{}'", index.slot_count(),
@@ -429,6 +439,10 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   if (!s.ok()) return s;
   TestHook("synced");
   if (options.before_verify) options.before_verify(repo, index);
+  // File sources have no snapshot: what was read must still be the image
+  // whose size the revision records.
+  s = source.CheckUnchanged();
+  if (!s.ok()) return s.WithContext("nothing published");
 
   if (source.verify_mode() == sources::VerifyMode::kFull) {
     std::vector<Digest> written = created;
@@ -443,20 +457,21 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   // revisions (now quarantined), so a retry must not diff from the parent:
   // publish the revision as distrusted (visible in status), which makes
   // the next backup read everything, and fail below.
-  const bool distrust = s.IsCorruption() &&
-                        source.verify_mode() == sources::VerifyMode::kSample;
+  const bool distrust =
+      s.IsCorruption() && source.verify_mode() == sources::VerifyMode::kSample;
   if (!s.ok() && !distrust) return s;
   size_t data_slots = 0;
-  for (size_t i = 0; i < index.slot_count(); ++i) data_slots += !index.IsZero(i);
+  for (size_t i = 0; i < index.slot_count(); ++i)
+    data_slots += !index.IsZero(i);
   auto& v = rev.verification;
   v.fraction = v.chunks_total
                    ? static_cast<double>(v.chunks_checked) / v.chunks_total
                    : 1.0;
   v.coverage =
       data_slots ? static_cast<double>(v.chunks_checked) / data_slots : 1.0;
-  rev.stats.duration = std::chrono::duration<double>(
-                           std::chrono::steady_clock::now() - start)
-                           .count();
+  rev.stats.duration =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   if (Cancelled(options)) return Status::Interrupted("backup interrupted");
   if (distrust) {
     rev.trust = store::Trust::kDistrusted;
@@ -474,8 +489,10 @@ Result<Revision> RunBackup(Repository& repo, sources::Source& source,
   TestHook("published");
   s = source.Commit(rev.id);
   if (!s.ok()) {
-    spdlog::warn("backup: revision {} published, but the source could not "
-                 "clean up: {}", rev.id, s.ToString());
+    spdlog::warn(
+        "backup: revision {} published, but the source could not "
+        "clean up: {}",
+        rev.id, s.ToString());
   }
   return rev;
 }

@@ -8,8 +8,10 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -79,11 +81,45 @@ class StreamSink final : public FdSink {
   Status Finish() override { return Status::OK(); }  // pipes cannot fsync
 };
 
-// A regular file: written as TARGET.backy-restore-XXXX, renamed at the end.
+// A random, unpredictable name for a temporary file next to `target`:
+// "DIR/.NAME.backy-restore-<16 hex digits>".
+std::string RandomTempName(const std::string& target) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string base = target.substr(target.rfind('/') + 1);  // npos+1 == 0
+  if (base.size() > 200) base.resize(200);  // stay under NAME_MAX
+  char suffix[17];
+  std::snprintf(suffix, sizeof suffix, "%016llx",
+                static_cast<unsigned long long>(rng()));
+  return store::DirName(target) + "/." + base + ".backy-restore-" + suffix;
+}
+
+// Gives the anonymous (O_TMPFILE) file `fd` the name `path`; EEXIST when
+// `path` exists (linkat never follows or replaces it).
+int LinkAnonymous(int fd, const std::string& path) {
+  if (::linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH) == 0) return 0;
+  if (errno == EEXIST) return EEXIST;
+  // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc works for everyone.
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(),
+               AT_SYMLINK_FOLLOW) == 0) {
+    return 0;
+  }
+  return errno;
+}
+
+// A regular file. Written as a new file in TARGET's directory — anonymous
+// (O_TMPFILE) where the file system supports it, else created O_EXCL under
+// a random name — which gets a random name at the end (if anonymous) and is
+// renamed over TARGET. No existing name in the directory is ever opened, so
+// a symlink planted there is never followed; a symlink at TARGET is
+// replaced by the rename, and what it points to is left alone.
 class FileSink final : public FdSink {
  public:
+  // `tmp` is the temporary file's name, or empty when `fd` is anonymous.
   FileSink(std::string target, std::string tmp, int fd)
-      : FdSink(fd, tmp, true, true), target_(std::move(target)) {}
+      : FdSink(fd, tmp.empty() ? target : tmp, true, true),
+        target_(std::move(target)),
+        tmp_(std::move(tmp)) {}
   Status Open(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return Status::FromErrno(errno, "truncate", name_);
@@ -93,24 +129,124 @@ class FileSink final : public FdSink {
   Status Finish() override {
     Status s = FdSink::Finish();
     if (!s.ok()) return s;
-    if (::rename(name_.c_str(), target_.c_str()) != 0) {
+    if (tmp_.empty()) {
+      int err = EEXIST;
+      for (int attempt = 0; attempt < 100 && err == EEXIST; ++attempt) {
+        tmp_ = RandomTempName(target_);
+        err = LinkAnonymous(fd_, tmp_);
+      }
+      if (err != 0) {
+        std::string failed = tmp_;
+        tmp_.clear();
+        return Status::FromErrno(err, "link restored file", failed);
+      }
+    }
+    if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
       return Status::FromErrno(errno, "rename", target_);
     }
     done_ = true;
+    // The directory belongs to whoever may write it: make sure the name
+    // now holds the file we wrote, not one swapped in meanwhile.
+    struct stat mine, there;
+    if (::fstat(fd_, &mine) != 0 || ::lstat(target_.c_str(), &there) != 0 ||
+        mine.st_dev != there.st_dev || mine.st_ino != there.st_ino) {
+      return Status::IOError(
+          "target was replaced by someone else while restoring", target_);
+    }
     return store::SyncDir(store::DirName(target_));
   }
   void Abort() override {
-    if (!done_) ::unlink(name_.c_str());
+    if (!done_ && !tmp_.empty()) ::unlink(tmp_.c_str());
   }
   ~FileSink() override { Abort(); }
 
  private:
   std::string target_;
+  std::string tmp_;
   bool done_ = false;
 };
 
+// Opens a new temporary file for restoring into the regular file `target`.
+Result<std::unique_ptr<RestoreSink>> OpenFileSink(const std::string& target) {
+  const std::string dir = store::DirName(target);
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    // Without CAP_DAC_READ_SEARCH an anonymous file can be named only
+    // through /proc: without /proc, use a named file instead.
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    if (::geteuid() == 0 || ::access(proc.c_str(), F_OK) == 0) {
+      return std::unique_ptr<RestoreSink>(new FileSink(target, "", fd));
+    }
+    ::close(fd);
+  } else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+    return Status::FromErrno(errno, "create a file in", dir);
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string tmp = RandomTempName(target);
+    fd = ::open(tmp.c_str(),
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      return std::unique_ptr<RestoreSink>(new FileSink(target, tmp, fd));
+    }
+    if (errno != EEXIST) return Status::FromErrno(errno, "create", tmp);
+  }
+  return Status::IOError("no free temporary file name", dir);
+}
+
+// Opens the block device at `target` for writing in place. `seen` is what
+// lstat() (or, through a symlink, stat()) found there; the device opened
+// must be that one, or nothing is written. With `link` (TARGET is a
+// symlink, `link` its lstat()), the link is followed only when root or
+// this user owns it and it is still the same link afterwards.
+Result<std::unique_ptr<RestoreSink>> OpenBlockSink(const std::string& target,
+                                                   const struct stat& seen,
+                                                   const struct stat* link) {
+  const uid_t me = ::geteuid();
+  if (link && link->st_uid != 0 && link->st_uid != me) {
+    return Status::InvalidArgument(
+        "target is a symbolic link to a block device owned by another user "
+        "(uid " +
+            std::to_string(link->st_uid) + "); refusing to follow it",
+        target);
+  }
+  // O_NONBLOCK: never hang opening a FIFO swapped in meanwhile.
+  const int flags =
+      O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (link ? 0 : O_NOFOLLOW);
+  store::UniqueFd fd(::open(target.c_str(), flags));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      return Status::InvalidArgument(
+          "target became a symbolic link while opening; nothing written",
+          target);
+    }
+    return Status::FromErrno(errno, "open", target);
+  }
+  struct stat st, now_link, now;
+  bool same = ::fstat(fd.get(), &st) == 0 && S_ISBLK(st.st_mode) &&
+              st.st_rdev == seen.st_rdev;
+  if (same && link) {
+    same = ::lstat(target.c_str(), &now_link) == 0 &&
+           now_link.st_dev == link->st_dev && now_link.st_ino == link->st_ino &&
+           ::stat(target.c_str(), &now) == 0 && now.st_rdev == st.st_rdev;
+  }
+  if (!same) {
+    return Status::InvalidArgument(
+        "target changed while opening it; nothing written", target);
+  }
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    return Status::FromErrno(errno, "fcntl", target);
+  }
+  return std::unique_ptr<RestoreSink>(
+      new FdSink(fd.release(), target, true, false));
+}
 
 }  // namespace
+
+bool RevisionRemoved(const store::Repository& repo, const std::string& id) {
+  struct stat st;
+  return ::lstat(repo.RevisionPath(id).c_str(), &st) != 0 && errno == ENOENT;
+}
 
 Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
                                               const RestoreOptions& options) {
@@ -118,8 +254,8 @@ Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
 #ifdef BACKY_WITH_RBD
     return OpenRbdSink(target.substr(4), options);
 #else
-    return Status::NotSupported(
-        "this backy was built without Ceph RBD support", target);
+    return Status::NotSupported("this backy was built without Ceph RBD support",
+                                target);
 #endif
   }
   if (target == "-") {
@@ -130,42 +266,57 @@ Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
     }
     return std::unique_ptr<RestoreSink>(new StreamSink());
   }
-  struct stat st;
-  if (::stat(target.c_str(), &st) == 0) {
-    if (S_ISBLK(st.st_mode)) {
-      if (!options.force) {
-        return Status::InvalidArgument(
-            "target is a block device; use --force to overwrite it", target);
-      }
-      int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return Status::FromErrno(errno, "open", target);
-      return std::unique_ptr<RestoreSink>(new FdSink(fd, target, true, false));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      return Status::InvalidArgument("target is a directory", target);
-    }
-    if (!S_ISREG(st.st_mode)) {
-      return Status::InvalidArgument(
-          "target must be a file, a block device or '-'", target);
-    }
-    if (st.st_size > 0 && !options.force) {
-      return Status::InvalidArgument(
-          "target exists and is not empty; use --force to replace it", target);
-    }
-  } else if (errno != ENOENT) {
-    return Status::FromErrno(errno, "stat", target);
+  struct stat lst;
+  if (::lstat(target.c_str(), &lst) != 0) {
+    if (errno != ENOENT) return Status::FromErrno(errno, "stat", target);
+    return OpenFileSink(target);
   }
-  const std::string base = target.substr(target.rfind('/') + 1);  // npos+1 == 0
-  const std::string tmp = store::DirName(target) + "/." + base + ".backy-restore-" + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create", tmp);
-  return std::unique_ptr<RestoreSink>(new FileSink(target, tmp, fd));
+  if (S_ISLNK(lst.st_mode)) {
+    struct stat st;
+    const bool device = ::stat(target.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+    if (!options.force) {
+      return Status::InvalidArgument(
+          device ? "target is a symbolic link to a block device; use --force "
+                   "to write to the device"
+                 : "target is a symbolic link; use --force to replace the "
+                   "link (what it points to is left alone)",
+          target);
+    }
+    if (device) return OpenBlockSink(target, st, &lst);
+    return OpenFileSink(target);  // the rename replaces the link
+  }
+  if (S_ISBLK(lst.st_mode)) {
+    if (!options.force) {
+      return Status::InvalidArgument(
+          "target is a block device; use --force to overwrite it", target);
+    }
+    return OpenBlockSink(target, lst, nullptr);
+  }
+  if (S_ISDIR(lst.st_mode)) {
+    return Status::InvalidArgument("target is a directory", target);
+  }
+  if (!S_ISREG(lst.st_mode)) {
+    return Status::InvalidArgument(
+        "target must be a file, a block device or '-'", target);
+  }
+  if (lst.st_size > 0 && !options.force) {
+    return Status::InvalidArgument(
+        "target exists and is not empty; use --force to replace it", target);
+  }
+  return OpenFileSink(target);
 }
 
 Status RunRestore(store::Repository& repo, const store::Revision& revision,
                   RestoreSink& sink, const RestoreOptions& options) {
   auto index = repo.LoadIndex(revision.id);
-  if (!index.ok()) return index.status();
+  if (!index.ok()) {
+    if (RevisionRemoved(repo, revision.id)) {
+      return Status::NotFound(
+          "revision was removed (forget or expire) before it could be read",
+          revision.id);
+    }
+    return index.status();
+  }
   if (index->image_size() != revision.size) {
     return Status::Corruption("index size differs from revision size",
                               repo.IndexPath(revision.id));
@@ -178,8 +329,8 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   const size_t slots = index->slot_count();
   // Reading chunks waits on the disk more than on the CPU: more readers
   // than cores keep the disk busy.
-  const unsigned workers = options.workers ? options.workers
-                                           : std::max(4u, 2 * WorkerCount(0));
+  const unsigned workers =
+      options.workers ? options.workers : std::max(4u, 2 * WorkerCount(0));
   const size_t window = 2 * workers;  // buffers in flight, bounds memory
 
   struct Buffer {
@@ -193,9 +344,9 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   std::vector<Buffer> ring(window);
   std::mutex mu;
   std::condition_variable cv;
-  size_t next_claim = 0;   // GUARDED_BY(mu)
-  size_t next_write = 0;   // GUARDED_BY(mu)
-  bool stop = false;       // GUARDED_BY(mu)
+  size_t next_claim = 0;  // GUARDED_BY(mu)
+  size_t next_write = 0;  // GUARDED_BY(mu)
+  bool stop = false;      // GUARDED_BY(mu)
   auto cancelled = [&] {
     return options.cancel && options.cancel->load(std::memory_order_relaxed);
   };
@@ -206,7 +357,10 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
       size_t i;
       {
         std::unique_lock<std::mutex> l(mu);
-        cv.wait(l, [&] { return stop || next_claim >= slots || next_claim < next_write + window; });
+        cv.wait(l, [&] {
+          return stop || next_claim >= slots ||
+                 next_claim < next_write + window;
+        });
         if (stop || next_claim >= slots) return;
         i = next_claim++;
       }

@@ -3,7 +3,7 @@
 //
 // Chunks are read and checked in parallel and written in order by one
 // writer, with a bounded window of buffers (memory stays bounded whatever
-// the image size). A regular file is written as a temporary file next to
+// the image size). A regular file is written as a new file next to
 // the target and renamed into place when complete, sparse (zero slots are
 // holes); a block device gets every byte (zeros too); stdout gets the
 // whole byte stream. Not thread-safe; one restore per call.
@@ -49,11 +49,26 @@ class RestoreSink {
   virtual void Abort() = 0;
 };
 
-// Opens the sink for TARGET: "-" (stdout), a block device or a file path.
+// Opens the sink for TARGET: "-" (stdout), "rbd:POOL/IMAGE", a block
+// device or a file path.
+// A file is written as a new file in TARGET's directory (anonymous, or
+// under a random name created exclusively) and renamed over TARGET at the
+// end; no existing name is opened, so planted symlinks are never followed.
+// InvalidArgument (nothing written) when TARGET is a non-empty file, a
+// block device or a symbolic link and options.force is false; a directory
+// or another kind of file. With force, a symlink to a block device is
+// followed only when root or this user owns the link (/dev/VG/LV,
+// /dev/disk/by-id/...); any other symlink is replaced by the restored
+// file, and what it pointed to is left alone.
 Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
                                               const RestoreOptions& options);
 
-// Restores `revision` of `repo` into `sink`.
+// True when the metadata of revision `id` is gone: forgotten or expired
+// since the caller listed it. Its index may be gone too; that is no damage.
+bool RevisionRemoved(const store::Repository& repo, const std::string& id);
+
+// Restores `revision` of `repo` into `sink`. NotFound when the revision
+// was removed since it was listed (see RevisionRemoved).
 Status RunRestore(store::Repository& repo, const store::Revision& revision,
                   RestoreSink& sink, const RestoreOptions& options);
 

@@ -27,10 +27,12 @@ Status ParseSeconds(const Section& s, const std::string& key, int min, int max,
   int n = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc() || end != v.data() + v.size() || n < min || n > max) {
-    return Status::InvalidArgument("source." + key + " must be a number of "
-                                   "seconds from " + std::to_string(min) +
-                                   " to " + std::to_string(max) + ", got '" +
-                                   v + "'",
+    return Status::InvalidArgument("source." + key +
+                                       " must be a number of "
+                                       "seconds from " +
+                                       std::to_string(min) + " to " +
+                                       std::to_string(max) + ", got '" + v +
+                                       "'",
                                    config_name);
   }
   *out = n;
@@ -154,9 +156,8 @@ Result<std::map<std::string, std::string>> SourceSectionFor(
     std::error_code ec;
     auto abs = std::filesystem::absolute(spec, ec);
     if (ec) return Status::InvalidArgument("bad path", spec);
-    if (!std::filesystem::exists(abs, ec)) {
-      return Status::NotFound("source image does not exist", abs.string());
-    }
+    auto size = sources::ProbeFileImage(abs.string());
+    if (!size.ok()) return size.status();
     Section section{{"type", "file"}, {"filename", abs.string()}};
     if (init.full_always) section["full-always"] = "true";
     return section;
@@ -171,7 +172,8 @@ Result<std::map<std::string, std::string>> SourceSectionFor(
                     {"verify_budget", std::to_string(init.verify_budget_s)},
                     {"full-always", init.full_always ? "true" : "false"}};
     if (!c->rbd_namespace.empty()) section["namespace"] = c->rbd_namespace;
-    if (!init.ceph_conf.empty()) section["ceph_conf"] = Absolute(init.ceph_conf);
+    if (!init.ceph_conf.empty())
+      section["ceph_conf"] = Absolute(init.ceph_conf);
     if (!init.client_id.empty()) section["client_id"] = init.client_id;
     if (!init.keyring.empty()) section["keyring"] = Absolute(init.keyring);
     if (init.connect_timeout_s != 30) {

@@ -42,10 +42,11 @@ struct SourceInitOptions {
 };
 
 // The config's source section for `backy init TYPE SPEC`. For file: NotFound
-// when the image is missing. For ceph-rbd (SPEC is POOL/IMAGE or
-// POOL/NAMESPACE/IMAGE): with `check`, connects and fails with the
-// cluster's error (unreachable, pool or image missing) unless the image
-// exists.
+// when the image is missing, InvalidArgument when it is empty, a directory
+// or neither a regular file nor a block device (sources::ProbeFileImage). For
+// ceph-rbd (SPEC is POOL/IMAGE or POOL/NAMESPACE/IMAGE): with `check`, connects
+// and fails with the cluster's error (unreachable, pool or image missing)
+// unless the image exists.
 Result<std::map<std::string, std::string>> SourceSectionFor(
     const std::string& type, const std::string& spec,
     const SourceInitOptions& init = {});

@@ -96,6 +96,8 @@ class RbdSource final : public Source {
   // Closes the snapshot and removes the snapshot Begin() created. Errors
   // are only logged (debug).
   void Abort() override;
+  // The backup reads a snapshot, which cannot change: always OK.
+  Status CheckUnchanged() override { return Status::OK(); }
 
   VerifyMode verify_mode() const override { return VerifyMode::kSample; }
   uint64_t bytes_read() const override { return bytes_read_.load(); }

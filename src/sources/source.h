@@ -56,9 +56,19 @@ class Source {
                          ExtentList* out) = 0;
 
   // Reads exactly buf.size() bytes at `offset` (bytes beyond Size() read as
-  // zeros). Safe for concurrent use by multiple threads. `buf` is owned by
-  // the caller and only used during the call.
+  // zeros; an image that ends before Size() is an IOError). Safe for concurrent
+  // use by multiple threads. `buf` is owned by the caller and only used during
+  // the call.
   virtual Status Read(uint64_t offset, std::span<uint8_t> buf) = 0;
+
+  // Checks, once every Read() of a backup is done, that the image is still
+  // the one Begin() saw: the same size and, for a file, the same file (a
+  // file source has no snapshot; a file truncated, extended or replaced
+  // meanwhile would give a revision that is neither the old image nor the
+  // new one). A point-in-time source (RBD snapshot) cannot change and
+  // returns OK. Errors: IOError naming the source when it changed.
+  // REQUIRES: Begin() succeeded.
+  virtual Status CheckUnchanged() = 0;
 
   // The backup of `revision_id` has been published; the source may drop
   // state belonging to older revisions (RBD: older backy-* snapshots).

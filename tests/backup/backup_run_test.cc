@@ -2,11 +2,16 @@
 // in-memory source.
 #include "backup/backup_run.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 
 #include "backup/restore.h"
+#include "sources/file_source.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -63,7 +68,8 @@ class FakeSource final : public sources::Source {
                              old.begin() + off);
       if (same) continue;
       bool zero = IsAllZero({current.data() + off, len});
-      out->push_back({off, len, zero ? Extent::Kind::kZero : Extent::Kind::kData});
+      out->push_back(
+          {off, len, zero ? Extent::Kind::kZero : Extent::Kind::kData});
     }
     return Status::OK();
   }
@@ -80,6 +86,7 @@ class FakeSource final : public sources::Source {
     return Status::OK();
   }
   void Abort() override { aborted = true; }
+  Status CheckUnchanged() override { return Status::OK(); }
   sources::VerifyMode verify_mode() const override { return mode; }
   uint64_t bytes_read() const override { return read; }
 };
@@ -99,7 +106,8 @@ class MemorySink final : public RestoreSink {
   void Abort() override {}
 };
 
-void FillRandom(std::vector<uint8_t>& v, uint64_t off, uint64_t len, uint64_t seed) {
+void FillRandom(std::vector<uint8_t>& v, uint64_t off, uint64_t len,
+                uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (uint64_t i = 0; i < len; ++i) v[off + i] = static_cast<uint8_t>(rng());
 }
@@ -150,6 +158,24 @@ TEST_F(BackupRunTest, FullBackupRestoresBitExact) {
   EXPECT_TRUE(r.verification.complete);
 }
 
+TEST_F(BackupRunTest, RestoreOfForgottenRevisionIsNotFoundNotDamage) {
+  Revision rev = Backup();
+  ASSERT_OK(repo_->Forget(rev.id));  // e.g. by a concurrent forget/expire
+  MemorySink sink;
+  Status s = RunRestore(*repo_, rev, sink, {});
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_TRUE(RevisionRemoved(*repo_, rev.id));
+}
+
+TEST_F(BackupRunTest, RestoreWithIndexMissingIsCorruption) {
+  Revision rev = Backup();
+  ASSERT_EQ(::unlink(repo_->IndexPath(rev.id).c_str()), 0);
+  MemorySink sink;
+  Status s = RunRestore(*repo_, rev, sink, {});
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_FALSE(RevisionRemoved(*repo_, rev.id));
+}
+
 TEST_F(BackupRunTest, HolesAreNeverRead) {
   Revision r = Backup();
   // Only the 1 MiB blocks with data are read: 12 + 3 (2 MiB at +100) + 1.
@@ -162,7 +188,8 @@ TEST_F(BackupRunTest, IncrementalReadsOnlyChangedSlots) {
   auto before = src_.image;
   FillRandom(src_.image, 1 * kChunk + 10, 100, 9);  // slot 1
   FillRandom(src_.image, 8 * kChunk, kChunk, 10);   // slot 8, was zero
-  std::fill(src_.image.begin(), src_.image.begin() + kChunk, 0);  // slot 0 discarded
+  std::fill(src_.image.begin(), src_.image.begin() + kChunk,
+            0);  // slot 0 discarded
   Revision second = Backup({"hourly"});
   EXPECT_EQ(second.parent, first.id);
   EXPECT_EQ(second.stats.bytes_read, 2 * kChunk);
@@ -244,7 +271,9 @@ TEST_F(BackupRunTest, FailedRewriteNeverDeletesSharedChunks) {
   BackupOptions o;
   o.tags = {"daily"};
   o.cancel = &cancel;
-  o.before_verify = [&](Repository&, const store::RevisionIndex&) { cancel = true; };
+  o.before_verify = [&](Repository&, const store::RevisionIndex&) {
+    cancel = true;
+  };
   EXPECT_TRUE(RunBackup(*repo_, src_, o).status().IsInterrupted());
   EXPECT_EQ(Restore(first), src_.image);  // rewritten chunks were kept
 }
@@ -321,6 +350,83 @@ TEST_F(BackupRunTest, ZeroTimeBudgetIsRecordedAsIncomplete) {
   ASSERT_OK(r.status());
   EXPECT_FALSE(r->verification.complete);
   EXPECT_LT(r->verification.chunks_checked, r->verification.chunks_total);
+}
+
+// A file source changed during a backup (it has no snapshot): nothing is
+// published and the backup's chunks are removed.
+class FileSourceChangeTest : public BackupRunTest {
+ protected:
+  FileSourceChangeTest() {
+    path_ = dir_ + "/vm.img";
+    std::vector<uint8_t> image(3 * kChunk);
+    FillRandom(image, 0, image.size(), 7);
+    std::FILE* f = std::fopen(path_.c_str(), "wb");
+    EXPECT_EQ(std::fwrite(image.data(), 1, image.size(), f), image.size());
+    std::fclose(f);
+  }
+  // Backs up path_, calling `change` after every read; returns the error.
+  Status BackupChangedBy(const std::function<void()>& change) {
+    sources::FileSource src(path_);
+    BackupOptions o;
+    o.tags = {"daily"};
+    o.before_verify = [&](Repository&, const store::RevisionIndex&) {
+      change();
+    };
+    auto r = RunBackup(*repo_, src, o);
+    EXPECT_EQ(RevisionCount(), 0u);
+    size_t chunk_files = 0;
+    for (const auto& e :
+         std::filesystem::recursive_directory_iterator(dir_ + "/repo/chunks")) {
+      chunk_files += e.is_regular_file();
+    }
+    EXPECT_EQ(chunk_files, 0u) << "the failed backup's chunks were kept";
+    return r.status();
+  }
+  std::string path_;
+};
+
+TEST_F(FileSourceChangeTest, ShrunkDuringBackupFails) {
+  Status s = BackupChangedBy(
+      [&] { std::filesystem::resize_file(path_, kChunk + 4096); });
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.ToString().find("changed size during the backup"),
+            std::string::npos)
+      << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, GrownDuringBackupFails) {
+  Status s =
+      BackupChangedBy([&] { std::filesystem::resize_file(path_, 4 * kChunk); });
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, ReplacedDuringBackupFails) {
+  Status s = BackupChangedBy([&] {
+    std::filesystem::copy_file(path_, path_ + ".new");
+    std::filesystem::rename(path_ + ".new", path_);
+  });
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.ToString().find("replaced"), std::string::npos) << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, ReadPastTheShrunkEndFails) {
+  sources::FileSource src(path_);
+  ASSERT_OK(src.Begin("x"));
+  std::filesystem::resize_file(path_, kChunk);
+  std::vector<uint8_t> buf(kChunk);
+  EXPECT_OK(src.Read(0, buf));
+  Status s = src.Read(2 * kChunk, buf);
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.ToString().find("shrank"), std::string::npos) << s.ToString();
+}
+
+TEST_F(FileSourceChangeTest, UnchangedFileBacksUp) {
+  sources::FileSource src(path_);
+  BackupOptions o;
+  o.tags = {"daily"};
+  auto r = RunBackup(*repo_, src, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size, 3 * kChunk);
 }
 
 TEST_F(BackupRunTest, RejectsBadTags) {

@@ -14,30 +14,50 @@
 namespace backy::backup::cli {
 namespace {
 
-// "256M", "1G", "65536" → bytes.
+// Largest --cache-size: far more memory than a backup host has.
+constexpr uint64_t kMaxCacheSize = uint64_t{1} << 40;
+
+// "256M", "1G", "65536" → bytes: digits, then K, M, G or T (optionally
+// followed by "iB" or "B"; powers of 1024). No sign, no spaces, at most
+// kMaxCacheSize.
 Result<uint64_t> ParseSize(const std::string& s) {
   size_t pos = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(s, &pos);
-  } catch (...) {
-    return Status::InvalidArgument("bad size '" + s + "'");
+  uint64_t v = 0;
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+    v = v * 10 + static_cast<uint64_t>(s[pos] - '0');
+    v = std::min(v, kMaxCacheSize + 1);  // saturate: never wraps
+    ++pos;
+  }
+  if (pos == 0) {
+    return Status::InvalidArgument("'" + s +
+                                   "' is not a size (digits, then K, M, G or "
+                                   "T)");
   }
   std::string unit = s.substr(pos);
   for (auto& c : unit)
     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (unit.ends_with("IB")) unit.resize(unit.size() - 2);
-  if (unit.ends_with("B")) unit.pop_back();
-  uint64_t mul = 1;
-  if (unit == "K")
-    mul = 1ull << 10;
-  else if (unit == "M")
-    mul = 1ull << 20;
-  else if (unit == "G")
-    mul = 1ull << 30;
-  else if (!unit.empty())
-    return Status::InvalidArgument("bad size unit in '" + s + "'");
-  return static_cast<uint64_t>(v) * mul;
+  if (unit.ends_with("IB")) {
+    unit.resize(unit.size() - 2);
+  } else if (unit.ends_with("B")) {
+    unit.pop_back();
+  }
+  unsigned shift = 0;
+  if (unit == "K") {
+    shift = 10;
+  } else if (unit == "M") {
+    shift = 20;
+  } else if (unit == "G") {
+    shift = 30;
+  } else if (unit == "T") {
+    shift = 40;
+  } else if (!unit.empty()) {
+    return Status::InvalidArgument("bad size unit in '" + s +
+                                   "' (K, M, G or T)");
+  }
+  if (v > (kMaxCacheSize >> shift)) {
+    return Status::InvalidArgument("size '" + s + "' is more than 1T");
+  }
+  return v << shift;
 }
 
 // The server's memory is the block cache (bounded by --cache-size) plus
@@ -84,18 +104,28 @@ class NbdServerCommand final : public Command {
                   "overlay, discarded on disconnect; the repository is never "
                   "changed");
     app->add_option("--cache-size", cache_size_,
-                    "Decompressed chunk blocks kept in memory (e.g. 256M, 1G)")
-        ->capture_default_str();
+                    "Decompressed chunk blocks kept in memory (e.g. 256M, 1G; "
+                    "0 to 1T)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) {
+              auto size = ParseSize(v);
+              return size.ok() ? std::string() : size.status().Message();
+            },
+            "SIZE"));
     app->add_option("--max-connections", options_.max_connections,
                     "Connections served at once")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 100000u));
     app->add_option("--idle-timeout", idle_timeout_,
                     "Seconds before an idle connection is closed (0: never)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{365} * 24 * 3600));
     app->add_option("--threads", options_.worker_threads,
                     "Threads reading chunks from disk (reads of cached data "
                     "are answered without them)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1024u));
   }
   Status Run(const GlobalOptions& global) override {
     RaiseOpenFileLimit();

@@ -2,21 +2,36 @@
 // revisions; mark them verified or distrusted.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
 
 #include "backup/cli/command.h"
+#include "backup/restore.h"
 #include "backup/workers.h"
 #include "store/spec.h"
 
 namespace backy::backup::cli {
 namespace {
 
-// Checks every distinct chunk of `index`; returns the bad ones' errors.
-std::vector<Status> CheckChunks(store::Repository& repo,
-                                const store::RevisionIndex& index) {
+// What checking one revision's chunks found. Only damage distrusts a
+// revision; an error that says nothing about the data (a permission or
+// I/O error) leaves its trust alone.
+struct ChunkReport {
+  std::vector<Status> damaged;  // Corruption, or a missing chunk
+  std::vector<Status> errors;   // anything else
+};
+
+// A chunk is damaged when it is corrupt or missing: purge cannot run while
+// verify holds the reader lock, so a chunk a listed revision needs is there
+// unless something broke.
+bool IsDamage(const Status& s) { return s.IsCorruption() || s.IsNotFound(); }
+
+// Checks every distinct chunk of `index`.
+ChunkReport CheckChunks(store::Repository& repo,
+                        const store::RevisionIndex& index) {
   std::vector<Digest> digests;
   std::unordered_set<Digest, DigestHash> seen;
   for (size_t i = 0; i < index.slot_count(); ++i) {
@@ -26,7 +41,7 @@ std::vector<Status> CheckChunks(store::Repository& repo,
   }
   std::atomic<size_t> next{0};
   std::mutex mu;
-  std::vector<Status> bad;
+  ChunkReport report;
   auto worker = [&] {
     std::vector<uint8_t> buf;
     while (!g_cancel) {
@@ -39,11 +54,27 @@ std::vector<Status> CheckChunks(store::Repository& repo,
         if (q.ok()) s = s.WithContext("moved to quarantine/");
       }
       std::lock_guard<std::mutex> l(mu);
-      bad.push_back(s);
+      (IsDamage(s) ? report.damaged : report.errors).push_back(s);
     }
   };
   RunWorkers(WorkerCount(0), worker);
-  return bad;
+  return report;
+}
+
+// The writer lock, for updating one revision's trust. forget and expire
+// hold it only briefly: wait up to 10 s for them instead of failing
+// with Busy at once.
+Result<store::Repository::Locks> LockWriterBriefly(store::Repository& repo) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (true) {
+    auto locks = repo.LockWriter("verify");
+    if (!locks.status().IsBusy() || g_cancel ||
+        std::chrono::steady_clock::now() > deadline) {
+      return locks;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 class VerifyCommand final : public Command {
@@ -78,37 +109,79 @@ class VerifyCommand final : public Command {
       std::printf("no distrusted revisions to verify (use --all or -r SPEC)\n");
       return Status::OK();
     }
-    size_t failed = 0;
+    size_t failed = 0, unchecked = 0;
+    Status first_error;
     for (const auto& r : todo) {
+      ChunkReport report;
       auto index = (*repo)->LoadIndex(r.id);
-      std::vector<Status> bad;
       if (!index.ok()) {
-        bad.push_back(index.status());
+        // forget/expire remove the metadata first, then the index.
+        if (RevisionRemoved(**repo, r.id)) {
+          std::printf(
+              "revision %s: removed meanwhile (forget or expire), "
+              "skipped\n",
+              r.id.c_str());
+          continue;
+        }
+        (index.status().IsCorruption() ? report.damaged : report.errors)
+            .push_back(index.status());
       } else {
-        bad = CheckChunks(**repo, *index);
+        report = CheckChunks(**repo, *index);
       }
       if (g_cancel) return Status::Interrupted("verify interrupted");
-      for (const auto& s : bad) std::printf("  %s\n", s.ToString().c_str());
-      const store::Trust trust =
-          bad.empty() ? store::Trust::kVerified : store::Trust::kDistrusted;
-      std::printf("revision %s: %s\n", r.id.c_str(),
-                  bad.empty() ? "verified"
-                              : ("distrusted, " + std::to_string(bad.size()) +
-                                 " bad chunks").c_str());
-      failed += !bad.empty();
+      for (const auto& s : report.damaged) {
+        std::printf("  %s\n", s.ToString().c_str());
+      }
+      for (const auto& s : report.errors) {
+        std::printf("  %s\n", s.ToString().c_str());
+      }
+      if (report.damaged.empty() && !report.errors.empty()) {
+        // Nothing is known about the data: leave the revision's trust.
+        std::printf("revision %s: not checked, %zu error(s); trust unchanged\n",
+                    r.id.c_str(), report.errors.size());
+        if (first_error.ok()) first_error = report.errors.front();
+        ++unchecked;
+        continue;
+      }
+      const bool bad = !report.damaged.empty();
       // Update the metadata briefly under the writer lock, re-reading it so
       // a concurrent expire's tag changes are not lost.
-      auto locks = (*repo)->LockWriter("verify");
+      auto locks = LockWriterBriefly(**repo);
       if (!locks.ok()) return locks.status();
       auto fresh = FindRevision(**repo, r.id);
-      if (!fresh.ok()) continue;  // forgotten meanwhile
-      fresh->trust = trust;
+      if (!fresh.ok() && RevisionRemoved(**repo, r.id)) {
+        std::printf(
+            "revision %s: removed meanwhile (forget or expire), "
+            "skipped\n",
+            r.id.c_str());
+        continue;
+      }
+      if (!fresh.ok()) return fresh.status();
+      std::printf("revision %s: %s\n", r.id.c_str(),
+                  bad ? ("distrusted, " +
+                         std::to_string(report.damaged.size()) + " bad chunks")
+                            .c_str()
+                      : "verified");
+      if (!report.errors.empty()) {
+        std::printf("  and %zu chunk(s) could not be read\n",
+                    report.errors.size());
+        if (first_error.ok()) first_error = report.errors.front();
+        ++unchecked;
+      }
+      failed += bad;
+      fresh->trust = bad ? store::Trust::kDistrusted : store::Trust::kVerified;
       Status s = (*repo)->UpdateMetadata(*fresh);
+      if (s.IsNotFound() && RevisionRemoved(**repo, r.id)) continue;
       if (!s.ok()) return s;
     }
     if (failed) {
-      return Status::Corruption(std::to_string(failed) +
-                                " revision(s) have damaged chunks and stay distrusted");
+      return Status::Corruption(
+          std::to_string(failed) +
+          " revision(s) have damaged chunks and stay distrusted");
+    }
+    if (unchecked) {
+      return first_error.WithContext(std::to_string(unchecked) +
+                                     " revision(s) could not be fully checked");
     }
     return Status::OK();
   }
