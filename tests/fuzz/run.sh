@@ -2,7 +2,7 @@
 # Builds the fuzz targets with clang, libFuzzer, ASan and UBSan into
 # $BACKY_FUZZ_BUILD (default build/fuzz; only the libraries they need) and
 # runs each over its seed corpus (corpus/TARGET) and then for
-# $BACKY_FUZZ_SECONDS (default 10) seconds of fuzzing, with a fixed seed
+# $BACKY_FUZZ_SECONDS (default 8) seconds of fuzzing, with a fixed seed
 # ($BACKY_FUZZ_SEED, default 1). Exits 1 if any target crashed, leaked,
 # hung or ran out of memory, naming the reproducer (kept under the build
 # directory; replay it with `build/fuzz/tests/fuzz/fuzz_TARGET FILE`);
@@ -12,9 +12,9 @@
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BACKY_FUZZ_BUILD:-$src/build/fuzz}
-seconds=${BACKY_FUZZ_SECONDS:-10}
+seconds=${BACKY_FUZZ_SECONDS:-8}
 seed=${BACKY_FUZZ_SEED:-1}
-all=(index chunk revision scheduler_config nbd_option nbd_request)
+all=(index chunk chunk_file revision scheduler_config nbd_option nbd_request)
 
 replay_crashes=
 if [ "${1:-}" = --crashes ]; then
@@ -76,7 +76,7 @@ for t in "${targets[@]}"; do
   work=$build/run/$t
   rm -rf "$work"
   mkdir -p "$work/corpus"
-  args=(-seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
+  args=(-seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/")
   [ -f "$src/tests/fuzz/$t.dict" ] && args+=(-dict="$src/tests/fuzz/$t.dict")
   # New inputs go to $work/corpus; the checked-in seeds are only read.
