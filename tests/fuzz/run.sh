@@ -82,7 +82,8 @@ for t in "${targets[@]}"; do
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/")
   [ -f "$src/tests/fuzz/$t.dict" ] && args+=(-dict="$src/tests/fuzz/$t.dict")
   # New inputs go to $work/corpus; the checked-in seeds are only read.
-  "$bin" "${args[@]}" "$work/corpus" "$src/tests/fuzz/corpus/$t" >"$work/log" 2>&1
+  # (chunk_file keeps its chunk store under $TMPDIR: inside the work dir.)
+  TMPDIR=$work "$bin" "${args[@]}" "$work/corpus" "$src/tests/fuzz/corpus/$t" >"$work/log" 2>&1
   rc=$?
   stats=$(grep -E '^stat::(number_of_executed_units|new_units_added)' "$work/log" |
     sed 's/^stat:://' | tr '\n' ' ')
