@@ -108,4 +108,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   log "FAILED: ${failed[*]}"
   exit 1
 fi
-log "all passed: ${targets[*]}"
+log "no failures beyond known_failing: ${targets[*]}"
