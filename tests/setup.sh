@@ -14,6 +14,7 @@ PACKAGES=(
   xxhash openssl e2fsprogs util-linux uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
+  clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
 )
 
 if [ -z "${BACKY_SETUP_NO_APT:-}" ]; then

@@ -10,42 +10,6 @@ namespace backy::nbd {
 
 namespace {
 
-// Cursor over option data; every Get* fails softly once data runs out, so
-// each handler checks ok() once at the end.
-class Parser {
- public:
-  explicit Parser(std::span<const uint8_t> d) : d_(d) {}
-  uint32_t U32() {
-    if (!Need(4)) return 0;
-    uint32_t v = GetU32(d_.data() + pos_);
-    pos_ += 4;
-    return v;
-  }
-  uint16_t U16() {
-    if (!Need(2)) return 0;
-    uint16_t v = GetU16(d_.data() + pos_);
-    pos_ += 2;
-    return v;
-  }
-  std::string String(uint32_t n) {
-    if (!Need(n)) return {};
-    std::string s(reinterpret_cast<const char*>(d_.data() + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  bool ok() const { return ok_; }
-  bool AtEnd() const { return ok_ && pos_ == d_.size(); }
-
- private:
-  bool Need(size_t n) {
-    if (!ok_ || d_.size() - pos_ < n) ok_ = false;
-    return ok_;
-  }
-  std::span<const uint8_t> d_;
-  size_t pos_ = 0;
-  bool ok_ = true;
-};
-
 // NBD_REP_ERR_* for an export that could not be opened.
 uint32_t OpenErrorReply(const Status& s) {
   if (s.IsInvalidArgument()) return kRepErrInvalid;
@@ -132,7 +96,7 @@ asio::awaitable<bool> Connection::Handshake() {
   uint8_t cflags_buf[4];
   if (!co_await reader_.Read(cflags_buf, 4)) co_return false;
   const uint32_t cflags = GetU32(cflags_buf);
-  if ((cflags & ~(kClientFlagFixedNewstyle | kClientFlagNoZeroes)) != 0) {
+  if (!KnownClientFlags(cflags)) {
     spdlog::debug("nbd[{}]: unknown client flags {:#x}", id_, cflags);
     co_return false;
   }
@@ -143,18 +107,14 @@ asio::awaitable<bool> Connection::Handshake() {
     uint8_t hdr[sizeof(OptionHeader)];
     if (!co_await reader_.Read(hdr, sizeof(hdr))) co_return false;
     last_activity_ = Clock::now();
-    const uint64_t magic = GetU64(hdr);
-    const uint32_t option = GetU32(hdr + 8);
-    const uint32_t length = GetU32(hdr + 12);
-    if (magic != kOptMagic) {
-      spdlog::debug("nbd[{}]: bad option magic {:#x}", id_, magic);
+    OptionHeaderFields h;
+    if (const char* why = DecodeOptionHeader(hdr, &h)) {
+      spdlog::debug("nbd[{}]: {} (magic {:#x}, option {}, {} bytes)", id_, why,
+                    h.magic, h.option, h.length);
       co_return false;
     }
-    if (length > kMaxOptionLength) {
-      spdlog::debug("nbd[{}]: option {} too long ({} bytes)", id_, option,
-                    length);
-      co_return false;
-    }
+    const uint32_t option = h.option;
+    const uint32_t length = h.length;
     data.resize(length);
     if (length > 0 && !co_await reader_.Read(data.data(), length)) {
       co_return false;
@@ -278,20 +238,12 @@ asio::awaitable<bool> Connection::HandleList(std::span<const uint8_t> data) {
 asio::awaitable<bool> Connection::HandleInfoOrGo(uint32_t option,
                                                  std::span<const uint8_t> data,
                                                  bool* go) {
-  Parser in(data);
-  const uint32_t name_len = in.U32();
-  const std::string name = in.String(name_len);
-  const uint16_t nreq = in.U16();
-  std::vector<uint16_t> requests;
-  for (uint16_t i = 0; i < nreq && in.ok(); ++i) requests.push_back(in.U16());
-  if (!in.AtEnd()) {
-    co_return co_await SendOptionError(option, kRepErrInvalid,
-                                       "malformed NBD_OPT_INFO/GO request");
+  InfoRequest req;
+  if (const char* why = ParseInfoRequest(data, &req)) {
+    co_return co_await SendOptionError(option, kRepErrInvalid, why);
   }
-  if (name.size() > kMaxStringLength) {
-    co_return co_await SendOptionError(option, kRepErrInvalid,
-                                       "export name too long");
-  }
+  const std::string& name = req.name;
+  const std::vector<uint16_t>& requests = req.infos;
   Result<std::shared_ptr<Export>> r = co_await OpenExport(name);
   if (!r.ok()) {
     co_return co_await SendOptionError(
@@ -356,26 +308,11 @@ asio::awaitable<bool> Connection::HandleMetaContext(
     co_return co_await SendOptionError(option, kRepErrInvalid,
                                        "structured replies not negotiated");
   }
-  Parser in(data);
-  const uint32_t name_len = in.U32();
-  const std::string name = in.String(name_len);
-  const uint32_t nqueries = in.U32();
-  std::vector<std::string> queries;
-  for (uint32_t i = 0; i < nqueries && in.ok(); ++i) {
-    const uint32_t qlen = in.U32();
-    queries.push_back(in.String(qlen));
+  MetaContextRequest req;
+  if (const char* why = ParseMetaContextRequest(data, &req)) {
+    co_return co_await SendOptionError(option, kRepErrInvalid, why);
   }
-  if (!in.AtEnd()) {
-    co_return co_await SendOptionError(option, kRepErrInvalid,
-                                       "malformed meta context request");
-  }
-  bool match = false;
-  if (!set && queries.empty()) match = true;  // list everything
-  for (const std::string& q : queries) {
-    if (q == kMetaContextBaseAllocation) match = true;
-    // "base:" is a wildcard when listing and selects nothing when setting.
-    if (!set && q == kMetaNamespaceBase) match = true;
-  }
+  const bool match = MatchesBaseAllocation(req.queries, set);
   if (match) {
     std::vector<uint8_t> v;
     AppendU32(&v, set ? kBaseAllocationContextId : 0);
@@ -387,7 +324,7 @@ asio::awaitable<bool> Connection::HandleMetaContext(
   }
   if (set) {
     meta_selected_ = match;
-    meta_export_name_ = name;
+    meta_export_name_ = req.name;
   }
   co_return co_await SendOptionReply(option, kRepAck, {});
 }

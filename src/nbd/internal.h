@@ -29,6 +29,7 @@
 #include "nbd/export.h"
 #include "nbd/protocol.h"
 #include "nbd/server.h"
+#include "nbd/wire.h"
 #include "store/status.h"
 
 namespace backy::nbd {
@@ -46,44 +47,11 @@ inline auto Redirect(boost::system::error_code& ec) {
 // Server-wide limits.
 inline constexpr uint32_t kMinBlockSize = 1;
 inline constexpr uint32_t kPreferredBlockSize = 4096;
-inline constexpr uint32_t kMaxBlockSize = 32 * 1024 * 1024;
-// Options longer than this are a denial of service: drop the connection.
-inline constexpr uint32_t kMaxOptionLength = 64 * 1024;
+// kMaxBlockSize and kMaxOptionLength: see wire.h.
 // BLOCK_STATUS replies carry at most this many descriptors.
 inline constexpr size_t kMaxBlockDescriptors = 64 * 1024;
 // The id of base:allocation in SET_META_CONTEXT replies.
 inline constexpr uint32_t kBaseAllocationContextId = 1;
-
-// ---- Big-endian encoding (wire.h would be a file of five functions) -----
-
-inline uint8_t* PutU16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-  return p + 2;
-}
-inline uint8_t* PutU32(uint8_t* p, uint32_t v) {
-  v = __builtin_bswap32(v);
-  std::memcpy(p, &v, 4);
-  return p + 4;
-}
-inline uint8_t* PutU64(uint8_t* p, uint64_t v) {
-  v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
-  return p + 8;
-}
-inline uint16_t GetU16(const uint8_t* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-inline uint32_t GetU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return __builtin_bswap32(v);
-}
-inline uint64_t GetU64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
-}
 
 // ---- errors.cc ------------------------------------------------------------
 
@@ -214,7 +182,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> Transmission();
   static asio::awaitable<void> WriteLoop(std::shared_ptr<Connection> self);
   static asio::awaitable<void> Watchdog(std::shared_ptr<Connection> self);
-  // Checks a request once; returns 0 or the NBD error to answer with.
+  // Checks a request once (ValidateRequest() with this connection's
+  // state); returns 0 or the NBD error to answer with.
   uint32_t Validate(const Request& r, const char** why) const;
   void Dispatch(Request* r);
   // Runs on a worker thread: performs the I/O and encodes the reply.

@@ -218,75 +218,19 @@ void Connection::Recycle(Request* r) {
 }
 
 uint32_t Connection::Validate(const Request& r, const char** why) const {
-  uint16_t allowed = kCmdFlagFua;  // harmless everywhere; some clients set it
-  bool ranged = true;              // offset/length must lie within the export
-  bool payload = false;            // length limited to kMaxBlockSize
-  bool writes = false;
-  switch (r.type) {
-    case kCmdRead:
-      if (n_.structured) allowed |= kCmdFlagDf;
-      payload = true;
-      break;
-    case kCmdWrite:
-      payload = writes = true;
-      break;
-    case kCmdWriteZeroes:
-      allowed |= kCmdFlagNoHole;
-      payload = writes = true;  // the spec limits its length too
-      break;
-    case kCmdTrim:
-      writes = true;
-      break;
-    case kCmdCache:
-      payload = true;
-      break;
-    case kCmdBlockStatus:
-      allowed |= kCmdFlagReqOne;
-      if (!n_.base_allocation) {
-        *why = "no metadata context was negotiated";
-        return kEinval;
-      }
-      break;
-    case kCmdFlush:
-      ranged = false;
-      if (r.offset != 0 || r.length != 0) {
-        *why = "flush offset and length must be zero";
-        return kEinval;
-      }
-      break;
-    case kCmdDisc:
-      return 0;
-    default:
-      *why = "unknown command";
-      return kEinval;
-  }
-  if ((r.flags & ~allowed) != 0) {
-    *why = "invalid flags for this command";
-    return kEinval;
-  }
-  if (writes && (n_.transmission_flags & kTransReadOnly) != 0) {
-    *why = "export is read-only";
-    return kEperm;
-  }
-  if (ranged) {
-    if (r.length == 0) {
-      *why = "zero-length request";
-      return kEinval;
-    }
-    if (r.offset > n_.size || r.length > n_.size - r.offset) {
-      *why = "request beyond the end of the export";
-      return writes ? kEnospc : kEinval;
-    }
-  }
-  if (payload && r.length > kMaxBlockSize) {
-    *why = "request longer than the maximum block size";
-    return kEinval;
-  }
-  if (server_.stopping) {
-    *why = "server is shutting down";
-    return kEshutdown;
-  }
-  return 0;
+  RequestFields f;
+  f.flags = r.flags;
+  f.type = r.type;
+  f.handle = r.handle;
+  f.offset = r.offset;
+  f.length = r.length;
+  RequestContext c;
+  c.size = n_.size;
+  c.transmission_flags = n_.transmission_flags;
+  c.structured = n_.structured;
+  c.base_allocation = n_.base_allocation;
+  c.stopping = server_.stopping;
+  return ValidateRequest(f, c, why);
 }
 
 asio::awaitable<void> Connection::Transmission() {
@@ -320,18 +264,18 @@ asio::awaitable<void> Connection::Transmission() {
     uint8_t hdr[sizeof(RequestHeader)];
     if (!co_await reader_.Read(hdr, sizeof(hdr))) break;  // EOF or error
     last_activity_ = Clock::now();
-    const uint32_t magic = GetU32(hdr);
-    if (magic != kRequestMagic) {
+    RequestFields f;
+    if (!DecodeRequestHeader(hdr, &f)) {
       spdlog::debug("nbd[{}]: bad request magic {:#x}, dropping connection",
-                    id_, magic);
+                    id_, GetU32(hdr));
       break;
     }
     Request* r = AllocRequest();
-    r->flags = GetU16(hdr + 4);
-    r->type = GetU16(hdr + 6);
-    r->handle = GetU64(hdr + 8);
-    r->offset = GetU64(hdr + 16);
-    r->length = GetU32(hdr + 24);
+    r->flags = f.flags;
+    r->type = f.type;
+    r->handle = f.handle;
+    r->offset = f.offset;
+    r->length = f.length;
 
     const char* why = "";
     const uint32_t error = Validate(*r, &why);
