@@ -72,6 +72,13 @@ Result<int64_t> ParseDuration(std::string_view text) {
     return Status::InvalidArgument("bad duration '" + t +
                                    "' (use e.g. 1h, 1d, 1w)");
   }
+  // Bounded before multiplying (no overflow, and callers may convert to
+  // microseconds): no schedule or budget needs more than 100 years.
+  constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
+  if (v > kMaxSeconds / mul) {
+    return Status::InvalidArgument("duration '" + t +
+                                   "' is longer than 100 years");
+  }
   return static_cast<int64_t>(v) * mul;
 }
 
@@ -175,9 +182,9 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
               where);
         }
         int keep = kv.second["keep"].as<int>();
-        if (keep < 0) {
-          return Status::Corruption("schedule." + tag + ".keep must be >= 0",
-                                    where);
+        if (keep < 0 || keep > 1000000) {
+          return Status::Corruption(
+              "schedule." + tag + ".keep must be from 0 to 1000000", where);
         }
         c.schedule.tags[tag] = {*interval, static_cast<uint32_t>(keep)};
       }

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -268,6 +269,51 @@ class FieldReader {
   const std::string& name_;
 };
 
+// Revision ids (ours, and 2.x uuids) and parents: letters, digits, '.',
+// '_', '-'. Anything else could not be a file name or would not survive
+// being written back (a trailing '\r' is lost by YAML).
+bool IsRevisionId(std::string_view id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Valid UTF-8 without control characters: what a tag written back to
+// YAML keeps byte for byte (yaml-cpp replaces invalid sequences).
+bool IsPrintableUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    size_t len = c >= 0xf0 && c <= 0xf4  ? 4
+                 : c >= 0xe0             ? 3
+                 : c >= 0xc2 && c < 0xe0 ? 2
+                                         : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = c & (0xff >> (len + 1));
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0x80 && cp < 0xa0)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
   FieldReader f(n, "", name);
   if (!n["format"]) {
@@ -282,7 +328,9 @@ Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
   }
   s = f.String("id", &r->id, true);
   if (!s.ok()) return s;
-  if (r->id.empty()) return f.Bad("id", "empty");
+  if (!IsRevisionId(r->id)) {
+    return f.Bad("id", "is not a revision id (letters, digits, '.', '_', '-')");
+  }
   std::string text;
   s = f.String("timestamp", &text, true);
   if (!s.ok()) return s;
@@ -291,10 +339,13 @@ Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
   r->timestamp_us = *ts;
   s = f.String("parent", &r->parent, false);
   if (!s.ok()) return s;
+  if (!r->parent.empty() && !IsRevisionId(r->parent)) {
+    return f.Bad("parent", "is not a revision id");
+  }
   if (YAML::Node tags = f.Get("tags")) {
     if (!tags.IsSequence()) return f.Bad("tags", "expected a list");
     for (const auto& t : tags) {
-      if (!t.IsScalar() || t.Scalar().empty()) {
+      if (!t.IsScalar() || t.Scalar().empty() || !IsPrintableUtf8(t.Scalar())) {
         return f.Bad("tags", "expected a list of tag names");
       }
       r->tags.insert(t.Scalar());

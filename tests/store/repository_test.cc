@@ -401,3 +401,20 @@ TEST_F(RepositoryTest, BadScheduleNamesLine) {
 
 }  // namespace
 }  // namespace backy::store
+
+namespace backy::store {
+namespace {
+
+// Found by tests/fuzz (scheduler_config): the multiplication by the unit
+// overflowed int64 (undefined behaviour) instead of being refused.
+TEST(ParseDurationTest, HugeValuesAreRefusedNotWrapped) {
+  EXPECT_FALSE(ParseDuration("144444444444444444d").ok());
+  EXPECT_FALSE(ParseDuration("288230376151711744w").ok());
+  EXPECT_FALSE(ParseDuration("9223372036854775807h").ok());
+  auto year = ParseDuration("52w");
+  ASSERT_OK(year.status());
+  EXPECT_EQ(*year, 52 * 7 * 86400);
+}
+
+}  // namespace
+}  // namespace backy::store

@@ -178,3 +178,39 @@ TEST(RevisionTest, IdsAreUniqueAndFileSafe) {
 
 }  // namespace
 }  // namespace backy::store
+
+namespace backy::store {
+namespace {
+
+// Found by tests/fuzz (revision): values that would not survive being
+// written back are Corruption, not quietly changed by the next rewrite.
+TEST(RevisionTest, IdsParentsAndTagsMustSurviveARewrite) {
+  const std::string base =
+      "format: 1\ntimestamp: 2026-01-01T00:00:00Z\nsize: 1\nchunk_size: 4\n";
+  EXPECT_TRUE(Revision::FromYaml(base + "id: \"a\\r\"\n", "t.rev")
+                  .status()
+                  .IsCorruption());
+  EXPECT_TRUE(Revision::FromYaml(base + "id: ../x\n", "t.rev")
+                  .status()
+                  .IsCorruption());
+  EXPECT_TRUE(Revision::FromYaml(base + "id: a\nparent: \"b/c\"\n", "t.rev")
+                  .status()
+                  .IsCorruption());
+  EXPECT_TRUE(Revision::FromYaml(base + "id: a\ntags: [\"a\xff\"]\n", "t.rev")
+                  .status()
+                  .IsCorruption());
+  EXPECT_TRUE(Revision::FromYaml(base + "id: a\ntags: [\"x\\ty\"]\n", "t.rev")
+                  .status()
+                  .IsCorruption());
+  auto ok = Revision::FromYaml(
+      base + "id: 3f2a-uuid_1.b\ntags: [\"daily\", \"manual:caf\\u00e9\"]\n",
+      "t.rev");
+  ASSERT_OK(ok.status());
+  auto again = Revision::FromYaml(ok->ToYaml(), "t.rev");
+  ASSERT_OK(again.status());
+  EXPECT_EQ(again->tags, ok->tags);
+  EXPECT_EQ(again->id, ok->id);
+}
+
+}  // namespace
+}  // namespace backy::store
