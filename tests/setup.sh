@@ -11,7 +11,7 @@ PACKAGES=(
   libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-dev
   libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
   # tests and demo
-  xxhash openssl e2fsprogs util-linux uuid-runtime fuse3 time
+  xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
