@@ -143,6 +143,8 @@ for kind in yaml huge fifo devzero dir trustmap tagscalar timestamp trust; do
   grep -q "^damaged: .*$B.rev" "$T/out" || fail "$kind: status --yaml: $(cat "$T/out")"
   [ "$(bounded "$BACKY" -b "$R" restore -r "$A" - | sha)" = "$sha_a" ] || fail "$kind: restore of A"
   [ "$(bounded "$BACKY" -b "$R" restore - | sha)" = "$sha_c" ] || fail "$kind: restore of the newest"
+  expect_rc 1 bounded "$BACKY" -b "$R" restore -r "$B" -
+  grep -q "revision $B is damaged" "$T/err" || fail "$kind: restore -r of the damaged id: $(cat "$T/err")"
 done
 # The keys named for wrong YAML types and impossible values.
 for kind in trustmap:trust tagscalar:tags timestamp:timestamp trust:trust; do

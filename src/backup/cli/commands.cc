@@ -49,11 +49,19 @@ Result<std::unique_ptr<store::Repository>> OpenRepository(
 
 Result<store::Revision> FindRevision(store::Repository& repo,
                                      const std::string& spec) {
-  auto revs = repo.Revisions();
-  if (!revs.ok()) return revs.status();
-  auto pos = store::ResolveSpec(*revs, spec);
-  if (!pos.ok()) return pos.status();
-  return (*revs)[*pos];
+  auto scan = repo.ScanRevisions();
+  if (!scan.ok()) return scan.status();
+  auto pos = store::ResolveSpec(scan->healthy, spec);
+  if (pos.ok()) return scan->healthy[*pos];
+  // A SPEC naming a damaged revision by id says why it cannot be used,
+  // rather than that no such revision exists.
+  for (const auto& d : scan->damaged) {
+    if (d.id == spec) {
+      return Status::Corruption("revision " + d.id +
+                                " is damaged: " + d.status.ToString());
+    }
+  }
+  return pos.status();
 }
 
 }  // namespace backy::backup::cli
