@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 
 #include "store/file_chunk_store.h"
@@ -46,40 +47,48 @@ Result<std::vector<std::string>> ListWithSuffix(const std::string& dir,
 
 }  // namespace
 
+std::optional<DurationParts> SplitDuration(std::string_view text) {
+  DurationParts d;
+  const char* first = text.data();
+  const char* last = first + text.size();
+  const auto [end, ec] = std::from_chars(first, last, d.number);
+  if (end == first ||
+      (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    return std::nullopt;
+  }
+  d.too_large = ec == std::errc::result_out_of_range;
+  const std::string_view unit(end, static_cast<size_t>(last - end));
+  if (unit.empty() || unit == "s") {
+    d.unit_seconds = 1;
+  } else if (unit == "m") {
+    d.unit_seconds = 60;
+  } else if (unit == "h") {
+    d.unit_seconds = 3600;
+  } else if (unit == "d") {
+    d.unit_seconds = 86400;
+  } else if (unit == "w") {
+    d.unit_seconds = 7 * 86400;
+  } else {
+    return std::nullopt;
+  }
+  return d;
+}
+
 Result<int64_t> ParseDuration(std::string_view text) {
   const std::string t(text);
-  size_t pos = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(t, &pos);
-  } catch (...) {
-    return Status::InvalidArgument("bad duration '" + t +
-                                   "' (use e.g. 1h, 1d, 1w)");
-  }
-  const std::string unit = t.substr(pos);
-  int64_t mul = 0;
-  if (unit.empty() || unit == "s")
-    mul = 1;
-  else if (unit == "m")
-    mul = 60;
-  else if (unit == "h")
-    mul = 3600;
-  else if (unit == "d")
-    mul = 86400;
-  else if (unit == "w")
-    mul = 7 * 86400;
-  if (mul == 0 || v <= 0) {
+  auto d = SplitDuration(text);
+  if (!d || d->number <= 0) {
     return Status::InvalidArgument("bad duration '" + t +
                                    "' (use e.g. 1h, 1d, 1w)");
   }
   // Bounded before multiplying (no overflow, and callers may convert to
   // microseconds): no schedule or budget needs more than 100 years.
   constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
-  if (v > kMaxSeconds / mul) {
+  if (d->too_large || d->number > kMaxSeconds / d->unit_seconds) {
     return Status::InvalidArgument("duration '" + t +
                                    "' is longer than 100 years");
   }
-  return static_cast<int64_t>(v) * mul;
+  return d->number * d->unit_seconds;
 }
 
 std::string FormatDuration(int64_t seconds) {

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +53,18 @@ struct Schedule {
 
 // "90s", "15m", "1h", "1d", "1w" (also plain seconds) → seconds.
 Result<int64_t> ParseDuration(std::string_view text);
+
+// The two parts of a duration as written: an integer (any sign; strictly
+// digits, no spaces or fractions) and the seconds of its unit (s, m, h, d,
+// w; none = s). nullopt when `text` is not of that form. `too_large` when
+// the integer does not fit in int64. For callers with their own ranges
+// (the scheduler's config); ParseDuration is this plus 1 s .. 100 years.
+struct DurationParts {
+  int64_t number = 0;
+  int64_t unit_seconds = 1;
+  bool too_large = false;
+};
+std::optional<DurationParts> SplitDuration(std::string_view text);
 // The shortest form: 3600 → "1h", 86400 → "1d", 90 → "90s".
 std::string FormatDuration(int64_t seconds);
 

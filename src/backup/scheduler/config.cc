@@ -76,27 +76,14 @@ class Parser {
       return Error(n, what + " must be a duration like 1h," + range);
     }
     const std::string& t = n.Scalar();
-    int64_t v = 0;
-    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-    const std::string unit(end, t.data() + t.size());
-    int64_t mul = 0;
-    if (unit.empty() || unit == "s")
-      mul = 1;
-    else if (unit == "m")
-      mul = 60;
-    else if (unit == "h")
-      mul = 3600;
-    else if (unit == "d")
-      mul = 86400;
-    else if (unit == "w")
-      mul = 7 * 86400;
-    if ((ec != std::errc() && ec != std::errc::result_out_of_range) ||
-        end == t.data() || mul == 0) {
+    const auto d = store::SplitDuration(t);
+    if (!d) {
       return Error(n, what + ": bad duration " + Quote(t) +
                           " (use e.g. 90s, 15m, 1h, 1d, 1w)," + range);
     }
-    if (ec == std::errc::result_out_of_range || v < min_s / mul ||
-        v > max_s / mul || v * mul < min_s || v * mul > max_s) {
+    const int64_t v = d->number, mul = d->unit_seconds;
+    if (d->too_large || v < min_s / mul || v > max_s / mul || v * mul < min_s ||
+        v * mul > max_s) {
       return Error(n, what + " must be at least " +
                           store::FormatDuration(min_s) + " and at most " +
                           store::FormatDuration(max_s) + ", got " + Quote(t));
