@@ -28,6 +28,21 @@ requires() {
   done
 }
 
+# needs_intruder: a second, unprivileged local user for the permission and
+# symlink tests (made once; skips unless run as root). as_intruder CMD...
+# runs CMD as that user.
+needs_intruder() {
+  requires setpriv useradd
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
+  # Two tests may create it at once: whoever loses the race sees it exist.
+  id backy-intruder >/dev/null 2>&1 ||
+    useradd -M -s /usr/sbin/nologin backy-intruder 2>/dev/null ||
+    id backy-intruder >/dev/null
+}
+as_intruder() {
+  setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups -- "$@"
+}
+
 # expect_fail PATTERN CMD...: CMD must fail, and its stderr must match
 # the extended regex PATTERN.
 expect_fail() {

@@ -4,10 +4,8 @@
 # indexes, .rev, locks, quarantine, the log) grants anything to group or
 # others, and another local user can neither read it nor restore from it.
 . "$(dirname "$0")/lib.sh"
-requires openssl setpriv useradd
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
-id backy-intruder >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin backy-intruder
-as_intruder() { setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups -- "$@"; }
+requires openssl
+needs_intruder
 
 chmod 755 "$T"  # the intruder may walk to the repository, not into it
 umask 022

@@ -5,10 +5,8 @@
 # file only root may write. The root-only file must stay unchanged; the
 # restore either writes a fresh file or fails, naming the symlink.
 . "$(dirname "$0")/lib.sh"
-requires openssl setpriv useradd
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
-id backy-intruder >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin backy-intruder
-as_intruder() { setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups -- "$@"; }
+requires openssl
+needs_intruder
 
 chmod 755 "$T"
 rand_bytes img 6 > "$T/vm.img"              # 6 MiB: two slots

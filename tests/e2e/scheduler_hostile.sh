@@ -7,10 +7,9 @@
 # log nor stops a due backup; over-long headers and bodies get 431 and 413.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/scheduler_lib.sh"
-requires curl setpriv prlimit /usr/bin/python3
-id backy-intruder >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin backy-intruder
+requires curl prlimit /usr/bin/python3
+needs_intruder
 chmod 755 "$T"
-as_intruder() { setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups -- "$@"; }
 
 rand_bytes a 4 > "$T/a.raw"
 JOB_A="  a: {schedule: s, source: {type: file, filename: $T/a.raw}}"

@@ -3,17 +3,15 @@
 # (or one index): an error (exit 1, naming the file), never damage — the
 # revision keeps its trust and nothing is quarantined.
 . "$(dirname "$0")/lib.sh"
-requires openssl setpriv useradd
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
-id backy-intruder >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin backy-intruder
-as_user() { setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups -- "$@"; }
+requires openssl
+needs_intruder
 
 chmod 755 "$T"
 rand_bytes perm 9 > "$T/vm.img"             # 3 slots
 "$BACKY" -b "$T/repo" init file "$T/vm.img"
 "$BACKY" -b "$T/repo" backup daily
 chown -R backy-intruder "$T/repo"
-as_user "$BACKY" -b "$T/repo" verify --all  # the user can verify it all
+as_intruder "$BACKY" -b "$T/repo" verify --all  # the user can verify it all
 trust() { "$BACKY" -b "$T/repo" status --yaml | awk '$1 == "trust:" { print $2; exit }'; }
 [ "$(trust)" = verified ] || fail "not verified: $("$BACKY" -b "$T/repo" status)"
 
@@ -21,7 +19,7 @@ log "an unreadable chunk"
 chunk=$(find "$T/repo/chunks" -type f | head -1)
 chmod 000 "$chunk"
 expect_fail "verify: .*Permission denied.*$(basename "$chunk")" \
-  as_user "$BACKY" -b "$T/repo" verify --all
+  as_intruder "$BACKY" -b "$T/repo" verify --all
 [ "$(trust)" = verified ] || fail "a permission error distrusted the revision: $("$BACKY" -b "$T/repo" status)"
 [ -f "$chunk" ] || fail "the unreadable chunk was moved"
 [ -z "$(find "$T/repo/quarantine" -type f 2>/dev/null)" ] || fail "a chunk was quarantined"
@@ -31,9 +29,9 @@ log "an unreadable index"
 index=$(find "$T/repo/revisions" -name '*.index' | head -1)
 chmod 000 "$index"
 expect_fail "verify: .*Permission denied.*$(basename "$index")" \
-  as_user "$BACKY" -b "$T/repo" verify --all
+  as_intruder "$BACKY" -b "$T/repo" verify --all
 [ "$(trust)" = verified ] || fail "a permission error distrusted the revision: $("$BACKY" -b "$T/repo" status)"
 chmod 600 "$index"
 
-as_user "$BACKY" -b "$T/repo" verify --all
+as_intruder "$BACKY" -b "$T/repo" verify --all
 log "ok"
