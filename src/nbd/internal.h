@@ -121,12 +121,9 @@ struct ReplyPart {
   uint8_t* copy_to = nullptr;  // file parts: their place in Request::data
 };
 
-struct Request {
-  uint16_t flags = 0;
-  uint16_t type = 0;
-  uint64_t handle = 0;
-  uint64_t offset = 0;
-  uint32_t length = 0;
+// A request: its header fields as decoded (wire.h), plus what serving it
+// needs.
+struct Request : RequestFields {
   uint32_t budget = 0;  // payload bytes counted in inflight_bytes_
 
   // Payload buffer (WRITE data in, READ data out); capacity is kept.

@@ -218,19 +218,13 @@ void Connection::Recycle(Request* r) {
 }
 
 uint32_t Connection::Validate(const Request& r, const char** why) const {
-  RequestFields f;
-  f.flags = r.flags;
-  f.type = r.type;
-  f.handle = r.handle;
-  f.offset = r.offset;
-  f.length = r.length;
   RequestContext c;
   c.size = n_.size;
   c.transmission_flags = n_.transmission_flags;
   c.structured = n_.structured;
   c.base_allocation = n_.base_allocation;
   c.stopping = server_.stopping;
-  return ValidateRequest(f, c, why);
+  return ValidateRequest(r, c, why);
 }
 
 asio::awaitable<void> Connection::Transmission() {
@@ -271,11 +265,7 @@ asio::awaitable<void> Connection::Transmission() {
       break;
     }
     Request* r = AllocRequest();
-    r->flags = f.flags;
-    r->type = f.type;
-    r->handle = f.handle;
-    r->offset = f.offset;
-    r->length = f.length;
+    static_cast<RequestFields&>(*r) = f;
 
     const char* why = "";
     const uint32_t error = Validate(*r, &why);
