@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "fuzz_chunk_input.h"
 #include "store/chunk_format.h"
 #include "store/coding.h"
 #include "store/file_chunk_store.h"
@@ -79,15 +80,6 @@ void Check(const std::vector<uint8_t>& file) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::vector<uint8_t> file(data, data + size);
-  Check(file);
-  auto header = st::ParseChunkHeader(file, "fuzz.chunk");
-  if (header.ok() && file.size() >= st::ChunkPrefixSize(header->block_count)) {
-    st::EncodeFixed64(
-        file.data() + st::kHeaderChecksumOffset,
-        st::HeaderChecksum(file.data(),
-                           st::ChunkPrefixSize(header->block_count)));
-    Check(file);
-  }
+  CheckChunkInput(data, size, Check);
   return 0;
 }
