@@ -1,7 +1,5 @@
 #include "backup/scheduler/status.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -175,30 +173,9 @@ std::string StatusDoc::ToJson() const {
 Status WriteStatusFile(const std::string& path, const StatusDoc& doc) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
-  // Owner-only whatever the umask: the status names every job and source.
-  const std::string tmp = store::TempPath(dir, "status");
-  const int fd = ::open(
-      tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create", tmp);
-  const std::string text = doc.ToYaml();
-  Status s;
-  if (::fchmod(fd, 0600) != 0) s = Status::FromErrno(errno, "chmod", tmp);
-  for (size_t done = 0; s.ok() && done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      s = Status::FromErrno(errno, "write", tmp);
-    } else {
-      done += static_cast<size_t>(n);
-    }
-  }
-  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, "fsync", tmp);
-  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, "close", tmp);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = Status::FromErrno(errno, "rename", path);
-  }
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
+  // Owner-only (the status names every job and source): WriteFileAtomic
+  // creates its temporary file 0600 with O_EXCL|O_NOFOLLOW.
+  return store::WriteFileAtomic(path, doc.ToYaml(), dir);
 }
 
 }  // namespace backy::backup::scheduler
