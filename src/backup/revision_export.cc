@@ -57,7 +57,7 @@ Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot,
   if (nowait) {
     // Opening a chunk reads its file: that is a worker's job.
     if (auto r = readers_->Peek(d)) return r;
-    return Status::Busy("chunk not open");
+    return Status::WouldBlock("chunk not open");
   }
   return readers_->Get(d, [&] { return repo_->chunks().Open(d); });
 }
@@ -71,7 +71,7 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
     return Status::OK();
   }
   auto fail = [&](const Status& s) {
-    if (!s.IsBusy()) {
+    if (!s.IsWouldBlock()) {
       spdlog::error("nbd: revision {}: slot {}: chunk {}: {}", revision_.id,
                     slot, d.Hex(), s.ToString());
     }

@@ -67,7 +67,7 @@ class RevisionExport final : public nbd::Export {
   Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out,
                   bool nowait, std::vector<nbd::FileExtent>* files);
   // The open chunk of a data slot, through the reader cache; with
-  // `nowait`, only a chunk open already (else Busy).
+  // `nowait`, only a chunk open already (else WouldBlock).
   Result<ChunkReaderCache::Reader> SlotReader(size_t slot, bool nowait);
 
   std::shared_ptr<store::Repository> repo_;

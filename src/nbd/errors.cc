@@ -19,6 +19,7 @@ uint32_t NbdErrorFromStatus(const Status& s) {
     case Status::Code::kCorruption:
     case Status::Code::kIOError:
     case Status::Code::kBusy:
+    case Status::Code::kWouldBlock:
       return kEio;
   }
   return kEio;

@@ -85,10 +85,10 @@ class Export {
 
   // Like Read(), but called on the server's I/O thread, so it must never
   // block: it answers from memory (its caches, the page cache) or returns
-  // Busy, and the server then calls Read() from a worker. Serving warm data
+  // WouldBlock, and the server then calls Read() from a worker. Serving warm data
   // without the hand-off to a worker and back saves two thread switches
   // per request. An export that implements it must answer BlockStatus()
-  // without blocking too. Default: always Busy.
+  // without blocking too. Default: always WouldBlock.
   // True if ReadNoWait() can succeed; only then does the server call it,
   // and BlockStatus(), on its I/O thread (an export whose BlockStatus()
   // takes locks that writers hold across disk I/O must say false).
@@ -96,7 +96,7 @@ class Export {
   virtual Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
     (void)offset;
     (void)buf;
-    return Status::Busy("export reads only from workers");
+    return Status::WouldBlock("export reads only from workers");
   }
 
   // Appends to `*extents` (without clearing it) consecutive extents that

@@ -646,7 +646,7 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
   if (!n_.structured) {
     Status s = read(offset, {buf, r->length});
     if (!s.ok()) files.clear();
-    if (nowait && s.IsBusy()) return false;
+    if (nowait && s.IsWouldBlock()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
       return true;
@@ -686,7 +686,7 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
     if (run.zero) continue;
     Status s = read(run.offset, {buf + (run.offset - offset), run.length});
     if (!s.ok()) files.clear();
-    if (nowait && s.IsBusy()) return false;
+    if (nowait && s.IsWouldBlock()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
       return true;

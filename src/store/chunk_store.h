@@ -43,19 +43,19 @@ class ChunkReader {
   // Same contract as ChunkStore::Read() for this chunk.
   virtual Status Read(uint64_t offset, std::span<uint8_t> out) = 0;
 
-  // Like Read(), but never waits for a disk: returns Busy, with `out`
+  // Like Read(), but never waits for a disk: returns WouldBlock, with `out`
   // unspecified, when some of the stored bytes are not in memory (the page
   // cache) yet. For servers that answer from memory on their I/O thread and
-  // hand only the rest to blocking workers. Default: always Busy.
+  // hand only the rest to blocking workers. Default: always WouldBlock.
   virtual Status ReadNoWait(uint64_t offset, std::span<uint8_t> out) {
     (void)offset;
     (void)out;
-    return Status::Busy("reader cannot read without blocking");
+    return Status::WouldBlock("reader cannot read without blocking");
   }
 
   // For sending raw data straight from the chunk file: checks the blocks
   // covering plain bytes [offset, offset + length) (reads and hashes them;
-  // with `nowait` only from memory, else Busy) and returns the offset in
+  // with `nowait` only from memory, else WouldBlock) and returns the offset in
   // FileDescriptor() where those plain bytes lie. NotSupported when a block
   // there is not raw or the store keeps no files. Default: NotSupported.
   virtual Result<uint64_t> CheckRawRange(uint64_t offset, uint64_t length,

@@ -32,7 +32,7 @@ Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS) {
-        return Status::Busy("data not in the page cache", name);
+        return Status::WouldBlock("data not in the page cache", name);
       }
       return Status::FromErrno(errno, "read", name);
     }

@@ -19,8 +19,8 @@ Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
 Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
                 const std::string& name);
 // Like PReadAll(), but only from the page cache (preadv2 RWF_NOWAIT):
-// Busy when some of the bytes would have to come from the disk (the kernel
-// may start reading them ahead meanwhile).
+// WouldBlock when some of the bytes would have to come from the disk (the
+// kernel may start reading them ahead meanwhile).
 Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
                    const std::string& name);
 

@@ -49,15 +49,36 @@ std::string Status::ToString() const {
   if (!state_) return "OK";
   const char* prefix = "";
   switch (state_->code) {
-    case Code::kOk: prefix = "OK"; break;
-    case Code::kNotFound: prefix = "NotFound"; break;
-    case Code::kCorruption: prefix = "Corruption"; break;
-    case Code::kIOError: prefix = "IOError"; break;
-    case Code::kInvalidArgument: prefix = "InvalidArgument"; break;
-    case Code::kNotSupported: prefix = "NotSupported"; break;
-    case Code::kBusy: prefix = "Busy"; break;
-    case Code::kInterrupted: prefix = "Interrupted"; break;
-    case Code::kNoSpace: prefix = "NoSpace"; break;
+    case Code::kOk:
+      prefix = "OK";
+      break;
+    case Code::kNotFound:
+      prefix = "NotFound";
+      break;
+    case Code::kCorruption:
+      prefix = "Corruption";
+      break;
+    case Code::kIOError:
+      prefix = "IOError";
+      break;
+    case Code::kInvalidArgument:
+      prefix = "InvalidArgument";
+      break;
+    case Code::kNotSupported:
+      prefix = "NotSupported";
+      break;
+    case Code::kBusy:
+      prefix = "Busy";
+      break;
+    case Code::kWouldBlock:
+      prefix = "WouldBlock";
+      break;
+    case Code::kInterrupted:
+      prefix = "Interrupted";
+      break;
+    case Code::kNoSpace:
+      prefix = "NoSpace";
+      break;
   }
   return std::string(prefix) + ": " + state_->msg;
 }

@@ -27,6 +27,7 @@ class [[nodiscard]] Status {
     kInvalidArgument,
     kNotSupported,
     kBusy,         // a lock is held by someone else
+    kWouldBlock,   // a non-blocking call would have to wait (for a disk)
     kInterrupted,  // stopped by a signal
     kNoSpace,      // ENOSPC / EDQUOT
   };
@@ -37,8 +38,7 @@ class [[nodiscard]] Status {
   static Status NotFound(std::string_view msg, std::string_view object = {}) {
     return Status(Code::kNotFound, msg, object);
   }
-  static Status Corruption(std::string_view msg,
-                           std::string_view object = {}) {
+  static Status Corruption(std::string_view msg, std::string_view object = {}) {
     return Status(Code::kCorruption, msg, object);
   }
   static Status IOError(std::string_view msg, std::string_view object = {}) {
@@ -54,6 +54,9 @@ class [[nodiscard]] Status {
   }
   static Status Busy(std::string_view msg, std::string_view object = {}) {
     return Status(Code::kBusy, msg, object);
+  }
+  static Status WouldBlock(std::string_view msg, std::string_view object = {}) {
+    return Status(Code::kWouldBlock, msg, object);
   }
   static Status Interrupted(std::string_view msg,
                             std::string_view object = {}) {
@@ -75,6 +78,7 @@ class [[nodiscard]] Status {
   bool IsInvalidArgument() const { return code() == Code::kInvalidArgument; }
   bool IsNotSupported() const { return code() == Code::kNotSupported; }
   bool IsBusy() const { return code() == Code::kBusy; }
+  bool IsWouldBlock() const { return code() == Code::kWouldBlock; }
   bool IsInterrupted() const { return code() == Code::kInterrupted; }
   bool IsNoSpace() const { return code() == Code::kNoSpace; }
 

@@ -348,22 +348,22 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
 }
 
 // ReadNoWait (the server's I/O-thread attempt) never opens a chunk file:
-// a chunk not open yet is Busy; zero slots, open chunks with their data in
+// a chunk not open yet is WouldBlock; zero slots, open chunks with their data in
 // the page cache, and cached blocks are served, and equal the image.
 TEST_F(RevisionExportTest, ReadNoWaitServesOnlyWhatIsInMemory) {
   auto e = MakeExport(64 * kMiB);
   std::vector<uint8_t> buf(4096);
-  EXPECT_TRUE(e->ReadNoWait(100, buf).IsBusy());
-  EXPECT_TRUE(e->ReadNoWait(2 * kChunk + 100, buf).IsBusy());
+  EXPECT_TRUE(e->ReadNoWait(100, buf).IsWouldBlock());
+  EXPECT_TRUE(e->ReadNoWait(2 * kChunk + 100, buf).IsWouldBlock());
   EXPECT_EQ(readers_->size(), 0u);
   ASSERT_OK(e->ReadNoWait(kChunk + 5, buf));  // the zero slot
   EXPECT_TRUE(
       std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
-  // A read spanning an open chunk, a zero slot and a closed chunk is Busy
+  // A read spanning an open chunk, a zero slot and a closed chunk is WouldBlock
   // as a whole.
   ExpectRead(*e, 0, 10);
   std::vector<uint8_t> span(3 * kChunk);
-  EXPECT_TRUE(e->ReadNoWait(0, span).IsBusy());
+  EXPECT_TRUE(e->ReadNoWait(0, span).IsWouldBlock());
 
   ExpectRead(*e, 0, image_.size());  // opens every chunk
   std::mt19937_64 rng(11);
@@ -373,7 +373,7 @@ TEST_F(RevisionExportTest, ReadNoWaitServesOnlyWhatIsInMemory) {
     const uint64_t off = rng() % (image_.size() - len);
     std::vector<uint8_t> got(len, 0xAA);
     Status s = e->ReadNoWait(off, got);
-    if (s.IsBusy()) continue;  // evicted from the page cache meanwhile
+    if (s.IsWouldBlock()) continue;  // evicted from the page cache meanwhile
     ASSERT_OK(s);
     ++served;
     ASSERT_TRUE(std::equal(got.begin(), got.end(), image_.begin() + off))

@@ -59,7 +59,7 @@ Status FileExport::Read(uint64_t offset, std::span<uint8_t> buf) {
 
 Status FileExport::ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
   assert(offset + buf.size() <= size_);
-  if (!nowait_) return Status::Busy("reads go to the workers", path_);
+  if (!nowait_) return Status::WouldBlock("reads go to the workers", path_);
   return store::PReadNoWait(fd_, buf, offset, path_);
 }
 
