@@ -38,7 +38,7 @@ class FdSink : public RestoreSink {
   Status Write(uint64_t offset, std::span<const uint8_t> data,
                bool zero) override {
     if (zero && sparse_) return Status::OK();
-    Status s = store::PWriteAll(fd_, data, offset, name_);
+    Status s = PWriteAll(fd_, data, offset, name_);
     // Start write-back now: the final fsync then finds little left, and
     // the disk writes while we read and decode the next chunks.
     if (s.ok()) {

@@ -416,8 +416,8 @@ void Connection::SendOrEnqueue(Request* r) {
   r->parts.erase(r->parts.begin(), r->parts.begin() + first);
   for (ReplyPart& p : r->parts) {
     if (p.fd < 0) continue;
-    Status s = p.copy_to ? store::PReadAll(p.fd, {p.copy_to, p.len}, p.off,
-                                           "queued reply data")
+    Status s = p.copy_to ? PReadAll(p.fd, {p.copy_to, p.len}, p.off,
+                                    "queued reply data")
                          : Status::InvalidArgument("file part without a copy");
     if (!s.ok()) {
       // Part of the reply is out: the only safe answer is to hang up.

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-namespace backy::store {
+namespace backy {
 
 Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
                  const std::string& name) {
@@ -60,4 +60,4 @@ Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
   return Status::OK();
 }
 
-}  // namespace backy::store
+}  // namespace backy

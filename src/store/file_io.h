@@ -1,6 +1,7 @@
 // Whole-buffer positioned reads and writes on a file descriptor, EINTR-safe.
-// In backy_core (no dependencies) so that every module, the NBD server
-// included, uses these loops instead of writing its own.
+// Core, like Status (backy_core, namespace backy, no dependencies): every
+// module, the NBD server included, uses these loops instead of writing its
+// own. Thread-safe (plain system calls on the caller's descriptor).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,7 @@
 
 #include "store/status.h"
 
-namespace backy::store {
+namespace backy {
 
 // Writes all of `data` at `offset` (pwrite loop, EINTR-safe).
 Status PWriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
@@ -24,4 +25,4 @@ Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
 Status PReadNoWait(int fd, std::span<uint8_t> data, uint64_t offset,
                    const std::string& name);
 
-}  // namespace backy::store
+}  // namespace backy

@@ -54,13 +54,13 @@ FileExport::~FileExport() { ::close(fd_); }
 
 Status FileExport::Read(uint64_t offset, std::span<uint8_t> buf) {
   assert(offset + buf.size() <= size_);
-  return store::PReadAll(fd_, buf, offset, path_);
+  return PReadAll(fd_, buf, offset, path_);
 }
 
 Status FileExport::ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
   assert(offset + buf.size() <= size_);
   if (!nowait_) return Status::WouldBlock("reads go to the workers", path_);
-  return store::PReadNoWait(fd_, buf, offset, path_);
+  return PReadNoWait(fd_, buf, offset, path_);
 }
 
 Status FileExport::BlockStatus(uint64_t offset, uint64_t length,
