@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "store/chunk_format.h"
+#include "store/filename.h"
 #include "store/spec.h"
 
 namespace backy::backup {
@@ -241,14 +242,15 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
     return Status::OK();
   };
   std::error_code ec;
-  if (std::filesystem::exists(backupdir + "/config", ec)) {
+  if (std::filesystem::exists(store::ConfigFileName(backupdir), ec)) {
     Status s = add("", backupdir);
     if (!s.ok()) return s;
     return p;
   }
   p->single_ = false;
   for (const auto& e : std::filesystem::directory_iterator(backupdir, ec)) {
-    if (!e.is_directory() || !std::filesystem::exists(e.path() / "config")) {
+    if (!e.is_directory() ||
+        !std::filesystem::exists(store::ConfigFileName(e.path().string()))) {
       continue;
     }
     Status s = add(e.path().filename().string(), e.path().string());

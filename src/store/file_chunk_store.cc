@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "store/filename.h"
 #include "store/fs_util.h"
 
 namespace backy::store {
@@ -218,11 +219,11 @@ FileChunkStore::FileChunkStore(std::string chunks_dir, std::string tmp_dir,
       compression_(compression) {}
 
 std::string FileChunkStore::PrefixDir(const Digest& digest) const {
-  return chunks_dir_ + "/" + digest.Hex().substr(0, 2);
+  return ChunkPrefixDirName(chunks_dir_, digest);
 }
 
 std::string FileChunkStore::ChunkName(const Digest& digest) const {
-  return PrefixDir(digest) + "/" + digest.Hex() + ".chunk";
+  return ChunkFileName(chunks_dir_, digest);
 }
 
 Result<bool> FileChunkStore::Contains(const Digest& digest) {
@@ -401,7 +402,7 @@ Status FileChunkStore::Quarantine(const Digest& digest) {
   Status s = MakeDirs(quarantine_dir_);
   if (!s.ok()) return s;
   const std::string from = ChunkName(digest);
-  const std::string to = quarantine_dir_ + "/" + digest.Hex() + ".chunk";
+  const std::string to = QuarantinedChunkFileName(quarantine_dir_, digest);
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return Status::FromErrno(errno, "quarantine", from);
   }
@@ -415,7 +416,7 @@ Status FileChunkStore::List(const std::function<void(const Digest&)>& fn) {
   if (!top) return Status::FromErrno(errno, "open directory", chunks_dir_);
   std::vector<std::string> prefixes;
   while (struct dirent* e = ::readdir(top)) {
-    if (std::strlen(e->d_name) == 2) prefixes.emplace_back(e->d_name);
+    if (IsChunkPrefixDirName(e->d_name)) prefixes.emplace_back(e->d_name);
   }
   ::closedir(top);
   for (const auto& p : prefixes) {
@@ -423,10 +424,7 @@ Status FileChunkStore::List(const std::function<void(const Digest&)>& fn) {
     DIR* d = ::opendir(dir.c_str());
     if (!d) return Status::FromErrno(errno, "open directory", dir);
     while (struct dirent* e = ::readdir(d)) {
-      std::string_view name(e->d_name);
-      if (name.size() != 38 || !name.ends_with(".chunk")) continue;
-      auto digest = Digest::FromHex(name.substr(0, 32));
-      if (digest.ok()) fn(*digest);
+      if (auto digest = ParseChunkFileName(e->d_name)) fn(*digest);
     }
     ::closedir(d);
   }

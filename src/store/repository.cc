@@ -12,12 +12,12 @@
 #include <filesystem>
 
 #include "store/file_chunk_store.h"
+#include "store/filename.h"
 
 namespace backy::store {
 
 namespace {
 
-constexpr const char* kConfig = "config";
 // Caps on what is read of a YAML file: far above what backy writes (a
 // .rev is under 1 KiB), so only a damaged or hostile file hits them.
 constexpr uint64_t kMaxConfigFileSize = 1 << 20;
@@ -28,18 +28,15 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Lists the file names in `dir` with the given suffix (without it).
-Result<std::vector<std::string>> ListWithSuffix(const std::string& dir,
-                                                std::string_view suffix) {
+// The ids of the revision files of `type` in `dir` (revisions/).
+Result<std::vector<std::string>> ListRevisionFiles(const std::string& dir,
+                                                   RevisionFileType type) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) return Status::FromErrno(errno, "open directory", dir);
   std::vector<std::string> out;
   while (struct dirent* e = ::readdir(d)) {
-    std::string_view name(e->d_name);
-    if (name.size() > suffix.size() && name.ends_with(suffix) &&
-        name[0] != '.') {
-      out.emplace_back(name.substr(0, name.size() - suffix.size()));
-    }
+    auto file = ParseRevisionFileName(e->d_name);
+    if (file && file->type == type) out.push_back(std::move(file->id));
   }
   ::closedir(d);
   return out;
@@ -219,17 +216,19 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
 
 Repository::Repository(std::string dir, RepositoryConfig config)
     : dir_(std::move(dir)), config_(std::move(config)) {
-  chunks_ = std::make_unique<FileChunkStore>(
-      dir_ + "/chunks", tmp_dir(), dir_ + "/quarantine", config_.compression);
+  chunks_ = std::make_unique<FileChunkStore>(ChunksDirName(dir_), tmp_dir(),
+                                             QuarantineDirName(dir_),
+                                             config_.compression);
 }
 
 Status Repository::Init(const std::string& dir,
                         const RepositoryConfig& config) {
-  if (Exists(dir + "/" + kConfig)) {
+  if (Exists(ConfigFileName(dir))) {
     return Status::InvalidArgument("already a repository", dir);
   }
-  for (const char* sub : {"", "/chunks", "/revisions", "/tmp"}) {
-    Status s = MakeDirs(dir + sub);
+  for (const std::string& sub :
+       {dir, ChunksDirName(dir), RevisionsDirName(dir), TmpDirName(dir)}) {
+    Status s = MakeDirs(sub);
     if (!s.ok()) return s;
   }
   // An existing directory becomes private too: it will hold disk images.
@@ -238,12 +237,12 @@ Status Repository::Init(const std::string& dir,
   }
   Status s = SyncDir(dir);
   if (!s.ok()) return s;
-  return WriteFileAtomic(dir + "/" + kConfig, config.ToYaml(), dir + "/tmp");
+  return WriteConfig(dir, config);
 }
 
 Status Repository::WriteConfig(const std::string& dir,
                                const RepositoryConfig& config) {
-  return WriteFileAtomic(dir + "/" + kConfig, config.ToYaml(), dir + "/tmp");
+  return WriteFileAtomic(ConfigFileName(dir), config.ToYaml(), TmpDirName(dir));
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
@@ -252,7 +251,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
     return Status::NotFound("not a backy repository (not a directory)", dir);
   }
   std::string text;
-  const std::string path = dir + "/" + kConfig;
+  const std::string path = ConfigFileName(dir);
   Status s = ReadWholeFile(path, &text, kMaxConfigFileSize);
   if (s.IsNotFound()) {
     return Status::NotFound(
@@ -261,24 +260,26 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
   if (!s.ok()) return s;
   auto config = RepositoryConfig::FromYaml(text, path);
   if (!config.ok()) return config.status();
-  for (const char* sub : {"/chunks", "/revisions", "/tmp"}) {
-    if (!Exists(dir + sub)) {
-      return Status::Corruption("repository directory is missing", dir + sub);
+  for (const std::string& sub :
+       {ChunksDirName(dir), RevisionsDirName(dir), TmpDirName(dir)}) {
+    if (!Exists(sub)) {
+      return Status::Corruption("repository directory is missing", sub);
     }
   }
   return std::unique_ptr<Repository>(new Repository(dir, std::move(*config)));
 }
 
 std::string Repository::RevisionPath(const std::string& id) const {
-  return dir_ + "/revisions/" + id + ".rev";
+  return RevisionFileName(dir_, id);
 }
 
 std::string Repository::IndexPath(const std::string& id) const {
-  return dir_ + "/revisions/" + id + ".index";
+  return IndexFileName(dir_, id);
 }
 
 Result<Repository::RevisionList> Repository::ScanRevisions() const {
-  auto ids = ListWithSuffix(dir_ + "/revisions", ".rev");
+  auto ids =
+      ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kMetadata);
   if (!ids.ok()) return ids.status();
   std::sort(ids->begin(), ids->end());
   RevisionList list;
@@ -328,7 +329,7 @@ Result<std::vector<Revision>> Repository::Revisions() const {
 }
 
 Result<std::vector<std::string>> Repository::IndexIds() const {
-  return ListWithSuffix(dir_ + "/revisions", ".index");
+  return ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kIndex);
 }
 
 Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
@@ -388,20 +389,21 @@ Status Repository::Forget(const std::string& id) {
       !(errno == EISDIR && ::rmdir(rev.c_str()) == 0)) {
     return Status::FromErrno(errno, "remove", rev);
   }
-  Status s = SyncDir(dir_ + "/revisions");
+  Status s = SyncDir(RevisionsDirName(dir_));
   if (!s.ok()) return s;
   const std::string idx = IndexPath(id);
   if (::unlink(idx.c_str()) != 0 && errno != ENOENT) {
     return Status::FromErrno(errno, "remove", idx);
   }
-  return SyncDir(dir_ + "/revisions");
+  return SyncDir(RevisionsDirName(dir_));
 }
 
 Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
   Locks locks;
   std::string note =
       std::string(what) + " (pid " + std::to_string(::getpid()) + ")";
-  auto w = FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive, note);
+  auto w = FileLock::Acquire(WriterLockFileName(dir_),
+                             FileLock::Mode::kExclusive, note);
   if (!w.ok()) return w.status();
   locks.writer = std::move(*w);
   auto p = LockReader();
@@ -412,7 +414,7 @@ Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
 
 Result<FileLock> Repository::LockReader() {
   return FileLock::AcquireWaiting(
-      dir_ + "/purge.lock", FileLock::Mode::kShared,
+      PurgeLockFileName(dir_), FileLock::Mode::kShared,
       [&] { spdlog::info("waiting for a purge of {} to finish", dir_); });
 }
 
@@ -421,7 +423,8 @@ Result<FileLock> Repository::LockPurge() {
   // shared for its whole run, so holding it exclusively means none is
   // running; those starting meanwhile wait for us. No writer lock is
   // needed (and taking one would make a backup that starts now fail).
-  auto p = FileLock::Acquire(dir_ + "/purge.lock", FileLock::Mode::kExclusive);
+  auto p =
+      FileLock::Acquire(PurgeLockFileName(dir_), FileLock::Mode::kExclusive);
   if (p.status().IsBusy()) {
     return Status::Busy(
         "repository is in use by a backup, restore, verify or nbd-server; "
@@ -436,7 +439,7 @@ Status Repository::RemoveLeftovers() {
   for (const auto& e : std::filesystem::directory_iterator(tmp_dir(), ec)) {
     std::filesystem::remove(e.path(), ec);
   }
-  auto indexes = ListWithSuffix(dir_ + "/revisions", ".index");
+  auto indexes = IndexIds();
   if (!indexes.ok()) return indexes.status();
   for (const auto& id : *indexes) {
     if (!Exists(RevisionPath(id))) ::unlink(IndexPath(id).c_str());

@@ -29,6 +29,7 @@
 
 #include "store/chunk_format.h"
 #include "store/chunk_store.h"
+#include "store/filename.h"
 #include "store/fs_util.h"
 #include "store/index.h"
 #include "store/revision.h"
@@ -98,7 +99,7 @@ class Repository {
   const std::string& dir() const { return dir_; }
   const RepositoryConfig& config() const { return config_; }
   ChunkStore& chunks() { return *chunks_; }
-  std::string tmp_dir() const { return dir_ + "/tmp"; }
+  std::string tmp_dir() const { return TmpDirName(dir_); }
 
   // A revision whose metadata (.rev) cannot be used: unreadable, not a
   // regular file, too large, not valid YAML, or naming another id.

@@ -7,6 +7,7 @@
 #include "backup/cli/command.h"
 #include "backup/progress.h"
 #include "backup/source_factory.h"
+#include "store/filename.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -30,15 +31,16 @@ class BackupCommand final : public Command {
   Status Run(const GlobalOptions& global) override {
     auto repo = OpenRepository(global);
     if (!repo.ok()) return repo.status();
-    auto source = MakeSource((*repo)->config(), (*repo)->dir() + "/config");
+    auto source =
+        MakeSource((*repo)->config(), store::ConfigFileName((*repo)->dir()));
     if (!source.ok()) return source.status();
     BackupOptions options;
     std::stringstream ss(tags_);
     for (std::string tag; std::getline(ss, tag, ',');) {
       if (!tag.empty()) options.tags.insert(tag);
     }
-    Status s = ApplySourceOptions((*repo)->config(),
-                                  (*repo)->dir() + "/config", &options);
+    Status s = ApplySourceOptions(
+        (*repo)->config(), store::ConfigFileName((*repo)->dir()), &options);
     if (!s.ok()) return s;
     options.full = options.full || full_;
     options.cancel = &g_cancel;

@@ -12,6 +12,7 @@
 #include "backup/cli/command.h"
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/plan.h"
+#include "store/filename.h"
 #include "store/revision.h"
 
 namespace backy::backup::cli {
@@ -117,7 +118,7 @@ class CheckCommand final : public Command {
                             " old (SLA " + Age(sla.limit_s) + ")");
       }
       std::error_code ec;
-      const auto q = std::filesystem::path(dir) / "quarantine";
+      const std::filesystem::path q = store::QuarantineDirName(dir);
       if (std::filesystem::is_directory(q, ec) &&
           !std::filesystem::is_empty(q, ec)) {
         size_t n = 0;

@@ -1,0 +1,102 @@
+#include "store/filename.h"
+
+namespace backy::store {
+
+namespace {
+
+std::string Join(std::string_view dir, std::string_view name) {
+  std::string path(dir);
+  path += '/';
+  path += name;
+  return path;
+}
+
+// `name` without `suffix` when it ends with it after a non-empty stem that
+// does not start with '.'.
+std::optional<std::string_view> Stem(std::string_view name,
+                                     std::string_view suffix) {
+  if (name.size() <= suffix.size() || !name.ends_with(suffix) ||
+      name.front() == '.') {
+    return std::nullopt;
+  }
+  return name.substr(0, name.size() - suffix.size());
+}
+
+}  // namespace
+
+std::string ConfigFileName(std::string_view dir) {
+  return Join(dir, kConfigName);
+}
+std::string WriterLockFileName(std::string_view dir) {
+  return Join(dir, kWriterLockName);
+}
+std::string PurgeLockFileName(std::string_view dir) {
+  return Join(dir, kPurgeLockName);
+}
+std::string TmpDirName(std::string_view dir) { return Join(dir, kTmpDirName); }
+std::string ChunksDirName(std::string_view dir) {
+  return Join(dir, kChunksDirName);
+}
+std::string QuarantineDirName(std::string_view dir) {
+  return Join(dir, kQuarantineDirName);
+}
+std::string RevisionsDirName(std::string_view dir) {
+  return Join(dir, kRevisionsDirName);
+}
+
+std::string RevisionFileBaseName(std::string_view id, RevisionFileType type) {
+  std::string name(id);
+  name += type == RevisionFileType::kMetadata ? kRevisionSuffix : kIndexSuffix;
+  return name;
+}
+
+std::string RevisionFileName(std::string_view dir, std::string_view id) {
+  return Join(RevisionsDirName(dir),
+              RevisionFileBaseName(id, RevisionFileType::kMetadata));
+}
+
+std::string IndexFileName(std::string_view dir, std::string_view id) {
+  return Join(RevisionsDirName(dir),
+              RevisionFileBaseName(id, RevisionFileType::kIndex));
+}
+
+std::string ChunkPrefixDirName(std::string_view chunks_dir,
+                               const Digest& digest) {
+  return Join(chunks_dir, digest.Hex().substr(0, kChunkPrefixLength));
+}
+
+std::string ChunkFileName(std::string_view chunks_dir, const Digest& digest) {
+  return Join(ChunkPrefixDirName(chunks_dir, digest),
+              digest.Hex() + std::string(kChunkSuffix));
+}
+
+std::string QuarantinedChunkFileName(std::string_view quarantine_dir,
+                                     const Digest& digest) {
+  return Join(quarantine_dir, digest.Hex() + std::string(kChunkSuffix));
+}
+
+bool IsChunkPrefixDirName(std::string_view name) {
+  return name.size() == kChunkPrefixLength;
+}
+
+std::optional<Digest> ParseChunkFileName(std::string_view name) {
+  if (name.size() != 2 * Digest::kSize + kChunkSuffix.size() ||
+      !name.ends_with(kChunkSuffix)) {
+    return std::nullopt;
+  }
+  auto digest = Digest::FromHex(name.substr(0, 2 * Digest::kSize));
+  if (!digest.ok()) return std::nullopt;
+  return *digest;
+}
+
+std::optional<RevisionFile> ParseRevisionFileName(std::string_view name) {
+  if (auto id = Stem(name, kRevisionSuffix)) {
+    return RevisionFile{std::string(*id), RevisionFileType::kMetadata};
+  }
+  if (auto id = Stem(name, kIndexSuffix)) {
+    return RevisionFile{std::string(*id), RevisionFileType::kIndex};
+  }
+  return std::nullopt;
+}
+
+}  // namespace backy::store

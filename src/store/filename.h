@@ -1,0 +1,80 @@
+// Where a repository's files are, by name: the one place that builds and
+// parses the paths inside a repository directory (like leveldb's
+// db/filename.h). man/backy-store.5 describes the same layout:
+//   DIR/config  DIR/lock  DIR/purge.lock  DIR/tmp/  DIR/quarantine/
+//   DIR/revisions/<id>.rev  DIR/revisions/<id>.index
+//   DIR/chunks/<xx>/<digest>.chunk  (xx: the digest's first two hex digits)
+// Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/digest.h"
+
+namespace backy::store {
+
+// The entries of a repository directory.
+inline constexpr std::string_view kConfigName = "config";
+inline constexpr std::string_view kWriterLockName = "lock";
+inline constexpr std::string_view kPurgeLockName = "purge.lock";
+inline constexpr std::string_view kTmpDirName = "tmp";
+inline constexpr std::string_view kChunksDirName = "chunks";
+inline constexpr std::string_view kQuarantineDirName = "quarantine";
+inline constexpr std::string_view kRevisionsDirName = "revisions";
+// Suffixes of the files in revisions/ and of chunk files.
+inline constexpr std::string_view kRevisionSuffix = ".rev";
+inline constexpr std::string_view kIndexSuffix = ".index";
+inline constexpr std::string_view kChunkSuffix = ".chunk";
+// A chunk's prefix directory is named for the first this-many hex digits
+// of its digest.
+inline constexpr size_t kChunkPrefixLength = 2;
+
+// Paths in the repository directory `dir`.
+std::string ConfigFileName(std::string_view dir);
+std::string WriterLockFileName(std::string_view dir);
+std::string PurgeLockFileName(std::string_view dir);
+std::string TmpDirName(std::string_view dir);
+std::string ChunksDirName(std::string_view dir);
+std::string QuarantineDirName(std::string_view dir);
+std::string RevisionsDirName(std::string_view dir);
+// DIR/revisions/<id>.rev: the revision's metadata (YAML).
+std::string RevisionFileName(std::string_view dir, std::string_view id);
+// DIR/revisions/<id>.index: the revision's index (binary).
+std::string IndexFileName(std::string_view dir, std::string_view id);
+
+// Paths of chunks, in a chunks directory (ChunksDirName) or a quarantine
+// directory (QuarantineDirName).
+// CHUNKS/<xx>: the directory holding the chunks whose hex digest starts
+// with xx.
+std::string ChunkPrefixDirName(std::string_view chunks_dir,
+                               const Digest& digest);
+// CHUNKS/<xx>/<hex digest>.chunk
+std::string ChunkFileName(std::string_view chunks_dir, const Digest& digest);
+// QUARANTINE/<hex digest>.chunk
+std::string QuarantinedChunkFileName(std::string_view quarantine_dir,
+                                     const Digest& digest);
+
+// Parsing names found by listing a directory (names, not paths).
+// True when `name` could be a chunk prefix directory in chunks/: it has
+// kChunkPrefixLength characters.
+bool IsChunkPrefixDirName(std::string_view name);
+// The digest of a chunk file named "<32 hex digits>.chunk"; nullopt for
+// any other name.
+std::optional<Digest> ParseChunkFileName(std::string_view name);
+
+enum class RevisionFileType { kMetadata, kIndex };
+struct RevisionFile {
+  std::string id;
+  RevisionFileType type;
+};
+// "<id>.rev" or "<id>.index" in revisions/, with a non-empty id that does
+// not start with '.'; nullopt for any other name (temporary files, dot
+// files, strays).
+std::optional<RevisionFile> ParseRevisionFileName(std::string_view name);
+// The name of a revision file of `type` for `id`: "<id>.rev" or
+// "<id>.index" (ParseRevisionFileName's inverse).
+std::string RevisionFileBaseName(std::string_view id, RevisionFileType type);
+
+}  // namespace backy::store
