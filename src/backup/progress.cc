@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "store/duration.h"
+
 namespace backy::backup {
 
 namespace {
@@ -25,20 +27,11 @@ std::string FormatBytes(uint64_t bytes) {
   }
   char buf[32];
   if (u == 0) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+    std::snprintf(buf, sizeof buf, "%llu B",
+                  static_cast<unsigned long long>(bytes));
   } else {
-    std::snprintf(buf, sizeof buf, v < 10 ? "%.1f %s" : "%.0f %s", v, kUnits[u]);
-  }
-  return buf;
-}
-
-std::string FormatDuration(double seconds) {
-  long s = static_cast<long>(seconds + 0.5);
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    std::snprintf(buf, sizeof buf, v < 10 ? "%.1f %s" : "%.0f %s", v,
+                  kUnits[u]);
   }
   return buf;
 }
@@ -65,7 +58,8 @@ Progress::~Progress() {
 
 void Progress::Run() {
   std::unique_lock<std::mutex> l(mu_);
-  while (!cv_.wait_for(l, std::chrono::milliseconds(500), [this] { return stop_; })) {
+  while (!cv_.wait_for(l, std::chrono::milliseconds(500),
+                       [this] { return stop_; })) {
     Draw(false);
   }
 }
@@ -81,7 +75,8 @@ void Progress::Draw(bool) {
   }
   line += "  " + FormatBytes(static_cast<uint64_t>(rate)) + "/s";
   if (rate > 0 && total_ > done) {
-    line += "  ETA " + FormatDuration((total_ - done) / rate);
+    line += "  ETA " + store::FormatDuration((total_ - done) / rate,
+                                             store::DurationFormat::kClock);
   }
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);

@@ -20,7 +20,9 @@ class Progress {
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
-  void Add(uint64_t bytes) { done_.fetch_add(bytes, std::memory_order_relaxed); }
+  void Add(uint64_t bytes) {
+    done_.fetch_add(bytes, std::memory_order_relaxed);
+  }
 
  private:
   void Run();
@@ -39,7 +41,5 @@ class Progress {
 
 // "1.5 GiB", "512 MiB", "4.0 KiB", "17 B".
 std::string FormatBytes(uint64_t bytes);
-// "0:05", "1:02:03".
-std::string FormatDuration(double seconds);
 
 }  // namespace backy::backup

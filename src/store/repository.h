@@ -33,41 +33,11 @@
 #include "store/fs_util.h"
 #include "store/index.h"
 #include "store/revision.h"
+#include "store/schedule.h"
 
 namespace backy::store {
 
 inline constexpr int kRepositoryFormat = 1;
-
-// A job's schedule: for each tag, how often a backup gets it and how many
-// of the newest revisions carrying it keep it (see backup/retention.h).
-struct ScheduleEntry {
-  int64_t interval_seconds = 0;
-  uint32_t keep = 0;
-  bool operator==(const ScheduleEntry&) const = default;
-};
-struct Schedule {
-  std::map<std::string, ScheduleEntry> tags;
-  uint32_t min_keep = 1;  // never expire below this many revisions
-  bool empty() const { return tags.empty(); }
-  bool operator==(const Schedule&) const = default;
-};
-
-// "90s", "15m", "1h", "1d", "1w" (also plain seconds) → seconds.
-Result<int64_t> ParseDuration(std::string_view text);
-
-// The two parts of a duration as written: an integer (any sign; strictly
-// digits, no spaces or fractions) and the seconds of its unit (s, m, h, d,
-// w; none = s). nullopt when `text` is not of that form. `too_large` when
-// the integer does not fit in int64. For callers with their own ranges
-// (the scheduler's config); ParseDuration is this plus 1 s .. 100 years.
-struct DurationParts {
-  int64_t number = 0;
-  int64_t unit_seconds = 1;
-  bool too_large = false;
-};
-std::optional<DurationParts> SplitDuration(std::string_view text);
-// The shortest form: 3600 → "1h", 86400 → "1d", 90 → "90s".
-std::string FormatDuration(int64_t seconds);
 
 struct RepositoryConfig {
   // The source section as flat key/value pairs: type, filename, pool, ...

@@ -5,6 +5,7 @@
 
 #include "backup/cli/command.h"
 #include "backup/progress.h"
+#include "store/duration.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -55,7 +56,9 @@ class StatusCommand final : public Command {
       date[10] = ' ';
       std::printf("%-19s  %-22s  %9s  %8s  %-10s  %s\n", date.c_str(),
                   r.id.c_str(), FormatBytes(r.size).c_str(),
-                  FormatDuration(r.stats.duration).c_str(),
+                  store::FormatDuration(r.stats.duration,
+                                        store::DurationFormat::kClock)
+                      .c_str(),
                   store::TrustName(r.trust).c_str(), Join(r.tags).c_str());
       written += r.stats.bytes_written;
       duration += r.stats.duration;
@@ -66,7 +69,8 @@ class StatusCommand final : public Command {
     }
     std::printf("%zu revisions, %s written in total, %s of backups",
                 revs.size(), FormatBytes(written).c_str(),
-                FormatDuration(duration).c_str());
+                store::FormatDuration(duration, store::DurationFormat::kClock)
+                    .c_str());
     if (!damaged.empty()) {
       std::printf("; %zu damaged revisions (skipped by every command)",
                   damaged.size());

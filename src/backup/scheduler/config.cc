@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "store/duration.h"
 #include "store/fs_util.h"
 
 namespace backy::backup::scheduler {

@@ -21,6 +21,7 @@
 #include "backup/scheduler/http_api.h"
 #include "backup/scheduler/plan.h"
 #include "backup/scheduler/status.h"
+#include "store/duration.h"
 #include "store/fs_util.h"
 #include "store/repository.h"
 #include "store/revision.h"
