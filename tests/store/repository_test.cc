@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "store/gc.h"
+#include "store/purge.h"
 #include "support/test_util.h"
 
 namespace backy::store {

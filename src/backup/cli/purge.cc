@@ -3,7 +3,7 @@
 
 #include "backup/cli/command.h"
 #include "backup/progress.h"
-#include "store/gc.h"
+#include "store/purge.h"
 
 namespace backy::backup::cli {
 namespace {
