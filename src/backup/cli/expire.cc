@@ -1,10 +1,16 @@
-// backy expire [--dry-run]: apply the schedule's retention to the revisions.
+// backy expire [--dry-run]: apply the schedule's retention to the revisions
+// (the plan and its execution are in backup/expire.h; this is the CLI).
+#include "backup/expire.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <optional>
 
 #include "backup/cli/command.h"
-#include "backup/retention.h"
+#include "store/filename.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -23,8 +29,8 @@ class ExpireCommand final : public Command {
     if (!repo.ok()) return repo.status();
     const auto& schedule = (*repo)->config().schedule;
     if (schedule.empty()) {
-      std::printf("no schedule in %s/config: nothing expires\n",
-                  (*repo)->dir().c_str());
+      std::printf("no schedule in %s: nothing expires\n",
+                  store::ConfigFileName((*repo)->dir()).c_str());
       return Status::OK();
     }
     std::optional<store::Repository::Locks> locks;
@@ -36,38 +42,33 @@ class ExpireCommand final : public Command {
     auto revs = (*repo)->Revisions();
     if (!revs.ok()) return revs.status();
     auto plan = PlanExpire(*revs, schedule);
-    const size_t removed = static_cast<size_t>(std::count_if(
-        plan.begin(), plan.end(),
-        [](const ExpireChange& c) { return c.remove_revision; }));
-    for (const auto& change : plan) {
-      std::string tags;
-      for (const auto& t : change.removed_tags) tags += (tags.empty() ? "" : ",") + t;
-      if (change.remove_revision) {
-        std::printf("%sremove revision %s\n", dry_run_ ? "would " : "",
-                    change.id.c_str());
-      } else {
-        std::printf("%suntag %s (%s)\n", dry_run_ ? "would " : "",
-                    change.id.c_str(), tags.c_str());
-      }
-      if (dry_run_) continue;
-      Status s;
-      if (change.remove_revision) {
-        s = (*repo)->Forget(change.id);
-      } else {
-        auto rev = std::find_if(revs->begin(), revs->end(),
-                                [&](const store::Revision& r) { return r.id == change.id; });
-        store::Revision updated = *rev;
-        for (const auto& t : change.removed_tags) updated.tags.erase(t);
-        s = (*repo)->UpdateMetadata(updated);
-      }
+    const size_t removed = static_cast<size_t>(
+        std::count_if(plan.begin(), plan.end(),
+                      [](const ExpireChange& c) { return c.remove_revision; }));
+    if (dry_run_) {
+      for (const auto& change : plan) Print(change);
+    } else {
+      Status s = ExecuteExpire(**repo, *revs, plan,
+                               [&](const ExpireChange& c) { Print(c); });
       if (!s.ok()) return s;
     }
-    std::printf("%s%zu revisions removed, %zu kept\n", dry_run_ ? "would have " : "",
-                removed, revs->size() - removed);
+    std::printf("%s%zu revisions removed, %zu kept\n",
+                dry_run_ ? "would have " : "", removed, revs->size() - removed);
     return Status::OK();
   }
 
  private:
+  void Print(const ExpireChange& change) const {
+    if (change.remove_revision) {
+      std::printf("%sremove revision %s\n", dry_run_ ? "would " : "",
+                  change.id.c_str());
+    } else {
+      std::printf(
+          "%suntag %s (%s)\n", dry_run_ ? "would " : "", change.id.c_str(),
+          fmt::format("{}", fmt::join(change.removed_tags, ",")).c_str());
+    }
+  }
+
   bool dry_run_ = false;
 };
 

@@ -1,6 +1,10 @@
-// Retention policy on synthetic revision lists (no disk).
-#include "backup/retention.h"
+// Expire: the retention plan on synthetic revision lists (no disk), and
+// its execution on a repository.
+#include "backup/expire.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 
 #include "support/test_util.h"
@@ -108,6 +112,56 @@ TEST_F(RetentionTest, KeepZeroDropsTheTagEverywhere) {
   auto plan = Plan();
   EXPECT_EQ(plan["r0"].removed_tags, std::set<std::string>{"daily"});
   EXPECT_FALSE(plan["r0"].remove_revision);
+}
+
+// ExecuteExpire applies the plan to a repository: removed revisions are
+// forgotten, the others lose only the removed tags, in plan order.
+TEST(ExecuteExpireTest, AppliesThePlanToTheRepository) {
+  char tmpl[] = "/tmp/backy-expire-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  store::RepositoryConfig config;
+  config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
+  ASSERT_OK(store::Repository::Init(dir, config));
+  auto repo = store::Repository::Open(dir);
+  ASSERT_OK(repo.status());
+  const std::vector<std::set<std::string>> tags = {
+      {"daily"}, {"daily", "weekly"}, {"daily"}, {"daily"}};
+  for (size_t i = 0; i < tags.size(); ++i) {
+    Revision r;
+    r.id = "rev" + std::to_string(i);
+    r.timestamp_us = static_cast<int64_t>(i + 1) * 1000000;
+    r.chunk_size = store::kDefaultChunkSize;
+    r.tags = tags[i];
+    ASSERT_OK((*repo)->Publish(r, store::RevisionIndex(0, r.chunk_size)));
+  }
+  store::Schedule schedule;
+  schedule.tags["daily"] = {86400, 2};
+  schedule.tags["weekly"] = {7 * 86400, 1};
+  auto revs = (*repo)->Revisions();
+  ASSERT_OK(revs.status());
+  const auto plan = PlanExpire(*revs, schedule);
+  ASSERT_EQ(plan.size(), 2u);  // rev0 goes, rev1 loses daily
+
+  std::vector<std::string> seen;
+  ASSERT_OK(ExecuteExpire(**repo, *revs, plan, [&](const ExpireChange& c) {
+    seen.push_back(c.id);
+  }));
+  EXPECT_EQ(seen, (std::vector<std::string>{"rev0", "rev1"}));
+  auto after = (*repo)->Revisions();
+  ASSERT_OK(after.status());
+  ASSERT_EQ(after->size(), 3u);
+  EXPECT_EQ((*after)[0].id, "rev1");
+  EXPECT_EQ((*after)[0].tags, std::set<std::string>{"weekly"});
+  EXPECT_EQ((*after)[1].tags, std::set<std::string>{"daily"});
+  EXPECT_EQ((*after)[2].tags, std::set<std::string>{"daily"});
+  EXPECT_FALSE(std::filesystem::exists((*repo)->IndexPath("rev0")));
+
+  // A change naming a revision not in the list is refused.
+  ExpireChange stray;
+  stray.id = "nosuch";
+  stray.removed_tags = {"daily"};
+  EXPECT_TRUE(ExecuteExpire(**repo, *after, {stray}).IsNotFound());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
