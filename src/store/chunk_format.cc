@@ -67,8 +67,8 @@ void ChunkEncoder::Encode(const Digest& digest, std::span<const uint8_t> plain,
   // Small raw blocks: first ask zstd once per probe-sized window whether
   // it compresses at all, and try the window's blocks one by one only if
   // it does. Random data then costs one zstd call per 64 KiB, as it did
-  // with 64 KiB blocks (measured: a call per 16 KiB block took 60 % more
-  // CPU to back up random data).
+  // with 64 KiB blocks (a call per 16 KiB block costs much more CPU: see
+  // tests/bench/RESULTS.md, "Chunk block sizes").
   const uint32_t per_window =
       block_size < kChunkProbeSize ? kChunkProbeSize / block_size : 1;
   bool window_compresses = true;

@@ -38,15 +38,15 @@ namespace backy::store {
 inline constexpr char kChunkMagic[8] = {'B', 'A', 'C', 'K', 'Y', 'C', 'H', 'K'};
 inline constexpr uint32_t kChunkFormatVersion = 1;
 // Block size of chunks whose data does not compress (random data, stored
-// raw): small, so a random 4 KiB read copies and hashes only 16 KiB
-// (measured: 64 KiB blocks cost an NBD server about a fifth of its warm
-// random-read rate). The block table then takes 4 KiB, 0.1 % of a chunk.
+// raw): small, so a random 4 KiB read copies and hashes only 16 KiB. The
+// block table then takes 4 KiB, 0.1 % of a chunk. The measurements behind
+// the block sizes: tests/bench/RESULTS.md, "Chunk block sizes".
 inline constexpr uint32_t kChunkBlockSize = 16 * 1024;
 // How much of a chunk the encoder compresses to decide its block size.
 inline constexpr uint32_t kChunkProbeSize = 64 * 1024;
 // Block size of chunks that compress: larger blocks give zstd more context
-// (about 13% smaller output on text, and faster), at the price of
-// decoding up to 512 KiB for a small read of compressed data.
+// (smaller output, and faster), at the price of decoding up to 512 KiB for
+// a small read of compressed data.
 inline constexpr uint32_t kCompressedBlockSize = 512 * 1024;
 inline constexpr uint32_t kMaxChunkSize = 4 * 1024 * 1024;
 inline constexpr size_t kChunkHeaderSize = 64;
@@ -132,13 +132,13 @@ Status CheckChunkFileSize(const ChunkLayout& layout, uint64_t actual_size,
 Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
                    std::vector<uint8_t>* out, const std::string& name);
 
-// Decodes block `i` from its stored bytes into `out` (which must have room
-// for the block's plain size) and checks its XXH3-64.
 // Checks that `plain` (PlainBlockSize(i) bytes) hashes to block i's XXH3-64;
 // Corruption naming the block and `name` if not.
 Status CheckBlockHash(const ChunkLayout& layout, size_t i, const uint8_t* plain,
                       const std::string& name);
 
+// Decodes block `i` from its stored bytes into `out` (which must have room
+// for the block's plain size) and checks its XXH3-64.
 Status DecodeBlock(const ChunkLayout& layout, size_t i,
                    std::span<const uint8_t> stored, std::span<uint8_t> out,
                    const std::string& name);

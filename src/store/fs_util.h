@@ -73,7 +73,8 @@ Status ReadWholeFile(const std::string& path, std::string* out,
                      uint64_t max_size = kDefaultMaxReadSize);
 
 // Writes `data` to a new temporary file (mode 0600) in `tmp_dir`, fsyncs it,
-// renames it to `path` and fsyncs the directory of `path`. Either the old
+// renames it to `path` and, with `sync_dir`, fsyncs the directory of
+// `path`. Either the old
 // content or the new one is visible afterwards, never a mix. On failure the
 // temporary file is removed. `tmp_dir` must be on the same file system as
 // `path`.
@@ -90,7 +91,8 @@ Status SyncDir(const std::string& dir);
 // is not a directory.
 Status MakeDirs(const std::string& dir);
 
-// A unique temporary file name inside `dir` ("dir/.tmp-<pid>-<n>-<rand>").
+// A unique temporary file name inside `dir`
+// ("dir/.tmp-<pid>-<n>-<rand>-<hint>").
 std::string TempPath(const std::string& dir, std::string_view hint);
 
 // An flock(2)-based advisory lock on a file, released on destruction (or
@@ -107,7 +109,7 @@ class FileLock {
 
   // Takes the lock without waiting; Busy when someone else holds it.
   // The lock file is created mode 0600 if missing.
-  // `holder_note` (e.g. "backup pid 123") is written into the lock file for
+  // `holder_note` (e.g. "backup (pid 123)") is written into the lock file for
   // exclusive locks so the Busy message can say who holds it.
   static Result<FileLock> Acquire(const std::string& path, Mode mode,
                                   std::string_view holder_note = {});

@@ -3,7 +3,9 @@
 // system: it can be moved with rsync; no database.
 //
 //   DIR/config                  YAML: format, source, store options
-//   DIR/lock                    flock: held exclusively by backup/forget
+//   DIR/lock                    flock: the writer lock, held exclusively by
+//                               backup, forget, expire, distrust, and
+//                               verify while it updates revisions
 //   DIR/purge.lock              flock: shared by readers and backups,
 //                               exclusive by purge
 //   DIR/revisions/<id>.rev      revision metadata (YAML), published last
@@ -13,9 +15,10 @@
 //   DIR/quarantine/             chunks found damaged
 // Directories are created mode 0700, files 0600: a repository holds whole
 // disk images and is readable by its owner only. The full format is in
-// man/backy-store.5. A Repository object is safe for
-// concurrent reads from several threads; publishing and forgetting must be
-// done by the holder of the writer lock.
+// man/backy-store.5; the names are built in store/filename.h. A Repository
+// object is safe for concurrent reads from several threads; publishing,
+// updating and forgetting revisions must be done by the holder of the
+// writer lock.
 #pragma once
 
 #include <functional>
@@ -110,16 +113,18 @@ class Repository {
   // index. Its chunks stay until the next purge.
   Status Forget(const std::string& id);
 
-  // The writer lock (backup, forget): exclusive, fails with Busy at once
-  // if held. Also takes purge.lock shared, so no purge runs meanwhile.
+  // The writer lock (backup, forget, expire, distrust; verify while it
+  // updates revisions): exclusive, fails with Busy at once if held. Also
+  // takes purge.lock shared, so no purge runs meanwhile.
   // `what` (e.g. "backup") is recorded for the Busy message.
   struct Locks {
     FileLock writer;
     FileLock purge;
   };
   Result<Locks> LockWriter(std::string_view what);
-  // purge.lock shared: restore, nbd-server, verify, backup. Waits while a
-  // purge runs (purges are short), saying so in the log.
+  // purge.lock shared: restore, nbd-server, verify (and every holder of
+  // the writer lock, through LockWriter). Waits while a purge runs (purges
+  // are short), saying so in the log.
   Result<FileLock> LockReader();
   // For purge: purge.lock exclusive, without waiting. Busy when a backup,
   // restore, verify or NBD server is using the repository.
