@@ -85,8 +85,8 @@ class Export {
 
   // Like Read(), but called on the server's I/O thread, so it must never
   // block: it answers from memory (its caches, the page cache) or returns
-  // WouldBlock, and the server then calls Read() from a worker. Serving warm data
-  // without the hand-off to a worker and back saves two thread switches
+  // WouldBlock, and the server then calls Read() from a worker. Serving warm
+  // data without the hand-off to a worker and back saves two thread switches
   // per request. An export that implements it must answer BlockStatus()
   // without blocking too. Default: always WouldBlock.
   // True if ReadNoWait() can succeed; only then does the server call it,

@@ -348,8 +348,8 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
 }
 
 // ReadNoWait (the server's I/O-thread attempt) never opens a chunk file:
-// a chunk not open yet is WouldBlock; zero slots, open chunks with their data in
-// the page cache, and cached blocks are served, and equal the image.
+// a chunk not open yet is WouldBlock; zero slots, open chunks with their data
+// in the page cache, and cached blocks are served, and equal the image.
 TEST_F(RevisionExportTest, ReadNoWaitServesOnlyWhatIsInMemory) {
   auto e = MakeExport(64 * kMiB);
   std::vector<uint8_t> buf(4096);

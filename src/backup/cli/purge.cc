@@ -1,9 +1,10 @@
 // backy purge [--dry-run]: delete chunks no revision references.
+#include "store/purge.h"
+
 #include <cstdio>
 
 #include "backup/cli/command.h"
 #include "backup/progress.h"
-#include "store/purge.h"
 
 namespace backy::backup::cli {
 namespace {

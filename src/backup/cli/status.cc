@@ -54,12 +54,12 @@ class StatusCommand final : public Command {
     for (const auto& r : revs) {
       std::string date = store::FormatTimestamp(r.timestamp_us).substr(0, 19);
       date[10] = ' ';
-      std::printf("%-19s  %-22s  %9s  %8s  %-10s  %s\n", date.c_str(),
-                  r.id.c_str(), FormatBytes(r.size).c_str(),
-                  store::FormatDuration(r.stats.duration,
-                                        store::DurationFormat::kClock)
-                      .c_str(),
-                  store::TrustName(r.trust).c_str(), Join(r.tags).c_str());
+      std::printf(
+          "%-19s  %-22s  %9s  %8s  %-10s  %s\n", date.c_str(), r.id.c_str(),
+          FormatBytes(r.size).c_str(),
+          store::FormatDuration(r.stats.duration, store::DurationFormat::kClock)
+              .c_str(),
+          store::TrustName(r.trust).c_str(), Join(r.tags).c_str());
       written += r.stats.bytes_written;
       duration += r.stats.duration;
     }
@@ -67,10 +67,10 @@ class StatusCommand final : public Command {
       std::printf("%-19s  %-22s  %s\n", "DAMAGED", d.id.c_str(),
                   d.status.ToString().c_str());
     }
-    std::printf("%zu revisions, %s written in total, %s of backups",
-                revs.size(), FormatBytes(written).c_str(),
-                store::FormatDuration(duration, store::DurationFormat::kClock)
-                    .c_str());
+    std::printf(
+        "%zu revisions, %s written in total, %s of backups", revs.size(),
+        FormatBytes(written).c_str(),
+        store::FormatDuration(duration, store::DurationFormat::kClock).c_str());
     if (!damaged.empty()) {
       std::printf("; %zu damaged revisions (skipped by every command)",
                   damaged.size());
