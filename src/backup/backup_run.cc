@@ -48,12 +48,15 @@ struct Run {
   bool published = false;
 };
 
+// Image byte ranges [begin, end).
+using ByteRanges = std::vector<std::pair<uint64_t, uint64_t>>;
+
 // What to do with one slot of the new revision.
 struct SlotPlan {
   size_t slot;
   // Data ranges within the image to read for this slot; the rest of the
   // slot reads as zeros.
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  ByteRanges ranges;
 };
 
 Status CheckTags(const std::set<std::string>& tags) {
@@ -122,56 +125,76 @@ void AddResizedSlots(uint64_t old_size, uint64_t new_size, uint64_t cs,
       [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
 }
 
+// What the extents say about a slot.
+enum class Touch : uint8_t {
+  kUntouched,  // no extent: zero (full read) or unchanged (diff)
+  kRead,       // data, or partly discarded: read it
+  kZero,       // discarded as a whole
+};
+
+// Marks each slot of `index` with what `extents` say about it.
+std::vector<Touch> TouchSlots(const ExtentList& extents,
+                              const RevisionIndex& index) {
+  std::vector<Touch> touched(index.slot_count(), Touch::kUntouched);
+  for (const Extent& e : extents) {
+    const uint64_t end = std::min(e.end(), index.image_size());
+    if (e.offset >= end) continue;
+    auto mark = [&](const SlotPiece& p) {
+      if (e.kind == Extent::Kind::kData) {
+        touched[p.slot] = Touch::kRead;
+      } else if (touched[p.slot] == Touch::kUntouched) {
+        // A zero extent covering the whole slot makes it a zero slot; a
+        // partial one means part of the slot changed: read it whole.
+        touched[p.slot] = p.whole() ? Touch::kZero : Touch::kRead;
+      }
+    };
+    (void)ForEachSlotPiece(index, e.offset, end - e.offset, mark);
+  }
+  return touched;
+}
+
+// The data ranges of the sorted `extents` within [slot_start, slot_end);
+// `*ext` is the first extent that may reach it (advanced, as slots come in
+// order).
+std::vector<std::pair<uint64_t, uint64_t>> DataRanges(const ExtentList& extents,
+                                                      size_t* ext,
+                                                      uint64_t slot_start,
+                                                      uint64_t slot_end) {
+  ByteRanges ranges;
+  while (*ext < extents.size() && extents[*ext].end() <= slot_start) ++*ext;
+  for (size_t j = *ext; j < extents.size() && extents[j].offset < slot_end;
+       ++j) {
+    if (extents[j].kind != Extent::Kind::kData) continue;
+    ranges.emplace_back(std::max(slot_start, extents[j].offset),
+                        std::min(slot_end, extents[j].end()));
+  }
+  return ranges;
+}
+
 // Works out which slots must be read. With `diff` false, `extents` lists
 // everything that may hold data; unlisted slots are zero. With `diff` true,
 // `extents` lists what changed; untouched slots keep `index`'s digest.
+// Sets the zero slots in `index` and counts zero and carried slots.
 std::vector<SlotPlan> PlanSlots(const ExtentList& extents, bool diff,
                                 RevisionIndex* index, Revision* rev) {
-  enum Touch : uint8_t { kUntouched, kRead, kZero };
-  std::vector<uint8_t> touched(index->slot_count(), kUntouched);
-  for (const Extent& e : extents) {
-    const uint64_t end = std::min(e.end(), index->image_size());
-    if (e.offset >= end) continue;
-    (void)ForEachSlotPiece(*index, e.offset, end - e.offset,
-                           [&](const SlotPiece& p) {
-                             if (e.kind == Extent::Kind::kData) {
-                               touched[p.slot] = kRead;
-                             } else if (touched[p.slot] == kUntouched) {
-                               // A zero extent covering the whole slot makes it
-                               // a zero slot; a partial one means part of the
-                               // slot changed: read it whole.
-                               touched[p.slot] = p.whole() ? kZero : kRead;
-                             }
-                           });
-  }
-  // Map data ranges onto slots (full mode reads only data ranges).
+  const std::vector<Touch> touched = TouchSlots(extents, *index);
   std::vector<SlotPlan> plan;
   size_t ext = 0;
   for (size_t s = 0; s < index->slot_count(); ++s) {
-    if (touched[s] == kZero || (touched[s] == kUntouched && !diff)) {
+    if (touched[s] == Touch::kZero ||
+        (touched[s] == Touch::kUntouched && !diff)) {
       index->set_slot(s, Digest());
       ++rev->stats.chunks_zero;
-      continue;
-    }
-    if (touched[s] == kUntouched) {
+    } else if (touched[s] == Touch::kUntouched) {
       ++(index->IsZero(s) ? rev->stats.chunks_zero : rev->stats.chunks_carried);
-      continue;
-    }
-    SlotPlan p{s, {}};
-    const uint64_t slot_start = s * index->chunk_size();
-    const uint64_t slot_end = slot_start + index->SlotLength(s);
-    if (diff) {
-      p.ranges.emplace_back(slot_start, slot_end);
     } else {
-      while (ext < extents.size() && extents[ext].end() <= slot_start) ++ext;
-      for (size_t j = ext; j < extents.size() && extents[j].offset < slot_end;
-           ++j) {
-        if (extents[j].kind != Extent::Kind::kData) continue;
-        p.ranges.emplace_back(std::max(slot_start, extents[j].offset),
-                              std::min(slot_end, extents[j].end()));
-      }
+      const uint64_t slot_start = s * index->chunk_size();
+      const uint64_t slot_end = slot_start + index->SlotLength(s);
+      // A diff reads changed slots whole; a full read only their data.
+      plan.push_back(
+          {s, diff ? ByteRanges{{slot_start, slot_end}}
+                   : DataRanges(extents, &ext, slot_start, slot_end)});
     }
-    plan.push_back(std::move(p));
   }
   return plan;
 }

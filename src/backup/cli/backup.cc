@@ -1,4 +1,5 @@
-// backy backup [-f] TAGS: back up the repository's source as a new revision.
+// backy backup [-f] [--full] TAGS: back up the repository's source as a new
+// revision.
 #include <spdlog/spdlog.h>
 
 #include <sstream>
@@ -37,8 +38,8 @@ class BackupCommand final : public Command {
     for (std::string tag; std::getline(ss, tag, ',');) {
       if (!tag.empty()) options.tags.insert(tag);
     }
-    Status s = ApplySourceOptions((*repo)->config(),
-                                  (*repo)->dir() + "/config", &options);
+    Status s = ApplySourceOptions((*repo)->config(), (*repo)->dir() + "/config",
+                                  &options);
     if (!s.ok()) return s;
     options.full = options.full || full_;
     options.cancel = &g_cancel;
