@@ -1,18 +1,21 @@
-// BackupRun: one backup of a Source into a Repository, producing one
+// RunBackup: one backup of a Source into a Repository, producing one
 // revision.
 //
 // Steps: take the writer lock; clean up after crashed writers; freeze the
-// source (Begin); plan which 4 MiB slots to read (holes and, with a usable
-// parent, unchanged slots are not read); read, hash, deduplicate and store
-// chunks in parallel with bounded memory; sync the chunks; verify; publish
-// the index and then the metadata; let the source drop old state (Commit).
-// Any failure before publishing leaves no revision behind and calls
-// Source::Abort(). Not thread-safe; one BackupRun per backup.
+// source (Begin); choose the base (the parent, when the source can diff
+// from it); plan which 4 MiB slots to read (holes and, with a base,
+// unchanged slots are not read); read, hash, deduplicate and store chunks
+// in parallel with bounded memory; sync the chunks; verify (verify.h);
+// publish the index and then the metadata; let the source drop old state
+// (Commit). Any failure before publishing leaves no revision behind and
+// calls Source::Abort(); so does a sampled verification that finds
+// damage, except that it publishes the revision as distrusted first. Test
+// points (store/test_point.h): chunks, synced, index, published. Not
+// thread-safe; one RunBackup per repository at a time (the writer lock).
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <set>
 #include <string>
 
@@ -35,9 +38,6 @@ struct BackupOptions {
   // Set from a signal handler to stop the backup; it then fails with
   // Interrupted and publishes nothing.
   const std::atomic<bool>* cancel = nullptr;
-  // Test hook: called after chunks are stored, before verification.
-  std::function<void(store::Repository&, const store::RevisionIndex&)>
-      before_verify;
 };
 
 // Runs a backup; on success returns the published revision.
@@ -45,7 +45,7 @@ Result<store::Revision> RunBackup(store::Repository& repo,
                                   sources::Source& source,
                                   const BackupOptions& options);
 
-// Checks that `tag` is usable: non-empty, no whitespace, no comma.
+// Checks that `tag` is usable: non-empty, no whitespace, no ',' and no '/'.
 Status ValidateTag(const std::string& tag);
 
 }  // namespace backy::backup

@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "backup/parallel_for.h"
 #include "backup/progress.h"
-#include "backup/workers.h"
 #ifdef BACKY_WITH_RBD
 #include "backup/rbd_sink.h"
 #endif
@@ -344,61 +344,60 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   std::vector<Buffer> ring(window);
   std::mutex mu;
   std::condition_variable cv;
-  size_t next_claim = 0;  // GUARDED_BY(mu)
   size_t next_write = 0;  // GUARDED_BY(mu)
   bool stop = false;      // GUARDED_BY(mu)
   auto cancelled = [&] {
     return options.cancel && options.cancel->load(std::memory_order_relaxed);
   };
 
-  auto worker = [&] {
-    std::vector<uint8_t> tmp;
-    while (true) {
-      size_t i;
-      {
-        std::unique_lock<std::mutex> l(mu);
-        cv.wait(l, [&] {
-          return stop || next_claim >= slots ||
-                 next_claim < next_write + window;
-        });
-        if (stop || next_claim >= slots) return;
-        i = next_claim++;
-      }
-      Buffer& b = ring[i % window];
-      Status st;
-      bool zero = index->IsZero(i);
-      const uint32_t len = index->SlotLength(i);
-      if (!zero) {
-        st = repo.chunks().Get(index->slot(i), &tmp);
-        if (st.ok() && tmp.size() != len) {
-          st = Status::Corruption("chunk " + index->slot(i).Hex() +
-                                      " has the wrong size for slot " +
-                                      std::to_string(i),
-                                  repo.chunks().ChunkName(index->slot(i)));
-        }
-      }
-      // A file or block device takes writes in any order: write here, in
-      // parallel, instead of funnelling every byte through one thread.
-      bool written = false;
-      if (st.ok() && parallel_writes && !zero) {
-        st = sink.Write(static_cast<uint64_t>(i) * index->chunk_size(), tmp,
-                        false);
-        written = true;
-      }
-      {
-        std::lock_guard<std::mutex> l(mu);
-        b.status = st;
-        b.zero = zero;
-        b.written = written;
-        if (!zero && !written) b.data.swap(tmp);
-        b.ready = true;
-      }
-      cv.notify_all();
+  // Workers read slot i into ring[i % window] once the writer is done with
+  // slot i - window; this thread writes the slots in order.
+  std::vector<std::vector<uint8_t>> tmps(workers);
+  auto read_slot = [&](unsigned w, size_t i) {
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return stop || i < next_write + window; });
+      if (stop) return Status::OK();
     }
+    std::vector<uint8_t>& tmp = tmps[w];
+    Buffer& b = ring[i % window];
+    Status st;
+    bool zero = index->IsZero(i);
+    const uint32_t len = index->SlotLength(i);
+    if (!zero) {
+      st = repo.chunks().Get(index->slot(i), &tmp);
+      if (st.ok() && tmp.size() != len) {
+        st = Status::Corruption("chunk " + index->slot(i).Hex() +
+                                    " has the wrong size for slot " +
+                                    std::to_string(i),
+                                repo.chunks().ChunkName(index->slot(i)));
+      }
+    }
+    // A file or block device takes writes in any order: write here, in
+    // parallel, instead of funnelling every byte through one thread.
+    bool written = false;
+    if (st.ok() && parallel_writes && !zero) {
+      st = sink.Write(static_cast<uint64_t>(i) * index->chunk_size(), tmp,
+                      false);
+      written = true;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu);
+      b.status = st;
+      b.zero = zero;
+      b.written = written;
+      if (!zero && !written) b.data.swap(tmp);
+      b.ready = true;
+    }
+    cv.notify_all();
+    return Status::OK();  // the writer reports b.status, in order
   };
-
-  std::vector<std::thread> threads;
-  for (unsigned t = 0; t < workers; ++t) threads.emplace_back(worker);
+  std::thread readers([&] {
+    (void)ParallelFor(slots, workers, read_slot, [&] {
+      std::lock_guard<std::mutex> l(mu);
+      return stop;
+    });
+  });
   Progress progress("restore", index->image_size());
   std::vector<uint8_t> zeros;
   Status result;
@@ -436,7 +435,7 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
     stop = true;
   }
   cv.notify_all();
-  for (auto& t : threads) t.join();
+  readers.join();
   if (result.ok()) result = sink.Finish();
   if (!result.ok()) {
     sink.Abort();

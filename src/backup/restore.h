@@ -1,9 +1,10 @@
 // Restore: writes a revision's full image to a file, a block device or
 // stdout.
 //
-// Chunks are read and checked in parallel and written in order by one
-// writer, with a bounded window of buffers (memory stays bounded whatever
-// the image size). A regular file is written as a new file next to
+// Chunks are read and checked in parallel (ParallelFor) with a bounded
+// window of buffers (memory stays bounded whatever the image size); a
+// stream is written in order by one writer, a file or block device by the
+// readers themselves. A regular file is written as a new file next to
 // the target and renamed into place when complete, sparse (zero slots are
 // holes); a block device gets every byte (zeros too); stdout gets the
 // whole byte stream. Not thread-safe; one restore per call.
@@ -21,7 +22,7 @@ namespace backy::backup {
 struct RestoreOptions {
   // Overwrite an existing non-empty file or a block device.
   bool force = false;
-  unsigned workers = 0;  // 0 = number of CPUs (min 2)
+  unsigned workers = 0;  // readers; 0 = twice the number of CPUs (min 4)
   const std::atomic<bool>* cancel = nullptr;
   // For "rbd:" targets: how to reach the cluster (ceph_conf, client_id,
   // keyring, as in a ceph-rbd source section); empty values fall back to

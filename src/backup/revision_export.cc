@@ -1,15 +1,21 @@
 #include "backup/revision_export.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <filesystem>
 
+#include "backup/restore.h"
+#include "backup/slot_walk.h"
 #include "store/chunk_format.h"
 #include "store/filename.h"
 #include "store/spec.h"
+#include "store/test_point.h"
 
 namespace backy::backup {
 
@@ -32,9 +38,8 @@ size_t OpenChunkLimit() {
 std::string DescribeRevision(const store::Revision& r) {
   std::string date = store::FormatTimestamp(r.timestamp_us).substr(0, 19);
   date[10] = ' ';
-  std::string tags;
-  for (const auto& t : r.tags) tags += (tags.empty() ? "" : ",") + t;
-  return date + " UTC, tags " + tags + ", " + store::TrustName(r.trust);
+  return fmt::format("{} UTC, tags {}, {}", date, fmt::join(r.tags, ","),
+                     store::TrustName(r.trust));
 }
 
 RevisionExport::RevisionExport(std::shared_ptr<store::Repository> repo,
@@ -170,61 +175,41 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
 Status RevisionExport::ReadRange(uint64_t offset, std::span<uint8_t> buf,
                                  bool nowait,
                                  std::vector<nbd::FileExtent>* files) {
-  const uint64_t cs = index_.chunk_size();
-  uint64_t pos = offset;
-  const uint64_t end = offset + buf.size();
-  while (pos < end) {
-    const size_t slot = pos / cs;
-    const uint64_t slot_start = static_cast<uint64_t>(slot) * cs;
-    const uint64_t to =
-        std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
-    Status s = ReadSlot(slot, pos - slot_start,
-                        buf.subspan(pos - offset, to - pos), nowait, files);
-    if (!s.ok()) return s;
-    pos = to;
-  }
-  return Status::OK();
+  // The server validated the range (nbd/export.h).
+  assert(!buf.empty() && offset + buf.size() <= index_.image_size());
+  return ForEachSlotPiece(index_, offset, buf.size(), [&](const SlotPiece& p) {
+    return ReadSlot(p.slot, p.offset_in_slot(),
+                    buf.subspan(p.begin - offset, p.length()), nowait, files);
+  });
 }
 
 Status RevisionExport::BlockStatus(uint64_t offset, uint64_t length,
                                    std::vector<nbd::ExportExtent>* extents) {
-  const uint64_t cs = index_.chunk_size();
-  const uint64_t end = offset + length;
-  uint64_t pos = offset;
-  while (pos < end) {
-    const size_t slot = pos / cs;
-    const bool zero = index_.IsZero(slot);
-    uint64_t to = std::min<uint64_t>(
-        end, static_cast<uint64_t>(slot) * cs + index_.SlotLength(slot));
-    if (!extents->empty() && extents->back().end() == pos &&
+  // The server validated the range (nbd/export.h).
+  assert(length > 0 && offset + length <= index_.image_size());
+  // Runs of data slots and of zero slots, each one extent.
+  return ForEachSlotPiece(index_, offset, length, [&](const SlotPiece& p) {
+    const bool zero = index_.IsZero(p.slot);
+    if (!extents->empty() && extents->back().end() == p.begin &&
         extents->back().zero == zero) {
-      extents->back().length += to - pos;
+      extents->back().length += p.length();
     } else {
-      extents->push_back({pos, to - pos, zero, zero});
+      extents->push_back({p.begin, p.length(), zero, zero});
     }
-    pos = to;
-  }
-  return Status::OK();
+  });
 }
 
 Status RevisionExport::Cache(uint64_t offset, uint64_t length) {
   // A hint: bring the stored bytes into the page cache. Decoding, and the
   // hash check, happen when the data is read.
-  const uint64_t cs = index_.chunk_size();
-  const uint64_t end = offset + length;
-  for (uint64_t pos = offset; pos < end;) {
-    const size_t slot = pos / cs;
-    const uint64_t slot_start = static_cast<uint64_t>(slot) * cs;
-    const uint64_t to =
-        std::min<uint64_t>(end, slot_start + index_.SlotLength(slot));
-    if (!index_.IsZero(slot)) {
-      auto reader = SlotReader(slot, /*nowait=*/false);
-      if (!reader.ok()) return reader.status();
-      (*reader)->Prefetch(pos - slot_start, to - pos);
-    }
-    pos = to;
-  }
-  return Status::OK();
+  assert(offset + length <= index_.image_size());
+  return ForEachSlotPiece(index_, offset, length, [&](const SlotPiece& p) {
+    if (index_.IsZero(p.slot)) return Status::OK();
+    auto reader = SlotReader(p.slot, /*nowait=*/false);
+    if (!reader.ok()) return reader.status();
+    (*reader)->Prefetch(p.offset_in_slot(), p.length());
+    return Status::OK();
+  });
 }
 
 Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
@@ -311,8 +296,17 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   auto pos = store::ResolveSpec(*revs, spec);
   if (!pos.ok()) return pos.status();
   const store::Revision& rev = (*revs)[*pos];
+  TestPoint("export-resolved");
   auto index = it->second.repo->LoadIndex(rev.id);
-  if (!index.ok()) return index.status();
+  if (!index.ok()) {
+    // forget/expire remove the metadata first, then the index.
+    if (RevisionRemoved(*it->second.repo, rev.id)) {
+      return Status::NotFound(
+          "revision was removed (forget or expire) before it could be read",
+          rev.id);
+    }
+    return index.status();
+  }
   return std::shared_ptr<nbd::Export>(std::make_shared<RevisionExport>(
       it->second.repo, rev, std::move(*index), cache_, readers_));
 }

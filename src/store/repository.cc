@@ -13,6 +13,7 @@
 #include "store/duration.h"
 #include "store/file_chunk_store.h"
 #include "store/filename.h"
+#include "store/test_point.h"
 
 namespace backy::store {
 
@@ -309,14 +310,14 @@ Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
   return RevisionIndex::Decode(bytes, path);
 }
 
-Status Repository::Publish(const Revision& revision, const RevisionIndex& index,
-                           const std::function<void()>& between) {
+Status Repository::Publish(const Revision& revision,
+                           const RevisionIndex& index) {
   // The index goes first; a revision is visible only once its .rev exists,
   // and by then its index (and every chunk) is durable.
   Status s = WriteFileAtomic(IndexPath(revision.id), index.Encode(), tmp_dir(),
                              /*sync_dir=*/true);
   if (!s.ok()) return s.WithContext("publishing revision " + revision.id);
-  if (between) between();
+  TestPoint("index");
   s = WriteFileAtomic(RevisionPath(revision.id), revision.ToYaml(), tmp_dir(),
                       /*sync_dir=*/true);
   if (!s.ok()) return s.WithContext("publishing revision " + revision.id);

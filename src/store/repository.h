@@ -104,9 +104,8 @@ class Repository {
   // Publishes a revision: its index, then its metadata, each atomically.
   // REQUIRES: every chunk the index names is durable (ChunkStore::Sync),
   // and the caller holds the writer lock.
-  // `between` (a test hook) runs after the index is published.
-  Status Publish(const Revision& revision, const RevisionIndex& index,
-                 const std::function<void()>& between = {});
+  // Test point "index" (store/test_point.h): after the index is published.
+  Status Publish(const Revision& revision, const RevisionIndex& index);
   // Rewrites the metadata of an existing revision (tags, trust).
   Status UpdateMetadata(const Revision& revision);
   // Removes a revision: metadata first (it disappears at once), then its

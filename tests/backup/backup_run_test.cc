@@ -12,6 +12,7 @@
 
 #include "backup/restore.h"
 #include "sources/file_source.h"
+#include "store/test_point.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -271,9 +272,7 @@ TEST_F(BackupRunTest, FailedRewriteNeverDeletesSharedChunks) {
   BackupOptions o;
   o.tags = {"daily"};
   o.cancel = &cancel;
-  o.before_verify = [&](Repository&, const store::RevisionIndex&) {
-    cancel = true;
-  };
+  ScopedTestPoint at_synced("synced", [&] { cancel = true; });
   EXPECT_TRUE(RunBackup(*repo_, src_, o).status().IsInterrupted());
   EXPECT_EQ(Restore(first), src_.image);  // rewritten chunks were kept
 }
@@ -304,18 +303,21 @@ TEST_F(BackupRunTest, CancelPublishesNothing) {
 TEST_F(BackupRunTest, CorruptChunkFailsVerificationAndIsQuarantined) {
   BackupOptions o;
   o.tags = {"daily"};
-  std::string victim;
-  o.before_verify = [&](Repository& repo, const store::RevisionIndex& idx) {
-    victim = repo.chunks().ChunkName(idx.slot(0));
-    FILE* f = std::fopen(victim.c_str(), "r+b");
-    ASSERT_NE(f, nullptr);
-    std::fseek(f, 4096, SEEK_SET);
-    std::fputc(0x42, f);
-    std::fclose(f);
-  };
-  auto r = RunBackup(*repo_, src_, o);
-  ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  // Slot 0 holds data (see the fixture): its chunk is the victim.
+  const std::string victim = repo_->chunks().ChunkName(
+      Digest::Of(std::span<const uint8_t>(src_.image.data(), kChunk)));
+  {
+    ScopedTestPoint at_synced("synced", [&] {
+      FILE* f = std::fopen(victim.c_str(), "r+b");
+      ASSERT_NE(f, nullptr);
+      std::fseek(f, 4096, SEEK_SET);
+      std::fputc(0x42, f);
+      std::fclose(f);
+    });
+    auto r = RunBackup(*repo_, src_, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  }
   EXPECT_EQ(RevisionCount(), 0u);
   EXPECT_FALSE(std::filesystem::exists(victim));
   EXPECT_FALSE(std::filesystem::is_empty(dir_ + "/repo/quarantine"));
@@ -333,12 +335,43 @@ TEST_F(BackupRunTest, SampledVerificationComparesWithSource) {
   // A source whose data differs from what was stored fails verification.
   BackupOptions o;
   o.tags = {"daily"};
-  o.before_verify = [&](Repository&, const store::RevisionIndex&) {
-    src_.current[5] ^= 1;
-  };
+  ScopedTestPoint at_synced("synced", [&] { src_.current[5] ^= 1; });
   FillRandom(src_.image, 0, 10, 77);
   auto bad = RunBackup(*repo_, src_, o);
   EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+}
+
+// A sampled mismatch publishes the revision as distrusted; when that
+// publish fails, its error is reported with the verification's, and
+// nothing is left behind.
+TEST_F(BackupRunTest, FailedDistrustedPublishIsReported) {
+  src_.mode = sources::VerifyMode::kSample;
+  Backup();
+  BackupOptions o;
+  o.tags = {"daily"};
+  ScopedTestPoint at_synced("synced", [&] { src_.current[5] ^= 1; });
+  // After the index is published, a directory where the metadata goes
+  // makes the metadata's rename fail.
+  ScopedTestPoint at_index("index", [&] {
+    for (const auto& e :
+         std::filesystem::directory_iterator(dir_ + "/repo/revisions")) {
+      auto rev = e.path();
+      rev.replace_extension(".rev");
+      if (e.path().extension() == ".index" && !std::filesystem::exists(rev)) {
+        std::filesystem::create_directory(rev);
+      }
+    }
+  });
+  FillRandom(src_.image, 0, 10, 77);
+  auto bad = RunBackup(*repo_, src_, o);
+  EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+  EXPECT_NE(bad.status().ToString().find("nothing published"),
+            std::string::npos)
+      << bad.status().ToString();
+  EXPECT_NE(bad.status().ToString().find("rename"), std::string::npos)
+      << bad.status().ToString();
+  EXPECT_TRUE(src_.aborted);
+  EXPECT_EQ(RevisionCount(), 1u);
 }
 
 TEST_F(BackupRunTest, ZeroTimeBudgetIsRecordedAsIncomplete) {
@@ -369,9 +402,7 @@ class FileSourceChangeTest : public BackupRunTest {
     sources::FileSource src(path_);
     BackupOptions o;
     o.tags = {"daily"};
-    o.before_verify = [&](Repository&, const store::RevisionIndex&) {
-      change();
-    };
+    ScopedTestPoint at_synced("synced", change);
     auto r = RunBackup(*repo_, src, o);
     EXPECT_EQ(RevisionCount(), 0u);
     size_t chunk_files = 0;

@@ -14,6 +14,7 @@
 #include "store/chunk_format.h"
 #include "store/coding.h"
 #include "store/fs_util.h"
+#include "store/test_point.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -253,6 +254,27 @@ TEST_F(RevisionExportTest, ListingSkipsDamagedRevisions) {
   auto e = (*p)->OpenExport("repo/last");
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_TRUE((*p)->OpenExport("repo/" + other.id).status().IsNotFound());
+}
+
+// A revision forgotten (or expired) between resolving its name and opening
+// its index is gone, not damaged.
+TEST_F(RevisionExportTest, RevisionForgottenWhileOpeningIsNotFound) {
+  auto p = RepositoryExports::Open(dir_, 8 * kMiB);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ScopedTestPoint forget("export-resolved",
+                         [&] { ASSERT_OK(repo_->Forget(rev_.id)); });
+  auto e = (*p)->OpenExport("last");
+  EXPECT_TRUE(e.status().IsNotFound()) << e.status().ToString();
+  EXPECT_NE(e.status().ToString().find("removed"), std::string::npos)
+      << e.status().ToString();
+}
+
+TEST_F(RevisionExportTest, IndexMissingWhileOpeningIsCorruption) {
+  ASSERT_EQ(::unlink(repo_->IndexPath(rev_.id).c_str()), 0);
+  auto p = RepositoryExports::Open(dir_, 8 * kMiB);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto e = (*p)->OpenExport("last");
+  EXPECT_TRUE(e.status().IsCorruption()) << e.status().ToString();
 }
 
 TEST_F(RevisionExportTest, MissingChunkIsNotFound) {

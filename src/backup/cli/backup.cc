@@ -1,4 +1,5 @@
-// backy backup [-f] TAGS: back up the repository's source as a new revision.
+// backy backup [-f] [--full] TAGS: back up the repository's source as a new
+// revision.
 #include <spdlog/spdlog.h>
 
 #include <sstream>

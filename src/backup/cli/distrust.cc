@@ -18,8 +18,10 @@ class DistrustCommand final : public Command {
   }
   void Setup(CLI::App* app) override {
     app->add_option("-r,--revision", spec_, "Revision SPEC");
-    app->add_option("--from", from_, "Only revisions at or after this UTC date/time");
-    app->add_option("--until", until_, "Only revisions at or before this UTC date/time");
+    app->add_option("--from", from_,
+                    "Only revisions at or after this UTC date/time");
+    app->add_option("--until", until_,
+                    "Only revisions at or before this UTC date/time");
   }
   Status Run(const GlobalOptions& global) override {
     auto repo = OpenRepository(global);

@@ -1,8 +1,9 @@
 // backy restore [-r SPEC] [--force] TARGET|-: write a revision's image.
+#include "backup/restore.h"
+
 #include <spdlog/spdlog.h>
 
 #include "backup/cli/command.h"
-#include "backup/restore.h"
 
 namespace backy::backup::cli {
 namespace {

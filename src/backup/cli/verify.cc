@@ -1,65 +1,19 @@
 // backy verify [-r SPEC | --all]: re-read and check every chunk of
 // revisions; mark them verified or distrusted.
+#include "backup/verify.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <thread>
-#include <unordered_set>
 
 #include "backup/cli/command.h"
 #include "backup/restore.h"
-#include "backup/workers.h"
 #include "store/spec.h"
 
 namespace backy::backup::cli {
 namespace {
-
-// What checking one revision's chunks found. Only damage distrusts a
-// revision; an error that says nothing about the data (a permission or
-// I/O error) leaves its trust alone.
-struct ChunkReport {
-  std::vector<Status> damaged;  // Corruption, or a missing chunk
-  std::vector<Status> errors;   // anything else
-};
-
-// A chunk is damaged when it is corrupt or missing: purge cannot run while
-// verify holds the reader lock, so a chunk a listed revision needs is there
-// unless something broke.
-bool IsDamage(const Status& s) { return s.IsCorruption() || s.IsNotFound(); }
-
-// Checks every distinct chunk of `index`.
-ChunkReport CheckChunks(store::Repository& repo,
-                        const store::RevisionIndex& index) {
-  std::vector<Digest> digests;
-  std::unordered_set<Digest, DigestHash> seen;
-  for (size_t i = 0; i < index.slot_count(); ++i) {
-    if (!index.IsZero(i) && seen.insert(index.slot(i)).second) {
-      digests.push_back(index.slot(i));
-    }
-  }
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  ChunkReport report;
-  auto worker = [&] {
-    std::vector<uint8_t> buf;
-    while (!g_cancel) {
-      size_t i = next++;
-      if (i >= digests.size()) break;
-      Status s = repo.chunks().Get(digests[i], &buf);
-      if (s.ok()) continue;
-      if (s.IsCorruption()) {
-        Status q = repo.chunks().Quarantine(digests[i]);
-        if (q.ok()) s = s.WithContext("moved to quarantine/");
-      }
-      std::lock_guard<std::mutex> l(mu);
-      (IsDamage(s) ? report.damaged : report.errors).push_back(s);
-    }
-  };
-  RunWorkers(WorkerCount(0), worker);
-  return report;
-}
 
 // The writer lock, for updating one revision's trust. forget and expire
 // hold it only briefly: wait up to 10 s for them instead of failing
@@ -126,7 +80,9 @@ class VerifyCommand final : public Command {
         (index.status().IsCorruption() ? report.damaged : report.errors)
             .push_back(index.status());
       } else {
-        report = CheckChunks(**repo, *index);
+        VerifyOptions vo;
+        vo.cancel = &g_cancel;
+        report = CheckChunks(**repo, *index, vo);
       }
       if (g_cancel) return Status::Interrupted("verify interrupted");
       for (const auto& s : report.damaged) {
