@@ -1,4 +1,6 @@
 // backy status [--yaml]: list the revisions, and the damaged ones.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
@@ -8,15 +10,6 @@
 
 namespace backy::backup::cli {
 namespace {
-
-std::string Join(const std::set<std::string>& tags) {
-  std::string out;
-  for (const auto& t : tags) {
-    if (!out.empty()) out += ",";
-    out += t;
-  }
-  return out;
-}
 
 class StatusCommand final : public Command {
  public:
@@ -56,7 +49,8 @@ class StatusCommand final : public Command {
       std::printf("%-19s  %-22s  %9s  %8s  %-10s  %s\n", date.c_str(),
                   r.id.c_str(), FormatBytes(r.size).c_str(),
                   FormatDuration(r.stats.duration).c_str(),
-                  store::TrustName(r.trust).c_str(), Join(r.tags).c_str());
+                  store::TrustName(r.trust).c_str(),
+                  fmt::format("{}", fmt::join(r.tags, ",")).c_str());
       written += r.stats.bytes_written;
       duration += r.stats.duration;
     }
