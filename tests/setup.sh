@@ -10,6 +10,7 @@ PACKAGES=(
   cmake g++ make pkg-config
   libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-dev
   libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
+  nlohmann-json3-dev
   # tests and demo
   xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common

@@ -4,8 +4,6 @@
 // and signals, runs one command and turns its Status into one line on
 // stderr ("backy: COMMAND: message") and the exit code.
 #include <signal.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -13,6 +11,7 @@
 #include <cstdio>
 
 #include "backup/cli/command.h"
+#include "backup/logging.h"
 
 namespace {
 
@@ -35,31 +34,6 @@ void InstallSignalHandlers() {
   ::sigaction(SIGTERM, &sa, nullptr);
   // A closed pipe (restore - | head) is reported as EPIPE, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
-}
-
-void SetupLogging(const backy::backup::cli::GlobalOptions& g) {
-  std::vector<spdlog::sink_ptr> sinks;
-  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  console->set_pattern(g.verbose ? "%H:%M:%S.%e %^%l%$ %v" : "%^%v%$");
-  console->set_level(g.verbose ? spdlog::level::debug : spdlog::level::info);
-  sinks.push_back(console);
-  if (!g.logfile.empty()) {
-    try {
-      auto file =
-          std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.logfile);
-      file->set_pattern("%Y-%m-%d %H:%M:%S.%e [%P] %l %v");
-      file->set_level(g.verbose ? spdlog::level::debug : spdlog::level::info);
-      sinks.push_back(file);
-    } catch (const spdlog::spdlog_ex& e) {
-      std::fprintf(stderr, "backy: cannot open log file %s: %s\n",
-                   g.logfile.c_str(), e.what());
-    }
-  }
-  auto logger =
-      std::make_shared<spdlog::logger>("backy", sinks.begin(), sinks.end());
-  logger->set_level(spdlog::level::debug);
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
 }
 
 // 2 is for usage errors (a bad option or argument); damaged or missing
@@ -119,7 +93,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  SetupLogging(global);
+  backy::backup::SetupLogging(global.verbose, global.logfile);
   InstallSignalHandlers();
   for (auto& [sub, cmd] : subs) {
     if (!sub->parsed()) continue;

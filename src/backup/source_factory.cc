@@ -64,13 +64,8 @@ std::string Absolute(const std::string& path) {
 #ifdef BACKY_WITH_RBD
 Result<sources::RbdConfig> RbdConfigFrom(const Section& src,
                                          const std::string& config_name) {
-  for (const char* key : {"pool", "image"}) {
-    if (Get(src, key).empty()) {
-      return Status::InvalidArgument(
-          std::string("source of type 'ceph-rbd' needs '") + key + "'",
-          config_name);
-    }
-  }
+  Status s = ValidateSourceSection(src, config_name);
+  if (!s.ok()) return s;
   std::string spec = Get(src, "pool") + "/";
   if (!Get(src, "namespace").empty()) spec += Get(src, "namespace") + "/";
   spec += Get(src, "image");
@@ -79,8 +74,8 @@ Result<sources::RbdConfig> RbdConfigFrom(const Section& src,
   c->conf_path = Get(src, "ceph_conf");
   c->client_id = Get(src, "client_id");
   c->keyring = Get(src, "keyring");
-  Status s = ParseSeconds(src, "connect_timeout", 1, 3600, config_name,
-                          &c->connect_timeout_s);
+  s = ParseSeconds(src, "connect_timeout", 1, 3600, config_name,
+                   &c->connect_timeout_s);
   if (!s.ok()) return s;
   return c;
 }
@@ -88,33 +83,48 @@ Result<sources::RbdConfig> RbdConfigFrom(const Section& src,
 
 }  // namespace
 
+Status ValidateSourceSection(const Section& source, std::string_view object) {
+  const std::string type = Get(source, "type");
+  if (type == "file") {
+    if (Get(source, "filename").empty()) {
+      return Status::InvalidArgument("a 'file' source needs 'filename'",
+                                     object);
+    }
+    return Status::OK();
+  }
+  if (type == "ceph-rbd") {
+    if (Get(source, "pool").empty() || Get(source, "image").empty()) {
+      return Status::InvalidArgument(
+          "a 'ceph-rbd' source needs 'pool' and 'image'", object);
+    }
+    return Status::OK();
+  }
+  return Status::NotSupported(
+      "source 'type' must be file or ceph-rbd" +
+          (type.empty() ? std::string() : ", got '" + type + "'"),
+      object);
+}
+
 Result<std::unique_ptr<sources::Source>> MakeSource(
     const store::RepositoryConfig& config, const std::string& config_name) {
   const auto& src = config.source;
-  const std::string type = src.at("type");
-  if (type == "file") {
-    auto it = src.find("filename");
-    if (it == src.end() || it->second.empty()) {
-      return Status::InvalidArgument("source of type 'file' needs 'filename'",
-                                     config_name);
-    }
+  Status valid = ValidateSourceSection(src, config_name);
+  if (!valid.ok()) return valid;
+  if (Get(src, "type") == "file") {
     return std::unique_ptr<sources::Source>(
-        new sources::FileSource(it->second));
+        new sources::FileSource(Get(src, "filename")));
   }
-  if (type == "ceph-rbd") {
+  // ceph-rbd, the only other type a valid section has.
 #ifdef BACKY_WITH_RBD
-    auto c = RbdConfigFrom(src, config_name);
-    if (!c.ok()) return c.status();
-    return std::unique_ptr<sources::Source>(
-        new sources::RbdSource(std::move(*c)));
+  auto c = RbdConfigFrom(src, config_name);
+  if (!c.ok()) return c.status();
+  return std::unique_ptr<sources::Source>(
+      new sources::RbdSource(std::move(*c)));
 #else
-    return Status::NotSupported(
-        "this backy was built without Ceph RBD support (BACKY_WITH_RBD)",
-        config_name);
+  return Status::NotSupported(
+      "this backy was built without Ceph RBD support (BACKY_WITH_RBD)",
+      config_name);
 #endif
-  }
-  return Status::NotSupported("unknown source type '" + type + "'",
-                              config_name);
 }
 
 Status ApplySourceOptions(const store::RepositoryConfig& config,

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "backup/backup_run.h"
 #include "sources/source.h"
@@ -13,9 +14,20 @@
 
 namespace backy::backup {
 
-// The Source for `config.source`. InvalidArgument names the missing or
-// malformed key; NotSupported for an unknown type (or ceph-rbd in a build
-// without RBD support). Does not connect to anything.
+// Checks that a source section names a known type with the keys it needs,
+// one message per fault (followed by " (OBJECT)" when `object` is set):
+//   NotSupported     "source 'type' must be file or ceph-rbd, got 'X'"
+//                    (without ", got ..." when there is no type)
+//   InvalidArgument  "a 'file' source needs 'filename'"
+//   InvalidArgument  "a 'ceph-rbd' source needs 'pool' and 'image'"
+// Used by MakeSource and by the scheduler's config (scheduler/config.cc).
+Status ValidateSourceSection(const std::map<std::string, std::string>& source,
+                             std::string_view object = {});
+
+// The Source for `config.source`. The faults of ValidateSourceSection
+// (naming `config_name`), InvalidArgument for a malformed key;
+// NotSupported for ceph-rbd in a build without RBD support. Does not connect to
+// anything.
 Result<std::unique_ptr<sources::Source>> MakeSource(
     const store::RepositoryConfig& config, const std::string& config_name);
 

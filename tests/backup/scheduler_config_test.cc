@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "backup/scheduler/config.h"
+#include "backup/source_factory.h"
 #include "test_util.h"
 
 namespace backy::backup::scheduler {
@@ -224,6 +225,41 @@ TEST(DaemonConfigTest, MissingFileIsAnError) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().Message().find("/nonexistent/backy.conf"),
             std::string::npos);
+}
+
+// The one source validator: the scheduler's config and MakeSource (the
+// repository's config) say the same thing about the same fault.
+TEST(SourceSectionTest, OneMessagePerFaultForBothConfigs) {
+  EXPECT_OK(ValidateSourceSection({{"type", "file"}, {"filename", "/x"}}));
+  EXPECT_OK(ValidateSourceSection(
+      {{"type", "ceph-rbd"}, {"pool", "rbd"}, {"image", "vm"}}));
+  Status s = ValidateSourceSection({{"type", "file"}});
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_EQ(s.Message(), "a 'file' source needs 'filename'");
+  s = ValidateSourceSection({{"type", "ceph-rbd"}, {"image", "vm"}}, "CONF");
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_EQ(s.Message(), "a 'ceph-rbd' source needs 'pool' and 'image' (CONF)");
+  s = ValidateSourceSection({{"type", "nfs"}});
+  EXPECT_TRUE(s.IsNotSupported());
+  EXPECT_EQ(s.Message(), "source 'type' must be file or ceph-rbd, got 'nfs'");
+  EXPECT_EQ(ValidateSourceSection({}).Message(),
+            "source 'type' must be file or ceph-rbd");
+
+  store::RepositoryConfig rc;
+  rc.source = {{"type", "file"}};
+  auto source = MakeSource(rc, "repo/config");
+  ASSERT_FALSE(source.ok());
+  EXPECT_EQ(source.status().Message(),
+            "a 'file' source needs 'filename' (repo/config)");
+  auto daemon = ParseDaemonConfig(
+      "schedules: {s: {h: {interval: 1h, keep: 1}}}\njobs:\n"
+      "  a: {schedule: s, source: {type: file}}\n",
+      "/etc/backy.conf");
+  ASSERT_FALSE(daemon.ok());
+  EXPECT_NE(daemon.status().Message().find(
+                "jobs.a: a 'file' source needs 'filename'"),
+            std::string::npos)
+      << daemon.status().Message();
 }
 
 }  // namespace

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <limits>
+#include <map>
+#include <vector>
+
 #include "backup/scheduler/plan.h"
 #include "backup/scheduler/status.h"
 #include "test_util.h"
@@ -200,6 +205,237 @@ TEST(PlannerTest, RequestedRunStartsFirstWithTheNextTags) {
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].job, "job1");
   EXPECT_EQ(s[0].tags, (std::set<std::string>{"often"}));
+}
+
+// The daemon's loop on a fake clock: Start() every tick (the daemon's
+// 500 ms timer), each run ending `run_s` later with the result `result_of`
+// gives it, and Start() again at once when a run ends (a worker is free).
+// What the e2e tests used to measure with a real daemon and sleep.
+struct Started {
+  std::string job;
+  int64_t at_us;
+  std::set<std::string> tags;
+};
+
+class Simulation {
+ public:
+  using ResultOf = std::function<RunResult(const std::string& job, int64_t)>;
+
+  Simulation(Planner* p, int64_t now_us) : p_(p), now_(now_us) {}
+
+  // Runs the loop until `until_us`.
+  void RunUntil(int64_t until_us, int64_t run_us, const ResultOf& result_of) {
+    for (; now_ <= until_us; now_ += kTick) {
+      for (auto it = ends_.begin(); it != ends_.end();) {
+        if (it->first > now_) {
+          ++it;
+          continue;
+        }
+        p_->Finish(it->second, it->first, result_of(it->second, it->first), "");
+        StartAt(it->first, run_us);
+        it = ends_.erase(it);
+      }
+      StartAt(now_, run_us);
+    }
+  }
+
+  int64_t now() const { return now_; }
+  const std::vector<Started>& started() const { return started_; }
+  int max_running() const { return max_running_; }
+  std::vector<int64_t> StartsOf(const std::string& job) const {
+    std::vector<int64_t> out;
+    for (const auto& s : started_) {
+      if (s.job == job) out.push_back(s.at_us);
+    }
+    return out;
+  }
+
+ private:
+  static constexpr int64_t kTick = kMicros / 2;
+
+  void StartAt(int64_t t, int64_t run_us) {
+    for (auto& start : p_->Start(t)) {
+      started_.push_back({start.job, t, start.tags});
+      ends_.emplace(t + run_us, start.job);
+    }
+    max_running_ = std::max(max_running_, p_->Running());
+  }
+
+  Planner* p_;
+  int64_t now_;
+  std::multimap<int64_t, std::string> ends_;
+  std::vector<Started> started_;
+  int max_running_ = 0;
+};
+
+RunResult AlwaysOk(const std::string&, int64_t) { return RunResult::kOk; }
+
+// Jobs named vmN whose offsets in `interval_s` all differ.
+std::vector<std::string> JobsWithDistinctOffsets(int n, int64_t interval_s) {
+  std::vector<std::string> out;
+  std::set<int64_t> offsets;
+  for (int i = 0; static_cast<int>(out.size()) < n && i < 1000; ++i) {
+    const std::string name = "vm" + std::to_string(i);
+    if (offsets.insert(SpreadOffset(name, interval_s)).second) {
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+DaemonConfig ConfigFor(const std::vector<std::string>& jobs,
+                       const store::Schedule& s, int worker_limit,
+                       int64_t backoff_base_s = 2) {
+  DaemonConfig c;
+  c.worker_limit = worker_limit;
+  c.backoff_base_s = backoff_base_s;
+  c.schedules["s"] = s;
+  for (const auto& name : jobs) {
+    JobConfig j;
+    j.schedule_name = "s";
+    j.schedule = s;
+    j.source = {{"type", "file"}, {"filename", "/" + name}};
+    c.jobs[name] = j;
+  }
+  return c;
+}
+
+store::Schedule Every(int64_t interval_s) {
+  store::Schedule s;
+  s.tags["often"] = {interval_s, 10};
+  return s;
+}
+
+// Was scheduler_basic.sh: "later runs start at each job's own offset in the
+// interval" and "never more than worker-limit (2) jobs at once".
+TEST(PlannerSimulationTest, LaterRunsStartAtEachJobsOwnOffset) {
+  const int64_t interval = 8;
+  const auto jobs = JobsWithDistinctOffsets(4, interval);
+  ASSERT_EQ(jobs.size(), 4u);
+  Planner p;
+  p.Configure(ConfigFor(jobs, Every(interval), 2));
+  Simulation sim(&p, kT0);
+  sim.RunUntil(kT0 + 10 * interval * S, S / 2, AlwaysOk);
+  EXPECT_EQ(sim.max_running(), 2);
+  for (const auto& job : jobs) {
+    const auto starts = sim.StartsOf(job);
+    ASSERT_GE(starts.size(), 9u) << job;
+    const int64_t offset = SpreadOffset(job, interval);
+    for (size_t i = 1; i < starts.size(); ++i) {
+      // On the tick at the job's grid point (the first run was at once).
+      EXPECT_EQ((starts[i] / S) % interval, offset) << job << " run " << i;
+      EXPECT_EQ(starts[i] % S, 0) << job << " run " << i;
+      if (i >= 2) {
+        EXPECT_EQ(starts[i] - starts[i - 1], interval * S)
+            << job << " run " << i;
+      }
+    }
+  }
+}
+
+// Was scheduler_basic.sh's concurrency count, with long runs: the limit
+// holds, and every job still gets its turn.
+TEST(PlannerSimulationTest, NeverMoreThanTheWorkerLimit) {
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 10; ++i) jobs.push_back("job" + std::to_string(i));
+  Planner p;
+  p.Configure(ConfigFor(jobs, Every(10), 3));
+  Simulation sim(&p, kT0);
+  sim.RunUntil(kT0 + 60 * S, 4 * S, AlwaysOk);
+  EXPECT_EQ(sim.max_running(), 3);
+  for (const auto& job : jobs) EXPECT_GE(sim.StartsOf(job).size(), 2u) << job;
+}
+
+// Was scheduler_backoff.sh: retries after 2, 4, 8 s (backoff-base 2s), the
+// log's "retry in 8s" after the third failure, the healthy job keeps its
+// schedule, and once the source is back the next retry succeeds and the
+// backoff resets.
+TEST(PlannerSimulationTest, AFailingJobBacksOffWhileAnotherKeepsItsSchedule) {
+  Planner p;
+  p.Configure(ConfigFor({"broken", "good"}, Every(4), 2));
+  int64_t source_back_us = std::numeric_limits<int64_t>::max();
+  auto result = [&](const std::string& job, int64_t at) {
+    return job == "broken" && at < source_back_us ? RunResult::kFailed
+                                                  : RunResult::kOk;
+  };
+  Simulation sim(&p, kT0);
+  int64_t third_failure_us = 0;
+  while (p.jobs().at("broken").failures < 3) {
+    sim.RunUntil(sim.now(), S / 2, result);
+    third_failure_us = sim.now();
+    ASSERT_LT(sim.now(), kT0 + 60 * S);
+  }
+  const JobState& broken = p.jobs().at("broken");
+  EXPECT_EQ(broken.last_result, RunResult::kFailed);
+  EXPECT_EQ(MakeStatus(p, sim.now()).jobs.at("broken").state, "waiting");
+  // The daemon logs "failed (3 in a row), retry in {retry_at - now}s".
+  const auto starts = sim.StartsOf("broken");
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_EQ(starts[1] - starts[0], S / 2 + 2 * S);  // run, then 2 s
+  EXPECT_EQ(starts[2] - starts[1], S / 2 + 4 * S);  // run, then 4 s
+  EXPECT_EQ(broken.retry_at_us - (starts[2] + S / 2), 8 * S);
+  EXPECT_LE(third_failure_us - (starts[2] + S / 2), S / 2);
+  // The healthy job ran on every 4 s slot meanwhile.
+  const auto good = sim.StartsOf("good");
+  ASSERT_GE(good.size(), 2u);
+  for (size_t i = 1; i < good.size(); ++i) {
+    EXPECT_EQ(good[i] - good[i - 1], 4 * S);
+  }
+  // The source is back: the next retry (8 s later) succeeds and resets.
+  source_back_us = sim.now();
+  const int64_t retry_at = broken.retry_at_us;
+  sim.RunUntil(retry_at, S / 2, result);
+  ASSERT_EQ(sim.StartsOf("broken").size(), 4u);
+  EXPECT_EQ(sim.StartsOf("broken")[3], retry_at);
+  sim.RunUntil(retry_at + S, S / 2, result);
+  EXPECT_EQ(p.jobs().at("broken").failures, 0);
+  EXPECT_EQ(p.jobs().at("broken").last_result, RunResult::kOk);
+}
+
+// Was scheduler_catchup.sh: the first run carries every tag; a daemon down
+// past the slots of both tags runs them at once on restart, in one run.
+TEST(PlannerSimulationTest, MissedTagsRunAtOnceInOneRunAfterARestart) {
+  store::Schedule s;
+  s.tags["short"] = {5, 20};
+  s.tags["long"] = {12, 20};
+  Planner before;
+  before.Configure(ConfigFor({"a"}, s, 1));
+  auto first = before.Start(kT0);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].tags, (std::set<std::string>{"long", "short"}));
+  // Killed; restarted 14 s later: a new Planner with the repository's history.
+  Planner after;
+  after.Configure(ConfigFor({"a"}, s, 1));
+  after.SetHistory("a", {{"short", kT0}, {"long", kT0}}, kT0);
+  const int64_t restart = kT0 + 14 * S;
+  auto catchup = after.Start(restart);
+  ASSERT_EQ(catchup.size(), 1u);
+  EXPECT_EQ(catchup[0].tags, (std::set<std::string>{"long", "short"}));
+  after.Finish("a", restart + S, RunResult::kOk, "");
+  // One run took both: the next run is at the tags' next slots, not now.
+  const NextRun next = after.Next("a", restart + S);
+  EXPECT_EQ(next.time_us,
+            std::min(NextSlot(5, SpreadOffset("a", 5), restart),
+                     NextSlot(12, SpreadOffset("a", 12), restart)));
+  EXPECT_TRUE(after.Start(restart + S).empty());
+}
+
+// Was scheduler_reload.sh's "b still runs after its removal": a job dropped
+// by a reload is never started again; an added one starts at once.
+TEST(PlannerSimulationTest, AReloadDropsAndAddsJobs) {
+  Planner p;
+  p.Configure(ConfigFor({"a", "b"}, Every(3), 2));
+  Simulation sim(&p, kT0);
+  sim.RunUntil(kT0 + 7 * S, S / 2, AlwaysOk);
+  ASSERT_GE(sim.StartsOf("b").size(), 2u);
+  const size_t b_runs = sim.StartsOf("b").size();
+  p.Configure(ConfigFor({"a", "c"}, Every(3), 2));
+  sim.RunUntil(kT0 + 30 * S, S / 2, AlwaysOk);
+  EXPECT_EQ(sim.StartsOf("b").size(), b_runs);
+  const auto c = sim.StartsOf("c");
+  ASSERT_GE(c.size(), 1u);
+  EXPECT_LE(c[0], kT0 + 8 * S);  // the first tick after the reload
+  EXPECT_EQ(MakeStatus(p, sim.now()).jobs.count("b"), 0u);
 }
 
 TEST(StatusDocTest, YamlAndJsonCarryTheSameFields) {

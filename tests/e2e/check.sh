@@ -9,7 +9,7 @@ rand_bytes a 4 > "$T/a.raw"
 rand_bytes b 4 > "$T/b.raw"
 jobs="  a: {schedule: s, source: {type: file, filename: $T/a.raw}}
   b: {schedule: s, source: {type: file, filename: $T/b.raw}}"
-write_config 2 "  s: {often: {interval: 4s, keep: 5}}" "$jobs"
+write_config 2 "  s: {often: {interval: 2s, keep: 5}}" "$jobs"
 
 # check EXPECTED_EXIT PATTERN: run the check, compare exit and first line.
 check() {
@@ -30,10 +30,10 @@ wait_for 15 "[ \$(revisions a) -ge 1 ] && [ \$(revisions b) -ge 1 ]" || fail "no
 stop_daemon
 check 0 "^OK: 2 jobs within SLA$"
 
-log "CRITICAL when the newest revision is older than 1.5 x 4 s"
-sleep 7
+log "CRITICAL when the newest revision is older than 1.5 x 2 s"
+sleep 4
 check 2 "^CRITICAL: 2 jobs not within SLA$"
-echo "$CHECK_OUT" | grep -q "^a: newest revision is .* old (SLA 6s)" || fail "no line for a"
+echo "$CHECK_OUT" | grep -q "^a: newest revision is .* old (SLA 3s)" || fail "no line for a"
 
 log "WARNING for a quarantined chunk and a distrusted newest revision"
 write_config 2 "  s: {often: {interval: 1h, keep: 5}}" "$jobs"

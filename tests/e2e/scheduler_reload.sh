@@ -21,7 +21,7 @@ grep -q "interval: 3s" "$BASE/c/config" || fail "c's repository config lacks the
 wait_for 10 "! grep -q '^  b:' $BASE/status" || fail "b still in the status file"
 sleep 1
 nb=$(revisions b)
-sleep 7
+sleep 4  # more than b's interval (PlannerSimulationTest.AReloadDropsAndAddsJobs: never again)
 [ "$(revisions b)" -eq "$nb" ] || fail "b still runs after its removal"
 
 log "SIGHUP with a broken config: the old one stays"

@@ -1,7 +1,10 @@
 // backy jobs -c CONF: list the scheduler's jobs through its control API.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <vector>
 
 #include "backup/cli/command.h"
 #include "backup/scheduler/config.h"
@@ -46,10 +49,11 @@ class JobsCommand final : public Command {
     std::printf("%-16s %-8s %-5s %-20s %-8s %-20s %s\n", "Job", "State", "SLA",
                 "Last run (UTC)", "Result", "Next run (UTC)", "Next tags");
     for (const auto& j : doc["jobs"]) {
-      std::string next_tags;
-      for (const auto& t : j["next-tags"]) {
-        next_tags += (next_tags.empty() ? "" : ",") + t.as<std::string>();
+      std::vector<std::string> tags;
+      if (j["next-tags"].IsSequence()) {
+        tags = j["next-tags"].as<std::vector<std::string>>();
       }
+      const std::string next_tags = fmt::format("{}", fmt::join(tags, ","));
       auto s = [&](const char* k) {
         std::string v = j[k] ? j[k].as<std::string>() : "";
         return v.empty() ? std::string("-") : v;

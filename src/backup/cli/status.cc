@@ -1,4 +1,6 @@
 // backy status [--yaml]: list the revisions, and the damaged ones.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
@@ -9,15 +11,6 @@
 
 namespace backy::backup::cli {
 namespace {
-
-std::string Join(const std::set<std::string>& tags) {
-  std::string out;
-  for (const auto& t : tags) {
-    if (!out.empty()) out += ",";
-    out += t;
-  }
-  return out;
-}
 
 class StatusCommand final : public Command {
  public:
@@ -59,7 +52,8 @@ class StatusCommand final : public Command {
           FormatBytes(r.size).c_str(),
           store::FormatDuration(r.stats.duration, store::DurationFormat::kClock)
               .c_str(),
-          store::TrustName(r.trust).c_str(), Join(r.tags).c_str());
+          store::TrustName(r.trust).c_str(),
+          fmt::format("{}", fmt::join(r.tags, ",")).c_str());
       written += r.stats.bytes_written;
       duration += r.stats.duration;
     }

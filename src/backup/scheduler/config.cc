@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "backup/source_factory.h"
 #include "store/duration.h"
 #include "store/fs_util.h"
 
@@ -294,25 +295,14 @@ class Parser {
         }
         job.source[key] = p.second.as<std::string>();
       }
-      const std::string type =
-          job.source.count("type") ? job.source["type"] : "";
-      if (type == "file") {
-        if (job.source["filename"].empty()) {
-          return Error(src, where + ": a 'file' source needs 'filename'");
-        }
+      Status valid = ValidateSourceSection(job.source);
+      if (!valid.ok()) return Error(src, where + ": " + valid.Message());
+      if (job.source.at("type") == "file") {
         std::filesystem::path f(job.source["filename"]);
         if (f.is_relative()) {
           job.source["filename"] =
               (std::filesystem::path(config_dir) / f).lexically_normal();
         }
-      } else if (type == "ceph-rbd") {
-        if (job.source["pool"].empty() || job.source["image"].empty()) {
-          return Error(
-              src, where + ": a 'ceph-rbd' source needs 'pool' and 'image'");
-        }
-      } else {
-        return Error(src, where + ": source 'type' must be file or ceph-rbd" +
-                              (type.empty() ? "" : ", got '" + type + "'"));
       }
       c->jobs[name] = std::move(job);
     }

@@ -14,6 +14,8 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 
+#include "backup/scheduler/status_json.h"
+
 namespace backy::backup::scheduler {
 namespace {
 
@@ -308,7 +310,7 @@ class ServerImpl final : public ApiServer {
 
   // An answer the server makes itself (not the handler's).
   static ApiResponse Refusal(int status, const char* what) {
-    return {status, std::string("{\"error\":\"") + what + "\"}\n"};
+    return ApiError(status, what);
   }
 
   static asio::awaitable<void> Serve(Protocol::socket sock,
@@ -374,7 +376,7 @@ class ServerImpl final : public ApiServer {
       if (state->token.empty() || !auth.starts_with(prefix) ||
           !SameToken(std::string_view(auth).substr(prefix.size()),
                      state->token)) {
-        out = {401, "{\"error\":\"missing or wrong bearer token\"}\n"};
+        out = ApiError(401, "missing or wrong bearer token");
       } else {
         out = state->handler(method, path);
       }
@@ -441,6 +443,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(asio::io_context& ioc,
   Status s = server->Listen();
   if (!s.ok()) return s;
   return std::unique_ptr<ApiServer>(std::move(server));
+}
+
+ApiResponse ApiError(int status, std::string_view message) {
+  return {status, DumpJsonLine({{"error", message}})};
 }
 
 Result<ApiResponse> ApiRequest(const ApiConfig& api, const std::string& method,

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "backup/scheduler/config.h"
 #include "store/status.h"
@@ -24,6 +25,9 @@ struct ApiResponse {
   int status = 200;  // HTTP status code
   std::string body;  // JSON
 };
+
+// An error answer: `status` with the body {"error":"MESSAGE"} and "\n".
+ApiResponse ApiError(int status, std::string_view message);
 
 // Called for each authenticated request: method ("GET", "POST") and path
 // ("/v1/status"). Runs on the io_context's thread.

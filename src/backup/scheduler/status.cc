@@ -1,11 +1,12 @@
 #include "backup/scheduler/status.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cstdio>
 #include <filesystem>
 
+#include "backup/scheduler/status_json.h"
 #include "store/fs_util.h"
 #include "store/revision.h"
 
@@ -19,47 +20,50 @@ std::string Time(int64_t us) {
                    "Z";
 }
 
-std::string JsonTags(const std::set<std::string>& tags) {
-  std::string out = "[";
-  for (const auto& t : tags) {
-    if (out.size() > 1) out += ",";
-    out += JsonQuote(t);
+// Emits one field of a status document into a YAML map.
+struct YamlField {
+  YAML::Emitter& e;
+  void operator()(const char* key, const std::string& v) const {
+    e << YAML::Key << key << YAML::Value << v;
   }
-  return out + "]";
-}
+  void operator()(const char* key, const std::set<std::string>& tags) const {
+    e << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& t : tags) e << t;
+    e << YAML::EndSeq;
+  }
+  void operator()(const char* key, int64_t v) const {
+    e << YAML::Key << key << YAML::Value << v;
+  }
+  void operator()(const char* key, Seconds1 v) const {
+    e << YAML::Key << key << YAML::Value << fmt::format("{:.1f}", v.value);
+  }
+};
+
+// Sets one field of a status document in a JSON object.
+struct JsonField {
+  nlohmann::ordered_json& o;
+  template <typename T>
+  void operator()(const char* key, const T& v) const {
+    o[key] = v;
+  }
+  void operator()(const char* key, Seconds1 v) const {
+    // One decimal, as a number: the value is already truncated to tenths.
+    o[key] = static_cast<int64_t>(v.value * 10) / 10.0;
+  }
+};
 
 }  // namespace
 
-std::string JsonQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+nlohmann::ordered_json JobStatusJson(const JobStatus& job) {
+  nlohmann::ordered_json o = nlohmann::ordered_json::object();
+  VisitFields(job, JsonField{o});
+  return o;
+}
+
+std::string DumpJsonLine(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false,
+                nlohmann::ordered_json::error_handler_t::replace) +
+         "\n";
 }
 
 StatusDoc MakeStatus(const Planner& planner, int64_t now_us) {
@@ -100,35 +104,11 @@ StatusDoc MakeStatus(const Planner& planner, int64_t now_us) {
 std::string StatusDoc::ToYaml() const {
   YAML::Emitter e;
   e << YAML::BeginMap;
-  e << YAML::Key << "time" << YAML::Value << time;
-  e << YAML::Key << "pid" << YAML::Value << pid;
-  e << YAML::Key << "worker-limit" << YAML::Value << worker_limit;
-  e << YAML::Key << "running" << YAML::Value << running;
+  VisitFields(*this, YamlField{e});
   e << YAML::Key << "jobs" << YAML::Value << YAML::BeginMap;
   for (const auto& [name, j] : jobs) {
     e << YAML::Key << name << YAML::Value << YAML::BeginMap;
-    e << YAML::Key << "schedule" << YAML::Value << j.schedule;
-    e << YAML::Key << "state" << YAML::Value << j.state;
-    e << YAML::Key << "last-time" << YAML::Value << j.last_time;
-    e << YAML::Key << "last-tags" << YAML::Value << YAML::Flow
-      << YAML::BeginSeq;
-    for (const auto& t : j.last_tags) e << t;
-    e << YAML::EndSeq;
-    char dur[32];
-    std::snprintf(dur, sizeof dur, "%.1f", j.last_duration_s);
-    e << YAML::Key << "last-duration" << YAML::Value << dur;
-    e << YAML::Key << "last-result" << YAML::Value << j.last_result;
-    e << YAML::Key << "last-message" << YAML::Value << j.last_message;
-    e << YAML::Key << "failures" << YAML::Value << j.failures;
-    e << YAML::Key << "next-time" << YAML::Value << j.next_time;
-    e << YAML::Key << "next-tags" << YAML::Value << YAML::Flow
-      << YAML::BeginSeq;
-    for (const auto& t : j.next_tags) e << t;
-    e << YAML::EndSeq;
-    e << YAML::Key << "newest-revision" << YAML::Value << j.newest_revision;
-    e << YAML::Key << "sla" << YAML::Value << j.sla;
-    e << YAML::Key << "sla-age" << YAML::Value << j.sla_age_s;
-    e << YAML::Key << "sla-limit" << YAML::Value << j.sla_limit_s;
+    VisitFields(j, YamlField{e});
     e << YAML::EndMap;
   }
   e << YAML::EndMap;
@@ -137,37 +117,11 @@ std::string StatusDoc::ToYaml() const {
 }
 
 std::string StatusDoc::ToJson() const {
-  std::string o = "{";
-  o += "\"time\":" + JsonQuote(time);
-  o += ",\"pid\":" + std::to_string(pid);
-  o += ",\"worker-limit\":" + std::to_string(worker_limit);
-  o += ",\"running\":" + std::to_string(running);
-  o += ",\"jobs\":{";
-  bool first = true;
-  for (const auto& [name, j] : jobs) {
-    if (!first) o += ",";
-    first = false;
-    char dur[32];
-    std::snprintf(dur, sizeof dur, "%.1f", j.last_duration_s);
-    o += JsonQuote(name) + ":{";
-    o += "\"schedule\":" + JsonQuote(j.schedule);
-    o += ",\"state\":" + JsonQuote(j.state);
-    o += ",\"last-time\":" + JsonQuote(j.last_time);
-    o += ",\"last-tags\":" + JsonTags(j.last_tags);
-    o += ",\"last-duration\":" + std::string(dur);
-    o += ",\"last-result\":" + JsonQuote(j.last_result);
-    o += ",\"last-message\":" + JsonQuote(j.last_message);
-    o += ",\"failures\":" + std::to_string(j.failures);
-    o += ",\"next-time\":" + JsonQuote(j.next_time);
-    o += ",\"next-tags\":" + JsonTags(j.next_tags);
-    o += ",\"newest-revision\":" + JsonQuote(j.newest_revision);
-    o += ",\"sla\":" + JsonQuote(j.sla);
-    o += ",\"sla-age\":" + std::to_string(j.sla_age_s);
-    o += ",\"sla-limit\":" + std::to_string(j.sla_limit_s);
-    o += "}";
-  }
-  o += "}}\n";
-  return o;
+  nlohmann::ordered_json o = nlohmann::ordered_json::object();
+  VisitFields(*this, JsonField{o});
+  nlohmann::ordered_json& js = o["jobs"] = nlohmann::ordered_json::object();
+  for (const auto& [name, j] : jobs) js[name] = JobStatusJson(j);
+  return DumpJsonLine(o);
 }
 
 Status WriteStatusFile(const std::string& path, const StatusDoc& doc) {

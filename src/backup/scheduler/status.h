@@ -1,14 +1,16 @@
 // The scheduler's status document: per job the last run (time, tags,
 // duration, result), the next run (time, tags) and the SLA state. Written
 // as YAML to the status file (atomically) and served as JSON by
-// GET /v1/status — both from the same StatusDoc, so they agree. Plain value
-// types and pure functions; thread-safe.
+// GET /v1/status — both from the same StatusDoc and the same field list
+// (VisitFields), so they agree key for key. Plain value types and pure
+// functions; thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "backup/scheduler/plan.h"
 #include "store/status.h"
@@ -43,10 +45,42 @@ struct StatusDoc {
   std::string ToJson() const;
 };
 
-StatusDoc MakeStatus(const Planner& planner, int64_t now_us);
+// A number of seconds written with one decimal ("3.0"), in YAML and JSON.
+struct Seconds1 {
+  double value = 0;
+};
 
-// A JSON string literal for `s` (quotes and escapes).
-std::string JsonQuote(std::string_view s);
+// The field list of both documents: calls visit(key, value) for each field
+// of `j` in document order. `value` is a const std::string&, a const
+// std::set<std::string>& (a flow sequence / array), an int64_t or Seconds1.
+template <typename Visitor>
+void VisitFields(const JobStatus& j, Visitor&& visit) {
+  visit("schedule", j.schedule);
+  visit("state", j.state);
+  visit("last-time", j.last_time);
+  visit("last-tags", j.last_tags);
+  visit("last-duration", Seconds1{j.last_duration_s});
+  visit("last-result", j.last_result);
+  visit("last-message", j.last_message);
+  visit("failures", int64_t{j.failures});
+  visit("next-time", j.next_time);
+  visit("next-tags", j.next_tags);
+  visit("newest-revision", j.newest_revision);
+  visit("sla", j.sla);
+  visit("sla-age", j.sla_age_s);
+  visit("sla-limit", j.sla_limit_s);
+}
+
+// The same for the document's own fields (before "jobs").
+template <typename Visitor>
+void VisitFields(const StatusDoc& d, Visitor&& visit) {
+  visit("time", d.time);
+  visit("pid", int64_t{d.pid});
+  visit("worker-limit", int64_t{d.worker_limit});
+  visit("running", int64_t{d.running});
+}
+
+StatusDoc MakeStatus(const Planner& planner, int64_t now_us);
 
 // Writes the document to `path` atomically (temporary file in the same
 // directory, fsync, rename), mode 0600 whatever the umask.

@@ -1,0 +1,155 @@
+#include "backup/scheduler/reconcile.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include "store/fs_util.h"
+#include "store/repository.h"
+#include "store/revision.h"
+
+namespace backy::backup::scheduler {
+
+Status MakePrivateDir(const std::string& dir, bool warn) {
+  const std::string parent = std::filesystem::path(dir).parent_path().string();
+  if (!parent.empty() && parent != dir) {
+    Status s = store::MakeDirs(parent);
+    if (!s.ok()) return s;
+  }
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    ::chmod(dir.c_str(), 0700);
+    return Status::OK();
+  }
+  if (errno != EEXIST) return Status::FromErrno(errno, "mkdir", dir);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0)
+    return Status::FromErrno(errno, "stat", dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("not a directory", dir);
+  }
+  if (warn && (st.st_mode & 0077) != 0) {
+    spdlog::warn("{} is mode {:o}: other users may read it (chmod 0700)", dir,
+                 st.st_mode & 07777);
+  }
+  return Status::OK();
+}
+
+Status MakePrivateFile(const std::string& path) {
+  const int fd =
+      ::open(path.c_str(),
+             O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  struct stat st;
+  Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = Status::FromErrno(errno, "stat", path);
+  } else if (!S_ISREG(st.st_mode)) {
+    s = Status::InvalidArgument("not a regular file", path);
+  } else if (st.st_uid == ::geteuid() && (st.st_mode & 0077) != 0 &&
+             ::fchmod(fd, 0600) != 0) {
+    s = Status::FromErrno(errno, "chmod", path);
+  }
+  ::close(fd);
+  return s;
+}
+
+Status PrepareDirectories(const DaemonConfig& config) {
+  Status s = MakePrivateDir(config.base_dir, /*warn=*/false);
+  if (!s.ok()) return s.WithContext("global.base-dir");
+  const auto status_dir =
+      std::filesystem::path(config.status_file).parent_path().string();
+  if (!status_dir.empty() && status_dir != config.base_dir) {
+    s = MakePrivateDir(status_dir, /*warn=*/false);
+    if (!s.ok()) return s.WithContext("global.status-file");
+  }
+  return Status::OK();
+}
+
+void LogJobChanges(const DaemonConfig& before, const DaemonConfig& after) {
+  for (const auto& [name, job] : before.jobs) {
+    if (!after.jobs.count(name)) spdlog::info("job {}: removed", name);
+  }
+  for (const auto& [name, job] : after.jobs) {
+    auto it = before.jobs.find(name);
+    if (it == before.jobs.end()) {
+      spdlog::info("job {}: added", name);
+    } else if (!(it->second == job)) {
+      spdlog::info("job {}: changed", name);
+    }
+  }
+}
+
+void EnsureRepository(const DaemonConfig& config, const std::string& name,
+                      const JobConfig& job) {
+  const std::string dir = config.JobDir(name);
+  auto repo = store::Repository::Open(dir);
+  if (!repo.ok() && repo.status().IsNotFound()) {
+    store::RepositoryConfig rc;
+    rc.source = job.source;
+    rc.schedule = job.schedule;
+    Status s = store::Repository::Init(dir, rc);
+    if (!s.ok()) {
+      spdlog::error("job {}: cannot create the repository: {}", name,
+                    s.Message());
+    } else {
+      spdlog::info("job {}: created repository {}", name, dir);
+    }
+    return;
+  }
+  if (!repo.ok()) {
+    spdlog::error("job {}: {}", name, repo.status().Message());
+    return;
+  }
+  const auto& current = (*repo)->config();
+  if (current.source == job.source && current.schedule == job.schedule) {
+    return;
+  }
+  store::RepositoryConfig rc = current;
+  rc.source = job.source;
+  rc.schedule = job.schedule;
+  Status s = store::Repository::WriteConfig(dir, rc);
+  if (!s.ok()) {
+    spdlog::error("job {}: cannot update the repository config: {}", name,
+                  s.Message());
+  } else {
+    spdlog::info("job {}: updated the source and schedule in {}/config", name,
+                 dir);
+  }
+}
+
+void LoadHistory(const DaemonConfig& config, const std::string& name,
+                 Planner* planner) {
+  auto repo = store::Repository::Open(config.JobDir(name));
+  if (!repo.ok()) return;
+  auto revs = (*repo)->Revisions();
+  if (!revs.ok()) {
+    spdlog::warn("job {}: {}", name, revs.status().Message());
+    return;
+  }
+  std::map<std::string, int64_t> last;
+  std::optional<int64_t> newest;
+  for (const auto& r : *revs) {
+    for (const auto& t : r.tags) {
+      auto& v = last[t];
+      v = std::max(v, r.timestamp_us);
+    }
+    if (!newest || r.timestamp_us > *newest) newest = r.timestamp_us;
+  }
+  planner->SetHistory(name, std::move(last), newest);
+}
+
+void ReconcileJobs(const DaemonConfig& config, Planner* planner) {
+  planner->Configure(config);
+  for (const auto& [name, job] : config.jobs) {
+    EnsureRepository(config, name, job);
+    LoadHistory(config, name, planner);
+  }
+}
+
+}  // namespace backy::backup::scheduler

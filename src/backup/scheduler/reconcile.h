@@ -1,0 +1,50 @@
+// Bringing the disk in line with a (re)loaded scheduler config: the
+// owner-only base-dir and status directory, one repository per job (its
+// config rewritten when the job's source or schedule changed), and each
+// job's history (newest revision per tag) read back into the Planner. Also
+// the log lines that say which jobs a reload added, changed or removed.
+// Plain functions on the caller's thread; the Planner is not thread-safe.
+#pragma once
+
+#include <string>
+
+#include "backup/scheduler/config.h"
+#include "backup/scheduler/plan.h"
+#include "store/status.h"
+
+namespace backy::backup::scheduler {
+
+// Creates `dir` mode 0700 (its missing parents with the umask's mode). An
+// existing directory is kept as it is; with `warn`, a warning says so when
+// other users may read it. InvalidArgument when `dir` is not a directory.
+Status MakePrivateDir(const std::string& dir, bool warn);
+
+// Creates the file `path` mode 0600 if missing, and makes an existing one
+// of ours 0600, before another library opens it with the umask's mode.
+// Never follows a symlink there. InvalidArgument for a non-regular file.
+Status MakePrivateFile(const std::string& path);
+
+// The base-dir and the status file's directory, owner-only. The error
+// names the config key ("global.base-dir: ...").
+Status PrepareDirectories(const DaemonConfig& config);
+
+// Logs "job X: added/changed/removed" for each difference (a reload).
+void LogJobChanges(const DaemonConfig& before, const DaemonConfig& after);
+
+// Creates the job's repository, or rewrites its config when the job's
+// source or schedule changed, so `backy -b BASE/JOB expire` by hand
+// applies the same schedule. Errors are logged: the job then fails when it
+// runs, the other jobs go on.
+void EnsureRepository(const DaemonConfig& config, const std::string& name,
+                      const JobConfig& job);
+
+// Reads the newest revision per tag from the job's repository (what ran)
+// into `planner`. A missing repository leaves the history as it is.
+void LoadHistory(const DaemonConfig& config, const std::string& name,
+                 Planner* planner);
+
+// Configures `planner` with `config`, then ensures every job's repository
+// and loads its history.
+void ReconcileJobs(const DaemonConfig& config, Planner* planner);
+
+}  // namespace backy::backup::scheduler
