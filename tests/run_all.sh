@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cd build
-ctest --output-on-failure --timeout 600 "$@"
+# Most e2e tests wait on I/O, sockets and timers, so run twice as many
+# as there are cores (fuzz_smoke counts as two; Ceph tests take turns).
+ctest --output-on-failure --timeout 600 -j"$((2 * $(nproc)))" "$@"

@@ -16,6 +16,7 @@ PACKAGES=(
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
+  clang-format  # tests/format_check.sh
 )
 
 if [ -z "${BACKY_SETUP_NO_APT:-}" ]; then

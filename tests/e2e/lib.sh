@@ -34,10 +34,16 @@ requires() {
 needs_intruder() {
   requires setpriv useradd
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root" >&2; exit 77; }
-  # Two tests may create it at once: whoever loses the race sees it exist.
-  id backy-intruder >/dev/null 2>&1 ||
-    useradd -M -s /usr/sbin/nologin backy-intruder 2>/dev/null ||
-    id backy-intruder >/dev/null
+  # Tests run in parallel (ctest -j) may create it at once: useradd fails
+  # for the loser while the winner holds /etc/passwd's lock, so retry until
+  # the user exists (bounded: 50 x 0.1 s).
+  local i
+  for i in $(seq 50); do
+    id backy-intruder >/dev/null 2>&1 && return 0
+    useradd -M -s /usr/sbin/nologin backy-intruder 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "cannot create the user backy-intruder"
 }
 as_intruder() {
   setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups -- "$@"

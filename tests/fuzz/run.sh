@@ -2,7 +2,8 @@
 # Builds the fuzz targets with clang, libFuzzer, ASan and UBSan into
 # $BACKY_FUZZ_BUILD (default build/fuzz; only the libraries they need) and
 # runs each over its seed corpus (corpus/TARGET) and then for
-# $BACKY_FUZZ_SECONDS (default 8) seconds of fuzzing, with a fixed seed
+# $BACKY_FUZZ_SECONDS (default 8) seconds of fuzzing, $BACKY_FUZZ_JOBS
+# (default: the number of cores) targets at a time, with a fixed seed
 # ($BACKY_FUZZ_SEED, default 1). Exits 1 if any target crashed, leaked,
 # hung or ran out of memory, naming the reproducer (kept under the build
 # directory; replay it with `build/fuzz/tests/fuzz/fuzz_TARGET FILE`);
@@ -61,24 +62,14 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()
-for t in "${targets[@]}"; do
-  bin=$build/tests/fuzz/fuzz_$t
-  if [ -n "$replay_crashes" ]; then
-    for f in "$src/tests/fuzz/crashes/$t"/*; do
-      [ -f "$f" ] || continue
-      if "$bin" "$f" >"$build/replay.log" 2>&1; then
-        log "$t: $(basename "$f") no longer crashes"
-      else
-        log "$t: $(basename "$f") crashes: $(grep -m1 -E 'ERROR|FUZZ_CHECK|runtime error' "$build/replay.log")"
-        failed+=("$t/$(basename "$f")")
-      fi
-    done
-    continue
-  fi
-  work=$build/run/$t
+
+# fuzz_one TARGET: fuzzes one target in $build/run/TARGET; prints its
+# verdict line and exits 0 (passed or KNOWN) or 1 (failed).
+fuzz_one() {
+  local t=$1 bin=$build/tests/fuzz/fuzz_$1 work=$build/run/$1 rc stats cov what
   rm -rf "$work"
   mkdir -p "$work/corpus"
-  args=(-seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
+  local args=(-seed="$seed" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/")
   [ -f "$src/tests/fuzz/$t.dict" ] && args+=(-dict="$src/tests/fuzz/$t.dict")
   # New inputs go to $work/corpus; the checked-in seeds are only read.
@@ -95,7 +86,7 @@ for t in "${targets[@]}"; do
       log "$t KNOWN $what (listed in known_failing)"
     else
       log "$t $what"
-      failed+=("$t")
+      return 1
     fi
   else
     log "$t ok: ${seconds}s, $cov, $stats"
@@ -103,7 +94,35 @@ for t in "${targets[@]}"; do
       log "$t is listed in known_failing but passed (try run.sh --crashes $t)"
     fi
   fi
-done
+}
+
+if [ -n "$replay_crashes" ]; then
+  for t in "${targets[@]}"; do
+    bin=$build/tests/fuzz/fuzz_$t
+    for f in "$src/tests/fuzz/crashes/$t"/*; do
+      [ -f "$f" ] || continue
+      if "$bin" "$f" >"$build/replay.log" 2>&1; then
+        log "$t: $(basename "$f") no longer crashes"
+      else
+        log "$t: $(basename "$f") crashes: $(grep -m1 -E 'ERROR|FUZZ_CHECK|runtime error' "$build/replay.log")"
+        failed+=("$t/$(basename "$f")")
+      fi
+    done
+  done
+else
+  # Each fuzzer is one single-threaded process: run $BACKY_FUZZ_JOBS of
+  # them at once (default: the number of cores).
+  jobs_max=${BACKY_FUZZ_JOBS:-$(nproc)}
+  declare -A pid_of=()
+  for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+    fuzz_one "$t" &
+    pid_of[$t]=$!
+  done
+  for t in "${targets[@]}"; do
+    wait "${pid_of[$t]}" || failed+=("$t")
+  done
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   log "FAILED: ${failed[*]}"
   exit 1
