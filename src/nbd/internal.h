@@ -107,8 +107,6 @@ struct Negotiated {
   bool base_allocation = false;  // base:allocation selected for this export
 };
 
-// One request in the transmission phase; recycled through a free list so
-// that steady-state serving does not allocate.
 // One piece of a reply: `len` bytes at `data`, or, when fd >= 0, `len`
 // bytes of file `fd` at offset `off`, sent with sendfile(2) so they are not
 // copied through the server (the kernel passes page references along a
@@ -121,8 +119,9 @@ struct ReplyPart {
   uint8_t* copy_to = nullptr;  // file parts: their place in Request::data
 };
 
-// A request: its header fields as decoded (wire.h), plus what serving it
-// needs.
+// One request in the transmission phase: its header fields as decoded
+// (wire.h), plus what serving it needs. Recycled through a free list so that
+// steady-state serving does not allocate.
 struct Request : RequestFields {
   uint32_t budget = 0;  // payload bytes counted in inflight_bytes_
 
