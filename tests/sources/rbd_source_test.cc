@@ -5,6 +5,7 @@
 // CEPH_CONF the cluster tests are skipped (the spec parser tests still
 // run). Images are created with the rbd CLI (to choose features) and
 // written through RbdImageWriter; snapshots are inspected with the CLI.
+#include "sources/rbd_image_writer.h"
 #include "sources/rbd_source.h"
 
 #include <gtest/gtest.h>
