@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "sources/rbd_source.h"
+#include "sources/rbd_image_writer.h"
 
 namespace backy::backup {
 namespace {
@@ -164,18 +164,18 @@ class RbdSink final : public RestoreSink {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;                  // GUARDED_BY(mu_)
+  std::deque<Job> queue_;                   // GUARDED_BY(mu_)
   std::vector<std::vector<uint8_t>> free_;  // reusable buffers, GUARDED_BY(mu_)
-  size_t outstanding_ = 0;                 // queued + being written
-  bool stop_ = false;                      // GUARDED_BY(mu_)
-  Status error_;                           // first write error
+  size_t outstanding_ = 0;                  // queued + being written
+  bool stop_ = false;                       // GUARDED_BY(mu_)
+  Status error_;                            // first write error
   std::vector<std::thread> workers_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<RestoreSink>> OpenRbdSink(const std::string& spec,
-                                                 const RestoreOptions& options) {
+Result<std::unique_ptr<RestoreSink>> OpenRbdSink(
+    const std::string& spec, const RestoreOptions& options) {
   auto config = sources::ParseRbdSpec(spec);
   if (!config.ok()) return config.status();
   auto get = [&](const char* key) {

@@ -3,8 +3,9 @@
 // with --force, overwrites an existing one), writes only non-zero chunks
 // into a new image, and keeps several writes in flight on its own threads
 // with a bounded number of buffers. The cluster is reached as
-// RestoreOptions::ceph says, else through $CEPH_CONF and $CEPH_ARGS. Used by one restore thread (RestoreSink's
-// contract); the writer threads are internal.
+// RestoreOptions::ceph says, else through $CEPH_CONF and $CEPH_ARGS. Used by
+// one restore thread (RestoreSink's contract); the writer threads are
+// internal.
 #pragma once
 
 #include <memory>

@@ -1,4 +1,6 @@
-#include "nbd/internal.h"
+#include "nbd/errors.h"
+
+#include "nbd/protocol.h"
 
 namespace backy::nbd {
 

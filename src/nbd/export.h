@@ -2,12 +2,12 @@
 //
 // An Export is a byte-addressable image of fixed size (a revision, a raw
 // file, a buffer). The server knows nothing else about it: it validates every
-// request at the protocol edge and then calls these methods with in-range
-// arguments, from a pool of worker threads, never from the I/O thread, so
-// implementations may block on disk and decompression — except
-// ReadNoWait() and ReadToFiles(nowait=true), the I/O thread's non-blocking
-// attempts. An ExportProvider
-// names the exports a client may list and open.
+// request at the protocol edge and then calls the I/O methods with in-range
+// arguments from a pool of worker threads, so implementations may block on
+// disk and decompression. The exceptions run on the I/O thread and must not
+// block: ReadNoWait() and ReadToFiles(nowait=true), and BlockStatus() of an
+// export whose CanReadNoWait() is true. An ExportProvider names the exports
+// a client may list and open.
 //
 // Thread-safety: Export and ExportProvider methods may be called concurrently
 // from several threads (see each method). Neither class can be copied.
@@ -83,16 +83,19 @@ class Export {
   // with EIO and keep serving.
   virtual Status Read(uint64_t offset, std::span<uint8_t> buf) = 0;
 
+  // True if ReadNoWait() can succeed; only then does the server call it,
+  // and BlockStatus(), on its I/O thread (an export whose BlockStatus()
+  // takes locks that writers hold across disk I/O must say false).
+  // Constant for the lifetime of the object. Default: false.
+  virtual bool CanReadNoWait() const { return false; }
+
   // Like Read(), but called on the server's I/O thread, so it must never
   // block: it answers from memory (its caches, the page cache) or returns
   // WouldBlock, and the server then calls Read() from a worker. Serving warm
   // data without the hand-off to a worker and back saves two thread switches
   // per request. An export that implements it must answer BlockStatus()
-  // without blocking too. Default: always WouldBlock.
-  // True if ReadNoWait() can succeed; only then does the server call it,
-  // and BlockStatus(), on its I/O thread (an export whose BlockStatus()
-  // takes locks that writers hold across disk I/O must say false).
-  virtual bool CanReadNoWait() const { return false; }
+  // without blocking too. Called only if CanReadNoWait().
+  // REQUIRES: as for Read(). Thread-safe, like Read(). Default: always WouldBlock.
   virtual Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
     (void)offset;
     (void)buf;
@@ -113,13 +116,19 @@ class Export {
     return Status::OK();
   }
 
-  // Optional zero-copy read: like ReadNoWait() (with `nowait`) or Read(),
-  // except that it may leave parts of `buf` unfilled and describe them in
-  // `files` instead (appended in order, each within the range). The file
-  // bytes must not change while pinned: only exports over immutable files
-  // implement it. Default: NotSupported, and the server uses Read().
-  // True if ReadToFiles() is implemented.
+  // True if ReadToFiles() is implemented; only then does the server call
+  // it. Constant for the lifetime of the object. Default: false.
   virtual bool CanReadToFiles() const { return false; }
+
+  // Optional zero-copy read: like ReadNoWait() (with `nowait`, on the I/O
+  // thread) or Read() (without, on a worker), except that it may leave parts
+  // of `buf` unfilled and describe them in `files` instead (appended in
+  // order, each within the range). The file bytes must not change while
+  // pinned: only exports over immutable files implement it. With `nowait`
+  // it must not block either; WouldBlock then sends the request to a worker, which
+  // calls Read(). The server calls it only if CanReadToFiles() and
+  // CanReadNoWait() are both true. REQUIRES: as for Read(). Thread-safe,
+  // like Read(). Default: NotSupported.
   virtual Status ReadToFiles(uint64_t offset, std::span<uint8_t> buf,
                              bool nowait, std::vector<FileExtent>* files) {
     (void)offset;

@@ -1,6 +1,7 @@
 // Internal API of the NBD server, shared by server.cc (listening, signals),
-// handshake.cc (option haggling), transmission.cc (requests and replies) and
-// errors.cc (Status -> NBD error). Not for use outside src/nbd.
+// handshake.cc (option haggling) and transmission.cc (requests and
+// replies); it includes Asio, so only those three include it (errors.h
+// holds the Status -> NBD error mapping). Not for use outside src/nbd.
 //
 // Threading: everything here runs on the single io_context thread, except
 // Connection::Execute(), which runs on a worker-pool thread and touches only
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "nbd/errors.h"  // NbdErrorFromStatus()
 #include "nbd/export.h"
 #include "nbd/protocol.h"
 #include "nbd/server.h"
@@ -52,12 +54,6 @@ inline constexpr uint32_t kPreferredBlockSize = 4096;
 inline constexpr size_t kMaxBlockDescriptors = 64 * 1024;
 // The id of base:allocation in SET_META_CONTEXT replies.
 inline constexpr uint32_t kBaseAllocationContextId = 1;
-
-// ---- errors.cc ------------------------------------------------------------
-
-// The one mapping from a Status to the NBD error value sent to the client.
-// Logs nothing; callers log the full Status at debug level first.
-uint32_t NbdErrorFromStatus(const Status& s);
 
 // ---- Shared server state (server.cc) --------------------------------------
 
@@ -107,8 +103,6 @@ struct Negotiated {
   bool base_allocation = false;  // base:allocation selected for this export
 };
 
-// One request in the transmission phase; recycled through a free list so
-// that steady-state serving does not allocate.
 // One piece of a reply: `len` bytes at `data`, or, when fd >= 0, `len`
 // bytes of file `fd` at offset `off`, sent with sendfile(2) so they are not
 // copied through the server (the kernel passes page references along a
@@ -121,15 +115,17 @@ struct ReplyPart {
   uint8_t* copy_to = nullptr;  // file parts: their place in Request::data
 };
 
-// A request: its header fields as decoded (wire.h), plus what serving it
-// needs.
+// One request in the transmission phase: its header fields as decoded
+// (wire.h), plus what serving it needs. Recycled through a free list so that
+// steady-state serving does not allocate.
 struct Request : RequestFields {
   uint32_t budget = 0;  // payload bytes counted in inflight_bytes_
 
-  // Payload buffer (WRITE data in, READ data out); capacity is kept.
-  // Page-aligned: the kernel copies from the page cache into it and from
-  // it into the socket, and both copies are measurably faster (about a
-  // third, on this server's sequential reads) than into malloc's large
+  // Payload buffer (WRITE data in, READ data out) of at least `n` bytes;
+  // its capacity is kept across requests up to 256 KiB (ReleaseLargeBuffer
+  // frees larger ones). Page-aligned: the kernel copies from the page cache
+  // into it and from it into the socket, and both copies are measurably faster
+  // (about a third, on this server's sequential reads) than into malloc's large
   // blocks, which start 16 bytes into a page.
   uint8_t* Buffer(size_t n);
   void ReleaseLargeBuffer();

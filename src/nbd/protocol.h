@@ -3,7 +3,8 @@
 // (NetworkBlockDevice/nbd doc/proto.md). Constants and structs only: no
 // behaviour lives here. All multi-byte fields travel in network byte order;
 // the structs below document the layouts and sizes, and the code that encodes
-// them (see internal.h) writes the fields one by one in big-endian order.
+// them (wire.h, handshake.cc, transmission.cc) writes the fields one by one in
+// big-endian order.
 #pragma once
 
 #include <cstdint>
@@ -129,7 +130,8 @@ inline constexpr uint32_t kEshutdown = 108;
 // ---- Message layouts (sizes on the wire) -------------------------------
 //
 // The structs are packed so that sizeof() equals the wire size; fields hold
-// host-order values only after decoding (see internal.h).
+// host-order values only after decoding (wire.h, handshake.cc,
+// transmission.cc).
 
 #pragma pack(push, 1)
 

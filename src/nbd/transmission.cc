@@ -6,8 +6,10 @@
 // reader validates a request once (nbdkit's validate_request is the model),
 // answers invalid ones itself, and posts valid ones to the worker pool;
 // Execute() then does the export I/O and encodes the complete reply into the
-// Request, so the io thread only queues and writes buffers. Replies are
-// written with scatter-gather I/O, several per writev when they queue up.
+// Request, so the io thread only queues and writes buffers. (Short reads of
+// an export that CanReadNoWait() are first tried on the io thread:
+// ExecuteRead(nowait).) Replies are written with scatter-gather I/O, several
+// per writev when they queue up.
 //
 // Why read replies are structured when negotiated: zero ranges go out as
 // OFFSET_HOLE chunks (12 bytes instead of the data), and an error found

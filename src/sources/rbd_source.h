@@ -1,9 +1,10 @@
-// RbdSource reads a Ceph RBD image from a backy-<revision> snapshot;
-// RbdImageWriter creates and fills an RBD image for restores. Both use
-// librbd's C API (only rbd_source.cc includes it; every librbd error becomes
-// a Status naming pool/image@snap) and each owns its cluster connection.
-// Thread-safety: Read(), Write() and Zero() may be called from several
-// threads at once; all other methods may not.
+// RbdSource reads a Ceph RBD image from a backy-<revision> snapshot; RbdConfig
+// says which image and how to reach its cluster (also for RbdImageWriter,
+// rbd_image_writer.h). librbd's C API is included only by the .cc files
+// (rbd_cluster.h); every librbd error becomes a Status naming
+// pool/image@snap. Each RbdSource owns its cluster connection.
+// Thread-safety: Read() may be called from several threads at once; all
+// other methods may not.
 #pragma once
 
 #include <atomic>
@@ -113,48 +114,6 @@ class RbdSource final : public Source {
   std::string snap_name_;  // set by a successful Begin()
   uint64_t size_ = 0;
   std::atomic<uint64_t> bytes_read_{0};
-};
-
-// Writes a restored image into RBD. Create() makes a new image (or, with
-// force, opens an existing one and resizes it); Write()/Zero() fill it;
-// Commit() flushes and closes. If the writer created the image and is
-// destroyed without a successful Commit(), it removes the image again, so
-// a failed restore leaves nothing behind (an image that existed before is
-// never removed).
-class RbdImageWriter {
- public:
-  // InvalidArgument when the image exists and !force; NotFound for a
-  // missing pool; IOError when the cluster is unreachable.
-  static Result<std::unique_ptr<RbdImageWriter>> Create(const RbdConfig& config,
-                                                        uint64_t size,
-                                                        bool force);
-
-  RbdImageWriter(const RbdImageWriter&) = delete;
-  RbdImageWriter& operator=(const RbdImageWriter&) = delete;
-  ~RbdImageWriter();
-
-  std::string Name() const;  // "pool/image"
-  uint64_t Size() const { return size_; }
-  // True when Create() made a new image, which reads as zeros everywhere,
-  // so a restore need not write zero chunks. False for a forced overwrite.
-  bool created() const { return created_; }
-
-  // Writes data at offset. InvalidArgument beyond Size(). Thread-safe.
-  Status Write(uint64_t offset, std::span<const uint8_t> data);
-  // Makes [offset, offset+length) read as zeros. Thread-safe.
-  Status Zero(uint64_t offset, uint64_t length);
-  // Flushes and closes; afterwards only the destructor may be called.
-  Status Commit();
-
- private:
-  struct Handles;
-  explicit RbdImageWriter(RbdConfig config);
-
-  const RbdConfig config_;
-  std::unique_ptr<Handles> h_;
-  uint64_t size_ = 0;
-  bool created_ = false;
-  bool committed_ = false;
 };
 
 }  // namespace backy::sources

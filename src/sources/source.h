@@ -34,8 +34,10 @@ class Source {
   // A human-readable name for messages: "/srv/images/vm1.raw", "rbd/vm1".
   virtual std::string Name() const = 0;
 
-  // Prepares reading for the revision `revision_id`. Errors: NotFound when
-  // the image is missing, IOError when it cannot be opened.
+  // Prepares reading for the revision `revision_id`. Errors name the image:
+  // NotFound when it is missing, InvalidArgument when it is no image this
+  // source reads (a directory; for RBD an existing snapshot or an unusable
+  // id), IOError when it cannot be opened.
   virtual Status Begin(const std::string& revision_id) = 0;
 
   // Size of the image in bytes. REQUIRES: Begin() succeeded.
@@ -46,7 +48,8 @@ class Source {
   // return false.
   virtual bool CanDiffFrom(const std::string& base_revision_id) = 0;
 
-  // Fills `out` with sorted, non-overlapping extents.
+  // Replaces the contents of `out` with sorted, non-overlapping extents
+  // within [0, Size()).
   // With base empty: every range that may hold data is kData; ranges not
   // listed, or listed as kZero, read as zeros.
   // With a base (REQUIRES CanDiffFrom(base)): ranges that changed since the

@@ -13,6 +13,7 @@
 #include "backup/restore.h"
 #include "sources/file_source.h"
 #include "store/test_point.h"
+#include "support/fake_source.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -23,74 +24,7 @@ using store::Revision;
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kChunk = 4 * kMiB;
 
-// An image in memory. Snapshots are taken at Begin(); diffs compare the
-// current snapshot with a base snapshot in 4 MiB steps, like RBD's
-// whole-object diff. Set `diff_capable` false to act like a file.
-class FakeSource final : public sources::Source {
- public:
-  std::vector<uint8_t> image;
-  bool diff_capable = true;
-  sources::VerifyMode mode = sources::VerifyMode::kFull;
-  std::map<std::string, std::vector<uint8_t>> snapshots;
-  std::vector<uint8_t> current;
-  std::atomic<uint64_t> read{0};
-  bool fail_reads = false;
-  bool committed = false, aborted = false;
-
-  std::string Name() const override { return "fake"; }
-  Status Begin(const std::string& id) override {
-    current = image;
-    snapshots[id] = current;
-    committed = aborted = false;
-    read = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return current.size(); }
-  bool CanDiffFrom(const std::string& base) override {
-    return diff_capable && snapshots.count(base);
-  }
-  Status Extents(const std::string& base, ExtentList* out) override {
-    out->clear();
-    if (base.empty()) {
-      // Report data only where non-zero 1 MiB blocks are (sparse file).
-      for (uint64_t off = 0; off < current.size(); off += kMiB) {
-        uint64_t len = std::min<uint64_t>(kMiB, current.size() - off);
-        if (!IsAllZero({current.data() + off, len})) {
-          out->push_back({off, len, Extent::Kind::kData});
-        }
-      }
-      return Status::OK();
-    }
-    const auto& old = snapshots.at(base);
-    for (uint64_t off = 0; off < current.size(); off += kChunk) {
-      uint64_t len = std::min<uint64_t>(kChunk, current.size() - off);
-      bool same = off + len <= old.size() &&
-                  std::equal(current.begin() + off, current.begin() + off + len,
-                             old.begin() + off);
-      if (same) continue;
-      bool zero = IsAllZero({current.data() + off, len});
-      out->push_back(
-          {off, len, zero ? Extent::Kind::kZero : Extent::Kind::kData});
-    }
-    return Status::OK();
-  }
-  Status Read(uint64_t offset, std::span<uint8_t> buf) override {
-    if (fail_reads) return Status::IOError("injected read error", "fake");
-    for (size_t i = 0; i < buf.size(); ++i) {
-      buf[i] = offset + i < current.size() ? current[offset + i] : 0;
-    }
-    read += buf.size();
-    return Status::OK();
-  }
-  Status Commit(const std::string&) override {
-    committed = true;
-    return Status::OK();
-  }
-  void Abort() override { aborted = true; }
-  Status CheckUnchanged() override { return Status::OK(); }
-  sources::VerifyMode verify_mode() const override { return mode; }
-  uint64_t bytes_read() const override { return read; }
-};
+using sources::FakeSource;
 
 class MemorySink final : public RestoreSink {
  public:

@@ -17,11 +17,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "source_conformance.h"
+#include "sources/rbd_image_writer.h"
+#include "store/digest.h"
 #include "test_util.h"
 
 namespace backy::sources {
@@ -549,4 +553,78 @@ TEST(RbdSpecTest, RejectsMalformedSpecs) {
 }
 
 }  // namespace
+
+// ---- The Source contract (source_conformance.h) -----------------------------
+// In the suite's namespace, as gtest requires of the instantiation.
+namespace conformance {
+
+// A fresh image per test, written through RbdImageWriter; a new RbdSource
+// for every backup (Begin() may be called once per object).
+class RbdHarness {
+ public:
+  static constexpr bool kDiffs = true;
+
+  void SetUp() {
+    if (!HaveCluster()) GTEST_SKIP() << "CEPH_CONF not set";
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string("conformance-") + info->name() + "-" +
+                       std::to_string(getpid());
+    for (char& c : name) {
+      if (c == '/') c = '-';
+    }
+    config_.pool = "rbd";
+    config_.image = name;
+    config_.connect_timeout_s = 20;
+  }
+  void TearDown() {
+    if (!HaveCluster() || config_.image.empty()) return;
+    const std::string image = RbdImageName(config_);
+    std::system(("rbd snap purge " + image + " >/dev/null 2>&1; rbd rm " +
+                 image + " >/dev/null 2>&1")
+                    .c_str());
+  }
+  // Writes runs of data and zeros (zeros only into an image that existed).
+  void WriteImage(const std::vector<uint8_t>& bytes) {
+    auto w = RbdImageWriter::Create(config_, bytes.size(), /*force=*/true);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    constexpr uint64_t kBlock = 64 * 1024;
+    uint64_t off = 0;
+    while (off < bytes.size()) {
+      auto zero_at = [&](uint64_t at) {
+        return IsAllZero(
+            {bytes.data() + at, std::min<uint64_t>(kBlock, bytes.size() - at)});
+      };
+      const bool zero = zero_at(off);
+      uint64_t end = off;
+      while (end < bytes.size() && zero_at(end) == zero) end += kBlock;
+      end = std::min<uint64_t>(end, bytes.size());
+      if (!zero) {
+        ASSERT_OK((*w)->Write(off, {bytes.data() + off, end - off}));
+      } else if (!(*w)->created()) {
+        ASSERT_OK((*w)->Zero(off, end - off));
+      }
+      off = end;
+    }
+    ASSERT_OK((*w)->Commit());
+  }
+  Source* NewSource() {
+    sources_.push_back(std::make_unique<RbdSource>(config_));
+    return sources_.back().get();
+  }
+  Source* NewMissingSource() {
+    RbdConfig missing = config_;
+    missing.image += "-missing";
+    sources_.push_back(std::make_unique<RbdSource>(missing));
+    return sources_.back().get();
+  }
+
+ private:
+  RbdConfig config_;
+  std::vector<std::unique_ptr<RbdSource>> sources_;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(RbdSourceConformance, SourceConformanceTest,
+                               RbdHarness);
+
+}  // namespace conformance
 }  // namespace backy::sources
