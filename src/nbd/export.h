@@ -95,7 +95,8 @@ class Export {
   // data without the hand-off to a worker and back saves two thread switches
   // per request. An export that implements it must answer BlockStatus()
   // without blocking too. Called only if CanReadNoWait().
-  // REQUIRES: as for Read(). Thread-safe, like Read(). Default: always WouldBlock.
+  // REQUIRES: as for Read(). Thread-safe, like Read(). Default: always
+  // WouldBlock.
   virtual Status ReadNoWait(uint64_t offset, std::span<uint8_t> buf) {
     (void)offset;
     (void)buf;
@@ -125,8 +126,8 @@ class Export {
   // of `buf` unfilled and describe them in `files` instead (appended in
   // order, each within the range). The file bytes must not change while
   // pinned: only exports over immutable files implement it. With `nowait`
-  // it must not block either; WouldBlock then sends the request to a worker, which
-  // calls Read(). The server calls it only if CanReadToFiles() and
+  // it must not block either; WouldBlock then sends the request to a worker,
+  // which calls Read(). The server calls it only if CanReadToFiles() and
   // CanReadNoWait() are both true. REQUIRES: as for Read(). Thread-safe,
   // like Read(). Default: NotSupported.
   virtual Status ReadToFiles(uint64_t offset, std::span<uint8_t> buf,

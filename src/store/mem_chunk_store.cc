@@ -33,7 +33,8 @@ Result<bool> MemChunkStore::Contains(const Digest& digest) {
   return chunks_.count(digest) > 0;
 }
 
-Result<std::vector<uint8_t>> MemChunkStore::Encoded(const Digest& digest) const {
+Result<std::vector<uint8_t>> MemChunkStore::Encoded(
+    const Digest& digest) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = chunks_.find(digest);
   if (it == chunks_.end()) {

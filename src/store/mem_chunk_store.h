@@ -40,7 +40,7 @@ class MemChunkStore final : public ChunkStore {
 
   ChunkEncoder encoder_;  // GUARDED_BY(mu_)
   mutable std::mutex mu_;
-  std::map<Digest, std::vector<uint8_t>> chunks_;       // GUARDED_BY(mu_)
+  std::map<Digest, std::vector<uint8_t>> chunks_;      // GUARDED_BY(mu_)
   std::map<Digest, std::vector<uint8_t>> quarantine_;  // GUARDED_BY(mu_)
 };
 

@@ -190,9 +190,8 @@ TEST(RevisionTest, IdsParentsAndTagsMustSurviveARewrite) {
   EXPECT_TRUE(Revision::FromYaml(base + "id: \"a\\r\"\n", "t.rev")
                   .status()
                   .IsCorruption());
-  EXPECT_TRUE(Revision::FromYaml(base + "id: ../x\n", "t.rev")
-                  .status()
-                  .IsCorruption());
+  EXPECT_TRUE(
+      Revision::FromYaml(base + "id: ../x\n", "t.rev").status().IsCorruption());
   EXPECT_TRUE(Revision::FromYaml(base + "id: a\nparent: \"b/c\"\n", "t.rev")
                   .status()
                   .IsCorruption());

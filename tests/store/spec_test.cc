@@ -16,8 +16,7 @@ class SpecTest : public ::testing::Test {
  protected:
   // Oldest first.
   std::vector<Revision> revs_ = {Rev("aaa", {"daily", "weekly"}),
-                                 Rev("bbb", {"daily"}),
-                                 Rev("ccc", {"hourly"})};
+                                 Rev("bbb", {"daily"}), Rev("ccc", {"hourly"})};
   size_t Resolve(std::string_view spec) {
     auto r = ResolveSpec(revs_, spec);
     EXPECT_TRUE(r.ok()) << spec << ": " << r.status().ToString();

@@ -5,14 +5,14 @@
 
 #include "store/status.h"
 
-#define ASSERT_OK(expr)                                 \
-  do {                                                  \
-    ::backy::Status _s = (expr);                        \
-    ASSERT_TRUE(_s.ok()) << _s.ToString();              \
+#define ASSERT_OK(expr)                    \
+  do {                                     \
+    ::backy::Status _s = (expr);           \
+    ASSERT_TRUE(_s.ok()) << _s.ToString(); \
   } while (0)
 
-#define EXPECT_OK(expr)                                 \
-  do {                                                  \
-    ::backy::Status _s = (expr);                        \
-    EXPECT_TRUE(_s.ok()) << _s.ToString();              \
+#define EXPECT_OK(expr)                    \
+  do {                                     \
+    ::backy::Status _s = (expr);           \
+    EXPECT_TRUE(_s.ok()) << _s.ToString(); \
   } while (0)

@@ -1,5 +1,4 @@
 #include "backup/cli/command.h"
-
 #include "store/spec.h"
 
 namespace backy::backup::cli {

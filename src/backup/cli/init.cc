@@ -15,8 +15,7 @@ class InitCommand final : public Command {
            "or 'init ceph-rbd POOL/IMAGE'";
   }
   void Setup(CLI::App* app) override {
-    app->add_option("type", type_, "Source type: file or ceph-rbd")
-        ->required();
+    app->add_option("type", type_, "Source type: file or ceph-rbd")->required();
     app->add_option("source", spec_,
                     "For 'file': path of the image file; for 'ceph-rbd': "
                     "POOL/IMAGE or POOL/NAMESPACE/IMAGE")
@@ -32,8 +31,9 @@ class InitCommand final : public Command {
                   "Never diff from the previous backup: read the whole "
                   "source every time");
     auto* rbd = app->add_option_group(
-        "ceph-rbd", "Options for 'ceph-rbd' sources (default: $CEPH_CONF, "
-                    "$CEPH_ARGS and Ceph's defaults)");
+        "ceph-rbd",
+        "Options for 'ceph-rbd' sources (default: $CEPH_CONF, "
+        "$CEPH_ARGS and Ceph's defaults)");
     rbd->add_option("--ceph-conf", init_.ceph_conf, "Path of a ceph.conf");
     rbd->add_option("--client-id", init_.client_id,
                     "Ceph client id, e.g. 'backup' for client.backup "
@@ -68,10 +68,9 @@ class InitCommand final : public Command {
     config.compression.level = level_;
     Status s = store::Repository::Init(global.backupdir, config);
     if (!s.ok()) return s;
-    spdlog::info("initialised repository {} for {} source {}", global.backupdir,
-                 type_, config.source.count("filename")
-                            ? config.source.at("filename")
-                            : spec_);
+    spdlog::info(
+        "initialised repository {} for {} source {}", global.backupdir, type_,
+        config.source.count("filename") ? config.source.at("filename") : spec_);
     return Status::OK();
   }
 
