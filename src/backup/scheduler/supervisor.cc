@@ -22,22 +22,6 @@ namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-// One run: its current step's child and what it said on stderr.
-struct JobRun {
-  std::string job;
-  std::string dir;
-  std::set<std::string> tags;
-  Step step = Step::kBackup;
-  pid_t pid = -1;
-  bool exited = false;
-  bool eof = false;
-  int wait_status = 0;
-  std::shared_ptr<asio::posix::stream_descriptor> err;
-  std::shared_ptr<std::string> err_text;
-  RunResult result = RunResult::kOk;
-  std::string message;
-};
-
 }  // namespace
 
 const char* StepName(Step step) {
@@ -68,6 +52,25 @@ std::string ErrorLine(const std::string& stderr_text) {
 }
 
 struct Supervisor::Impl {
+  // Not in an anonymous namespace: this file is compiled in one unity
+  // translation unit with the other Asio files (src/backup/CMakeLists.txt),
+  // where a member of anonymous-namespace type warns (-Wsubobject-linkage).
+  // One run: its current step's child and what it said on stderr.
+  struct JobRun {
+    std::string job;
+    std::string dir;
+    std::set<std::string> tags;
+    Step step = Step::kBackup;
+    pid_t pid = -1;
+    bool exited = false;
+    bool eof = false;
+    int wait_status = 0;
+    std::shared_ptr<asio::posix::stream_descriptor> err;
+    std::shared_ptr<std::string> err_text;
+    RunResult result = RunResult::kOk;
+    std::string message;
+  };
+
   asio::io_context& ioc;
   std::string backy_binary;
   bool verbose;
@@ -244,7 +247,7 @@ Supervisor::~Supervisor() = default;
 
 void Supervisor::Start(const std::string& job, const std::string& dir,
                        const std::set<std::string>& tags) {
-  auto run = std::make_shared<JobRun>();
+  auto run = std::make_shared<Impl::JobRun>();
   run->job = job;
   run->dir = dir;
   run->tags = tags;
