@@ -9,6 +9,7 @@ PACKAGES=(
   # build
   cmake g++ make pkg-config
   libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-dev
+  liblzo2-dev libmurmurhash-dev  # backy 2.x chunks (src/store/legacy_chunk.cc)
   libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
   nlohmann-json3-dev
   # tests and demo

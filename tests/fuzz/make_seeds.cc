@@ -14,6 +14,7 @@
 #include "store/chunk_format.h"
 #include "store/digest.h"
 #include "store/index.h"
+#include "store/legacy_chunk.h"
 #include "store/revision.h"
 
 namespace {
@@ -95,6 +96,19 @@ void Revisions() {
   r.verification.complete = true;
   const std::string y = r.ToYaml();
   Write("revision", "full.rev", std::vector<uint8_t>(y.begin(), y.end()));
+
+  // backy 2.x chunk files (src/store/legacy_chunk.h): text and zeros.
+  for (const auto& [name, repeat] :
+       std::vector<std::pair<std::string, int>>{{"text", 200}, {"short", 1}}) {
+    std::string text;
+    for (int i = 0; i < repeat; ++i)
+      text += "hello, 2.x line " + std::to_string(i) + "\n";
+    std::vector<uint8_t> plain(text.begin(), text.end());
+    plain.resize(plain.size() + 4096, 0);
+    std::vector<uint8_t> file;
+    if (!st::EncodeLegacyChunk(plain, &file).ok()) return;
+    Write("legacy_chunk", name, file);
+  }
 }
 
 void AddU16(std::vector<uint8_t>* v, uint16_t x) {
