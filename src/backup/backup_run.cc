@@ -64,7 +64,7 @@ Status CheckTags(const std::set<std::string>& tags) {
     return Status::InvalidArgument("a backup needs at least one tag");
   }
   for (const auto& t : tags) {
-    Status s = ValidateTag(t);
+    Status s = store::ValidateTag(t);
     if (!s.ok()) return s;
   }
   return Status::OK();
@@ -415,17 +415,6 @@ struct AbortUnlessPublished {
 };
 
 }  // namespace
-
-Status ValidateTag(const std::string& tag) {
-  if (tag.empty()) return Status::InvalidArgument("empty tag");
-  for (char c : tag) {
-    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '/') {
-      return Status::InvalidArgument(
-          "tag must not contain whitespace, ',' or '/'", tag);
-    }
-  }
-  return Status::OK();
-}
 
 Result<Revision> RunBackup(Repository& repo, sources::Source& source,
                            const BackupOptions& options) {

@@ -45,7 +45,4 @@ Result<store::Revision> RunBackup(store::Repository& repo,
                                   sources::Source& source,
                                   const BackupOptions& options);
 
-// Checks that `tag` is usable: non-empty, no whitespace, no ',' and no '/'.
-Status ValidateTag(const std::string& tag);
-
 }  // namespace backy::backup

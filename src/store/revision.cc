@@ -131,6 +131,17 @@ Result<int64_t> ParseTimestamp(std::string_view s) {
   return static_cast<int64_t>(t) * 1000000 + frac_us;
 }
 
+Status ValidateTag(std::string_view tag) {
+  if (tag.empty()) return Status::InvalidArgument("empty tag");
+  for (char c : tag) {
+    if (std::isspace(static_cast<unsigned char>(c)) || c == ',' || c == '/') {
+      return Status::InvalidArgument(
+          "tag must not contain whitespace, ',' or '/'", tag);
+    }
+  }
+  return Status::OK();
+}
+
 std::string NewRevisionId() {
   static const char kAlphabet[] =
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

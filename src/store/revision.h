@@ -59,6 +59,12 @@ struct Revision {
                                    const std::string& name);
 };
 
+// Checks that `tag` can name a tag of a new revision (given to `backup`,
+// or scheduled in backy.conf): non-empty, no whitespace, no ',' (the
+// separator of TAGS) and no '/' (JOB/SPEC export names). InvalidArgument
+// naming the tag otherwise. Reading a revision accepts more (FromYaml).
+Status ValidateTag(std::string_view tag);
+
 // A new random revision id: 22 characters of [0-9A-Za-z] (like backy 2.x's
 // shortuuid), safe as a file name and in NBD export names.
 std::string NewRevisionId();

@@ -104,6 +104,10 @@ TEST(DaemonConfigTest, ErrorsNameFileAndLine) {
   ExpectError("api: {listen: nowhere}\n", "1", "HOST:PORT or unix:PATH");
   ExpectError("schedules:\n  s:\n    manual:x: {interval: 1h, keep: 1}\n", "3",
               "bad tag name");
+  // The same rule as `backy backup TAGS` (store::ValidateTag): any
+  // whitespace, not only ' ' and '\t', so a scheduled tag can be backed up.
+  ExpectError("schedules:\n  s:\n    \"a\\vb\": {interval: 1h, keep: 1}\n", "3",
+              "bad tag name");
 }
 
 // issue 9: every number is range-checked; nothing wraps or truncates.

@@ -11,6 +11,7 @@
 #include "backup/source_factory.h"
 #include "store/duration.h"
 #include "store/fs_util.h"
+#include "store/revision.h"
 
 namespace backy::backup::scheduler {
 namespace {
@@ -212,8 +213,7 @@ class Parser {
           sched.min_keep = static_cast<uint32_t>(*v);
           continue;
         }
-        if (tag.empty() || tag.starts_with("manual:") ||
-            tag.find_first_of(" \t,/") != std::string::npos) {
+        if (tag.starts_with("manual:") || !store::ValidateTag(tag).ok()) {
           return Error(t.first, "bad tag name '" + tag +
                                     "' (no whitespace, ',' or '/'; 'manual:' "
                                     "tags are never scheduled)");
