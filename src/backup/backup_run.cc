@@ -156,10 +156,8 @@ std::vector<Touch> TouchSlots(const ExtentList& extents,
 // The data ranges of the sorted `extents` within [slot_start, slot_end);
 // `*ext` is the first extent that may reach it (advanced, as slots come in
 // order).
-std::vector<std::pair<uint64_t, uint64_t>> DataRanges(const ExtentList& extents,
-                                                      size_t* ext,
-                                                      uint64_t slot_start,
-                                                      uint64_t slot_end) {
+ByteRanges DataRanges(const ExtentList& extents, size_t* ext,
+                      uint64_t slot_start, uint64_t slot_end) {
   ByteRanges ranges;
   while (*ext < extents.size() && extents[*ext].end() <= slot_start) ++*ext;
   for (size_t j = *ext; j < extents.size() && extents[j].offset < slot_end;

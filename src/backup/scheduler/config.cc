@@ -364,7 +364,7 @@ class Parser {
     namespace fs = std::filesystem;
     std::vector<std::pair<std::string, std::string>> own = {
         {"the status file (global.status-file)", c.status_file},
-        {"the lock", c.base_dir + "/scheduler.lock"}};
+        {"the lock", c.LockFile()}};
     if (c.log_file != "-")
       own.push_back({"the log (global.log-file)", c.log_file});
     if (c.api.listen.starts_with("unix:")) {

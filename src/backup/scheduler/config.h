@@ -46,6 +46,8 @@ struct DaemonConfig {
   std::string JobDir(const std::string& job) const {
     return base_dir + "/" + job;
   }
+  // The lock one scheduler per base-dir holds.
+  std::string LockFile() const { return base_dir + "/scheduler.lock"; }
 };
 
 // The allowed ranges of the numeric values (InvalidArgument outside them,

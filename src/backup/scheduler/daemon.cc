@@ -48,10 +48,10 @@ class Daemon {
     if (!config.ok()) return config.status();
     Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
     if (!s.ok()) return s.WithContext("global.base-dir");
-    s = MakePrivateFile(config->base_dir + "/scheduler.lock");
+    s = MakePrivateFile(config->LockFile());
     if (!s.ok()) return s.WithContext("the scheduler lock");
     auto lock = store::FileLock::Acquire(
-        config->base_dir + "/scheduler.lock", store::FileLock::Mode::kExclusive,
+        config->LockFile(), store::FileLock::Mode::kExclusive,
         "scheduler pid " + std::to_string(::getpid()));
     if (!lock.ok()) {
       return lock.status().WithContext("another scheduler uses this base-dir");

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "store/filename.h"
 #include "store/fs_util.h"
 #include "store/repository.h"
 #include "store/revision.h"
@@ -118,8 +119,8 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
     spdlog::error("job {}: cannot update the repository config: {}", name,
                   s.Message());
   } else {
-    spdlog::info("job {}: updated the source and schedule in {}/config", name,
-                 dir);
+    spdlog::info("job {}: updated the source and schedule in {}", name,
+                 store::ConfigFileName(dir));
   }
 }
 
