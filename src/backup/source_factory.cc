@@ -62,10 +62,11 @@ std::string Absolute(const std::string& path) {
 }
 
 #ifdef BACKY_WITH_RBD
+// The RbdConfig of a ceph-rbd source section.
+// REQUIRES: ValidateSourceSection(src) is OK (MakeSource checks it; init
+// builds the section itself).
 Result<sources::RbdConfig> RbdConfigFrom(const Section& src,
                                          const std::string& config_name) {
-  Status s = ValidateSourceSection(src, config_name);
-  if (!s.ok()) return s;
   std::string spec = Get(src, "pool") + "/";
   if (!Get(src, "namespace").empty()) spec += Get(src, "namespace") + "/";
   spec += Get(src, "image");
@@ -74,8 +75,8 @@ Result<sources::RbdConfig> RbdConfigFrom(const Section& src,
   c->conf_path = Get(src, "ceph_conf");
   c->client_id = Get(src, "client_id");
   c->keyring = Get(src, "keyring");
-  s = ParseSeconds(src, "connect_timeout", 1, 3600, config_name,
-                   &c->connect_timeout_s);
+  Status s = ParseSeconds(src, "connect_timeout", 1, 3600, config_name,
+                          &c->connect_timeout_s);
   if (!s.ok()) return s;
   return c;
 }
