@@ -417,7 +417,9 @@ struct AbortUnlessPublished {
 Result<Revision> RunBackup(Repository& repo, sources::Source& source,
                            const BackupOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  Status s = CheckTags(options.tags);
+  Status s = repo.RequireCurrentFormat("backup");
+  if (!s.ok()) return s;
+  s = CheckTags(options.tags);
   if (!s.ok()) return s;
   auto locks = repo.LockWriter("backup");
   if (!locks.ok()) return locks.status();

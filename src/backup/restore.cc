@@ -308,7 +308,7 @@ Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
 
 Status RunRestore(store::Repository& repo, const store::Revision& revision,
                   RestoreSink& sink, const RestoreOptions& options) {
-  auto index = repo.LoadIndex(revision.id);
+  auto index = repo.LoadIndex(revision);
   if (!index.ok()) {
     if (RevisionRemoved(repo, revision.id)) {
       return Status::NotFound(
@@ -327,6 +327,7 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
     return s;
   }
   const size_t slots = index->slot_count();
+  store::ChunkStore& chunks = repo.ChunksOf(revision);
   // Reading chunks waits on the disk more than on the CPU: more readers
   // than cores keep the disk busy.
   const unsigned workers =
@@ -365,12 +366,12 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
     bool zero = index->IsZero(i);
     const uint32_t len = index->SlotLength(i);
     if (!zero) {
-      st = repo.chunks().Get(index->slot(i), &tmp);
+      st = chunks.Get(index->slot(i), &tmp);
       if (st.ok() && tmp.size() != len) {
         st = Status::Corruption("chunk " + index->slot(i).Hex() +
                                     " has the wrong size for slot " +
                                     std::to_string(i),
-                                repo.chunks().ChunkName(index->slot(i)));
+                                chunks.ChunkName(index->slot(i)));
       }
     }
     // A file or block device takes writes in any order: write here, in

@@ -65,7 +65,7 @@ Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot,
     if (auto r = readers_->Peek(d)) return r;
     return Status::WouldBlock("chunk not open");
   }
-  return readers_->Get(d, [&] { return repo_->chunks().Open(d); });
+  return readers_->Get(d, [&] { return repo_->ChunksOf(revision_).Open(d); });
 }
 
 Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
@@ -297,7 +297,7 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   if (!pos.ok()) return pos.status();
   const store::Revision& rev = (*revs)[*pos];
   TestPoint("export-resolved");
-  auto index = it->second.repo->LoadIndex(rev.id);
+  auto index = it->second.repo->LoadIndex(rev);
   if (!index.ok()) {
     // forget/expire remove the metadata first, then the index.
     if (RevisionRemoved(*it->second.repo, rev.id)) {

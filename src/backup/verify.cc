@@ -150,7 +150,7 @@ void SetVerificationRatios(const store::RevisionIndex& index,
 
 bool IsDamage(const Status& s) { return s.IsCorruption() || s.IsNotFound(); }
 
-ChunkReport CheckChunks(store::Repository& repo,
+ChunkReport CheckChunks(store::ChunkStore& chunks,
                         const store::RevisionIndex& index,
                         const VerifyOptions& options) {
   std::vector<Digest> digests;
@@ -167,10 +167,10 @@ ChunkReport CheckChunks(store::Repository& repo,
   (void)ParallelFor(
       digests.size(), workers,
       [&](unsigned w, size_t i) {
-        Status s = repo.chunks().Get(digests[i], &bufs[w]);
+        Status s = chunks.Get(digests[i], &bufs[w]);
         if (s.ok()) return Status::OK();
         if (s.IsCorruption()) {
-          Status q = repo.chunks().Quarantine(digests[i]);
+          Status q = chunks.Quarantine(digests[i]);
           if (q.ok()) s = s.WithContext("moved to quarantine/");
         }
         std::lock_guard<std::mutex> l(mu);

@@ -69,9 +69,11 @@ struct ChunkReport {
 // unless something broke.
 bool IsDamage(const Status& s);
 
-// Reads and checks every distinct chunk of `index` (`backy verify`); a
-// corrupt chunk is quarantined ("moved to quarantine/" in its status).
-ChunkReport CheckChunks(store::Repository& repo,
+// Reads and checks every distinct chunk of `index` in `chunks` (the store
+// Repository::ChunksOf gives for its revision; `backy verify`); a corrupt
+// chunk is quarantined ("moved to quarantine/" in its status) where the
+// store can (not in a 2.x repository, which verify does not change).
+ChunkReport CheckChunks(store::ChunkStore& chunks,
                         const store::RevisionIndex& index,
                         const VerifyOptions& options);
 

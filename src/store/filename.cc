@@ -99,4 +99,49 @@ std::optional<RevisionFile> ParseRevisionFileName(std::string_view name) {
   return std::nullopt;
 }
 
+std::string LegacyBackupLockFileName(std::string_view dir) {
+  return Join(dir, kLegacyBackupLockName);
+}
+std::string LegacyPurgeLockFileName(std::string_view dir) {
+  return Join(dir, kLegacyPurgeLockName);
+}
+std::string LegacyRevisionFileName(std::string_view dir, std::string_view id) {
+  return Join(dir, std::string(id) + std::string(kRevisionSuffix));
+}
+std::string LegacyMappingFileName(std::string_view dir, std::string_view id) {
+  return Join(dir, id);
+}
+std::string LegacyStoreMarkerFileName(std::string_view dir) {
+  return Join(ChunksDirName(dir), kLegacyStoreMarkerName);
+}
+
+std::string LegacyChunkFileName(std::string_view chunks_dir,
+                                const Digest& digest) {
+  return Join(ChunkPrefixDirName(chunks_dir, digest),
+              digest.Hex() + std::string(kLegacyChunkSuffix));
+}
+
+std::optional<Digest> ParseLegacyChunkFileName(std::string_view name) {
+  if (name.size() != 2 * Digest::kSize + kLegacyChunkSuffix.size() ||
+      !name.ends_with(kLegacyChunkSuffix)) {
+    return std::nullopt;
+  }
+  auto digest = Digest::FromHex(name.substr(0, 2 * Digest::kSize));
+  if (!digest.ok()) return std::nullopt;
+  return *digest;
+}
+
+std::optional<std::string> ParseLegacyRevisionFileName(std::string_view name) {
+  auto id = Stem(name, kRevisionSuffix);
+  if (!id || id->empty() || *id == kLegacyLastName || id->size() > 64) {
+    return std::nullopt;
+  }
+  for (char c : *id) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                       (c >= 'A' && c <= 'Z');
+    if (!alnum && c != '-' && c != '_') return std::nullopt;
+  }
+  return std::string(*id);
+}
+
 }  // namespace backy::store

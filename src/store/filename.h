@@ -77,4 +77,33 @@ std::optional<RevisionFile> ParseRevisionFileName(std::string_view name);
 // "<id>.index" (ParseRevisionFileName's inverse).
 std::string RevisionFileBaseName(std::string_view id, RevisionFileType type);
 
+// The files of a backy 2.x repository (store/legacy_repository.h), in the
+// same directory layout 2.x used:
+//   DIR/config  DIR/.backup  DIR/.purge  DIR/last  DIR/last.rev
+//   DIR/<uuid>.rev  DIR/<uuid> (the JSON mapping)
+//   DIR/chunks/store ("v2")  DIR/chunks/<xx>/<hash>.chunk.lzo
+inline constexpr std::string_view kLegacyBackupLockName = ".backup";
+inline constexpr std::string_view kLegacyPurgeLockName = ".purge";
+inline constexpr std::string_view kLegacyChunkSuffix = ".chunk.lzo";
+inline constexpr std::string_view kLegacyStoreMarkerName = "store";
+// The names 2.4 kept as symlinks to the newest revision: never revisions.
+inline constexpr std::string_view kLegacyLastName = "last";
+std::string LegacyBackupLockFileName(std::string_view dir);
+std::string LegacyPurgeLockFileName(std::string_view dir);
+// DIR/<uuid>.rev and DIR/<uuid>.
+std::string LegacyRevisionFileName(std::string_view dir, std::string_view id);
+std::string LegacyMappingFileName(std::string_view dir, std::string_view id);
+// DIR/chunks/store.
+std::string LegacyStoreMarkerFileName(std::string_view dir);
+// CHUNKS/<xx>/<32 hex digits>.chunk.lzo
+std::string LegacyChunkFileName(std::string_view chunks_dir,
+                                const Digest& digest);
+// The digest of a chunk file named "<32 hex digits>.chunk.lzo"; nullopt for
+// any other name.
+std::optional<Digest> ParseLegacyChunkFileName(std::string_view name);
+// The id of a 2.x revision metadata file "<id>.rev" in the repository's top
+// directory; nullopt for any other name, "last.rev", dot files and names
+// that could not be a 2.x id (2.x ids are shortuuids: [0-9A-Za-z]).
+std::optional<std::string> ParseLegacyRevisionFileName(std::string_view name);
+
 }  // namespace backy::store

@@ -193,11 +193,26 @@ FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
-                                   std::string_view holder_note) {
+namespace {
+// Opens (creating if missing) a lock file. flock(2) needs no write access:
+// a lock file we may only read (backy 2.x left its .backup and .purge mode
+// 0440; a read-only mount) is opened read-only.
+Result<UniqueFd> OpenLockFile(const std::string& path) {
   UniqueFd fd(
       ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode));
+  if (fd.get() < 0 && (errno == EACCES || errno == EROFS)) {
+    fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  }
   if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
+  return fd;
+}
+}  // namespace
+
+Result<FileLock> FileLock::Acquire(const std::string& path, Mode mode,
+                                   std::string_view holder_note) {
+  auto opened = OpenLockFile(path);
+  if (!opened.ok()) return opened.status();
+  UniqueFd fd = std::move(*opened);
   int op = (mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
   while (::flock(fd.get(), op) != 0) {
     if (errno == EINTR) continue;
@@ -234,9 +249,9 @@ Result<FileLock> FileLock::AcquireWaiting(
   auto lock = Acquire(path, mode);
   if (!lock.status().IsBusy()) return lock;
   if (on_wait) on_wait();
-  UniqueFd fd(
-      ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode));
-  if (fd.get() < 0) return Status::FromErrno(errno, "open lock file", path);
+  auto opened = OpenLockFile(path);
+  if (!opened.ok()) return opened.status();
+  UniqueFd fd = std::move(*opened);
   while (::flock(fd.get(), mode == Mode::kExclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno != EINTR) return Status::FromErrno(errno, "lock", path);
   }

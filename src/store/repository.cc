@@ -13,6 +13,8 @@
 #include "store/duration.h"
 #include "store/file_chunk_store.h"
 #include "store/filename.h"
+#include "store/legacy_chunk_store.h"
+#include "store/legacy_repository.h"
 #include "store/test_point.h"
 
 namespace backy::store {
@@ -80,13 +82,25 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
     if (!n.IsMap()) {
       return Status::Corruption("config is not a YAML map", name);
     }
-    int format = n["format"].as<int>(kRepositoryFormat);
-    if (format != kRepositoryFormat) {
-      return Status::NotSupported(
-          "unsupported repository format " + std::to_string(format), name);
-    }
     RepositoryConfig c;
+    // No `format`: backy 2.x's config. 2.5 wrote {source: ..., schedule:
+    // ...}; 2.4 the source's keys flat (`type: file`, `filename: ...`).
+    c.legacy = !n["format"];
+    if (!c.legacy) {
+      int format = n["format"].as<int>(kRepositoryFormat);
+      if (format != kRepositoryFormat) {
+        return Status::NotSupported(
+            "unsupported repository format " + std::to_string(format), name);
+      }
+    }
     YAML::Node src = n["source"];
+    if (c.legacy && !src) {
+      src = YAML::Node(YAML::NodeType::Map);
+      for (const auto& kv : n) {
+        const std::string key = kv.first.as<std::string>();
+        if (key != "schedule" && kv.second.IsScalar()) src[key] = kv.second;
+      }
+    }
     if (!src || !src.IsMap()) {
       return Status::Corruption("config has no 'source' section", name);
     }
@@ -168,6 +182,34 @@ Repository::Repository(std::string dir, RepositoryConfig config)
   chunks_ = std::make_unique<FileChunkStore>(ChunksDirName(dir_), tmp_dir(),
                                              QuarantineDirName(dir_),
                                              config_.compression);
+  if (config_.legacy) {
+    legacy_chunks_ = std::make_unique<LegacyChunkStore>(ChunksDirName(dir_));
+  }
+}
+
+ChunkStore& Repository::ChunksOf(const Revision& revision) {
+  return revision.legacy && legacy_chunks_ ? *legacy_chunks_ : *chunks_;
+}
+
+Status Repository::RequireCurrentFormat(std::string_view what) const {
+  if (!legacy()) return Status::OK();
+  return Status::NotSupported(
+      "this is a backy 2.x repository; run 'backy "
+      "upgrade' before " +
+          std::string(what),
+      dir_);
+}
+
+std::string Repository::SourceName() const {
+  auto get = [&](const char* k) {
+    auto it = config_.source.find(k);
+    return it == config_.source.end() ? std::string() : it->second;
+  };
+  const std::string type = get("type");
+  if (!get("filename").empty()) return type + ":" + get("filename");
+  if (!get("pool").empty())
+    return type + ":" + get("pool") + "/" + get("image");
+  return type;
 }
 
 Status Repository::Init(const std::string& dir,
@@ -209,8 +251,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
   if (!s.ok()) return s;
   auto config = RepositoryConfig::FromYaml(text, path);
   if (!config.ok()) return config.status();
+  // A 2.x repository is read as it is (revisions/ and tmp/ appear only
+  // once `upgrade` starts); opening it writes nothing.
   for (const std::string& sub :
-       {ChunksDirName(dir), RevisionsDirName(dir), TmpDirName(dir)}) {
+       config->legacy
+           ? std::vector<std::string>{ChunksDirName(dir)}
+           : std::vector<std::string>{ChunksDirName(dir), RevisionsDirName(dir),
+                                      TmpDirName(dir)}) {
     if (!Exists(sub)) {
       return Status::Corruption("repository directory is missing", sub);
     }
@@ -229,6 +276,9 @@ std::string Repository::IndexPath(const std::string& id) const {
 Result<Repository::RevisionList> Repository::ScanRevisions() const {
   auto ids =
       ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kMetadata);
+  if (!ids.ok() && legacy() && !Exists(RevisionsDirName(dir_))) {
+    ids = std::vector<std::string>{};  // 2.x, not being upgraded
+  }
   if (!ids.ok()) return ids.status();
   std::sort(ids->begin(), ids->end());
   RevisionList list;
@@ -255,6 +305,19 @@ Result<Repository::RevisionList> Repository::ScanRevisions() const {
     }
     list.healthy.push_back(std::move(*rev));
   }
+  if (legacy()) {
+    // 2.x revisions, but not those `upgrade` has already converted: the
+    // converted form is the one in use from its publication on.
+    auto old = ScanLegacyRevisions(dir_, SourceName());
+    if (!old.ok()) return old.status();
+    std::set<std::string> converted(ids->begin(), ids->end());
+    for (auto& r : old->complete) {
+      if (!converted.count(r.id)) list.healthy.push_back(std::move(r));
+    }
+    for (auto& d : old->damaged) {
+      if (!converted.count(d.id)) list.damaged.push_back(std::move(d));
+    }
+  }
   std::sort(list.healthy.begin(), list.healthy.end(),
             [](const Revision& a, const Revision& b) {
               return a.timestamp_us != b.timestamp_us
@@ -278,7 +341,15 @@ Result<std::vector<Revision>> Repository::Revisions() const {
 }
 
 Result<std::vector<std::string>> Repository::IndexIds() const {
+  if (legacy() && !Exists(RevisionsDirName(dir_))) {
+    return std::vector<std::string>{};
+  }
   return ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kIndex);
+}
+
+Result<RevisionIndex> Repository::LoadIndex(const Revision& revision) const {
+  if (revision.legacy) return LoadLegacyIndex(dir_, revision.id);
+  return LoadIndex(revision.id);
 }
 
 Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
@@ -325,6 +396,7 @@ Status Repository::Publish(const Revision& revision,
 }
 
 Status Repository::UpdateMetadata(const Revision& revision) {
+  if (revision.legacy) return UpdateLegacyMetadata(dir_, revision);
   if (!Exists(RevisionPath(revision.id))) {
     return Status::NotFound("no such revision", revision.id);
   }
@@ -334,6 +406,7 @@ Status Repository::UpdateMetadata(const Revision& revision) {
 
 Status Repository::Forget(const std::string& id) {
   const std::string rev = RevisionPath(id);
+  if (legacy() && !Exists(rev)) return ForgetLegacyRevision(dir_, id);
   if (::unlink(rev.c_str()) != 0 &&
       !(errno == EISDIR && ::rmdir(rev.c_str()) == 0)) {
     return Status::FromErrno(errno, "remove", rev);
@@ -351,8 +424,11 @@ Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
   Locks locks;
   std::string note =
       std::string(what) + " (pid " + std::to_string(::getpid()) + ")";
-  auto w = FileLock::Acquire(WriterLockFileName(dir_),
-                             FileLock::Mode::kExclusive, note);
+  // In a 2.x repository, 2.x's own writer lock: a Python backy backing it
+  // up (or our `upgrade`) holds .backup exclusively.
+  auto w = FileLock::Acquire(
+      legacy() ? LegacyBackupLockFileName(dir_) : WriterLockFileName(dir_),
+      FileLock::Mode::kExclusive, note);
   if (!w.ok()) return w.status();
   locks.writer = std::move(*w);
   auto p = LockReader();
@@ -362,12 +438,18 @@ Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
 }
 
 Result<FileLock> Repository::LockReader() {
+  // In a 2.x repository, .purge as 2.x's readers took it: a Python backy
+  // purge (exclusive) cannot delete chunks under us, nor we read while it
+  // runs.
   return FileLock::AcquireWaiting(
-      PurgeLockFileName(dir_), FileLock::Mode::kShared,
+      legacy() ? LegacyPurgeLockFileName(dir_) : PurgeLockFileName(dir_),
+      FileLock::Mode::kShared,
       [&] { spdlog::info("waiting for a purge of {} to finish", dir_); });
 }
 
 Result<FileLock> Repository::LockPurge() {
+  Status legacy_status = RequireCurrentFormat("purge");
+  if (!legacy_status.ok()) return legacy_status;
   // Every writer (backup, forget, expire) and reader holds purge.lock
   // shared for its whole run, so holding it exclusively means none is
   // running; those starting meanwhile wait for us. No writer lock is
@@ -384,6 +466,7 @@ Result<FileLock> Repository::LockPurge() {
 }
 
 Status Repository::RemoveLeftovers() {
+  if (legacy() && !Exists(tmp_dir())) return Status::OK();
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(tmp_dir(), ec)) {
     std::filesystem::remove(e.path(), ec);

@@ -48,6 +48,9 @@ struct RepositoryConfig {
   CompressionOptions compression;
   // Written by the scheduler (or by hand); empty for a plain repository.
   Schedule schedule;
+  // Read from a backy 2.x config (no `format` key): the repository is 2.x's
+  // (store/legacy_repository.h) until `backy upgrade` writes ours.
+  bool legacy = false;
 
   std::string ToYaml() const;
   static Result<RepositoryConfig> FromYaml(const std::string& text,
@@ -71,15 +74,26 @@ class Repository {
 
   const std::string& dir() const { return dir_; }
   const RepositoryConfig& config() const { return config_; }
+  // The chunk store of revisions in the current form (all of them, unless
+  // legacy()).
   ChunkStore& chunks() { return *chunks_; }
+  // A backy 2.x repository, read in place: its revisions are listed with
+  // Revision::legacy, and read through ChunksOf() and LoadIndex(Revision);
+  // while `backy upgrade` runs, converted revisions are listed in their new
+  // form instead. Locks are 2.x's (.backup, .purge). Nothing is written to
+  // it but what distrust, verify and forget change of a 2.x revision.
+  bool legacy() const { return config_.legacy; }
+  // The store holding the chunks `revision`'s index names: a read-only
+  // LegacyChunkStore for a 2.x revision, chunks() otherwise.
+  ChunkStore& ChunksOf(const Revision& revision);
+  // OK, or for a 2.x repository NotSupported naming it and saying to run
+  // `backy upgrade` before `what` ("backup", "expire", "purge").
+  Status RequireCurrentFormat(std::string_view what) const;
+  // "file:/images/vm.raw", "ceph-rbd:pool/image": the source, for humans.
+  std::string SourceName() const;
   std::string tmp_dir() const { return TmpDirName(dir_); }
 
-  // A revision whose metadata (.rev) cannot be used: unreadable, not a
-  // regular file, too large, not valid YAML, or naming another id.
-  struct DamagedRevision {
-    std::string id;  // from the file name
-    Status status;   // why, naming the file
-  };
+  using DamagedRevision = store::DamagedRevision;
   struct RevisionList {
     std::vector<Revision> healthy;         // oldest first (timestamp, then id)
     std::vector<DamagedRevision> damaged;  // by id
@@ -100,6 +114,10 @@ class Repository {
   // it is missing or damaged (see RevisionIndex::Decode); its size is
   // checked against its header before the slots are read.
   Result<RevisionIndex> LoadIndex(const std::string& id) const;
+  // The index of `revision` in whichever form it is: for a 2.x revision,
+  // its JSON mapping (LoadLegacyIndex), whose digests name chunks of
+  // ChunksOf(revision).
+  Result<RevisionIndex> LoadIndex(const Revision& revision) const;
 
   // Publishes a revision: its index, then its metadata, each atomically.
   // REQUIRES: every chunk the index names is durable (ChunkStore::Sync),
@@ -142,6 +160,7 @@ class Repository {
   const std::string dir_;
   const RepositoryConfig config_;
   std::unique_ptr<ChunkStore> chunks_;
+  std::unique_ptr<ChunkStore> legacy_chunks_;  // only when legacy()
   mutable std::mutex warned_mu_;
   mutable std::set<std::string> warned_;  // GUARDED_BY(warned_mu_)
 };

@@ -433,4 +433,76 @@ Result<Revision> Revision::FromYaml(const std::string& text,
   }
 }
 
+Result<Revision> Revision::FromLegacyYaml(const std::string& text,
+                                          const std::string& name,
+                                          bool* complete) {
+  *complete = false;
+  try {
+    YAML::Node n = YAML::Load(text);
+    if (!n.IsMap()) {
+      return Status::Corruption("2.x revision is not a YAML map", name);
+    }
+    FieldReader f(n, "", name);
+    Revision r;
+    r.legacy = true;
+    Status s = f.String("uuid", &r.id, true);
+    if (!s.ok()) return s;
+    if (!IsRevisionId(r.id)) return f.Bad("uuid", "is not a revision id");
+    std::string text_value = "chunked";
+    s = f.String("backend_type", &text_value, false);
+    if (!s.ok()) return s;
+    if (text_value != "chunked") {
+      return Status::NotSupported(
+          "2.x revision of backend type '" + text_value +
+              "' (only 'chunked' revisions can be read)",
+          name);
+    }
+    s = f.String("timestamp", &text_value, true);
+    if (!s.ok()) return s;
+    auto ts = ParseTimestamp(text_value);
+    if (!ts.ok()) return f.Bad("timestamp", ts.status().Message());
+    r.timestamp_us = *ts;
+    s = f.String("parent", &r.parent, false);
+    if (!s.ok()) return s;
+    if (!r.parent.empty() && !IsRevisionId(r.parent)) {
+      return f.Bad("parent", "is not a revision id");
+    }
+    if (YAML::Node tags = f.Get("tags")) {
+      if (!tags.IsSequence()) return f.Bad("tags", "expected a list");
+      for (const auto& t : tags) {
+        if (!t.IsScalar() || t.Scalar().empty() ||
+            !IsPrintableUtf8(t.Scalar())) {
+          return f.Bad("tags", "expected a list of tag names");
+        }
+        r.tags.insert(t.Scalar());
+      }
+    }
+    text_value = "trusted";
+    s = f.String("trust", &text_value, false);
+    if (!s.ok()) return s;
+    auto trust = ParseTrust(text_value);
+    if (!trust.ok()) return f.Bad("trust", trust.status().Message());
+    r.trust = *trust;
+    auto stats = f.Map("stats");
+    if (!stats.ok()) return stats.status();
+    if (*stats) {
+      FieldReader g(*stats, "stats.", name);
+      s = g.Unsigned("bytes_written", &r.stats.bytes_written, false);
+      if (!s.ok()) return s;
+      s = g.Double("duration", &r.stats.duration);
+      if (!s.ok()) return s;
+      *complete = static_cast<bool>(g.Get("duration"));
+    }
+    return r;
+  } catch (const YAML::ParserException& e) {
+    return Status::Corruption("YAML syntax error at line " +
+                                  std::to_string(e.mark.line + 1) + ": " +
+                                  e.msg,
+                              name);
+  } catch (const YAML::Exception& e) {
+    return Status::Corruption(std::string("bad 2.x revision: ") + e.what(),
+                              name);
+  }
+}
+
 }  // namespace backy::store

@@ -48,6 +48,10 @@ struct Revision {
   std::string source;  // e.g. "file:/images/vm1.raw", for humans
   RevisionStats stats;
   Verification verification;
+  // Stored in backy 2.x's form (store/legacy_repository.h): metadata in
+  // DIR/<id>.rev, a JSON mapping of 2.x chunk hashes, chunks read through
+  // Repository::ChunksOf(). Set by the reader; never written to YAML.
+  bool legacy = false;
 
   std::string ToYaml() const;
   // Parses strictly: a missing required key (id, timestamp, size,
@@ -57,6 +61,23 @@ struct Revision {
   // and the key. Unknown keys are ignored.
   static Result<Revision> FromYaml(const std::string& text,
                                    const std::string& name);
+  // Parses a backy 2.x revision file (DIR/<uuid>.rev: uuid, timestamp,
+  // parent, backend_type, stats.{bytes_written,duration}, tags, trust) as
+  // strictly as FromYaml, into a revision with legacy = true; `size`,
+  // `chunk_size` and `source` are left for the caller (they are not in
+  // it). `*complete` says whether it has stats.duration: 2.x wrote that
+  // last, so a revision without it never completed. NotSupported for a
+  // backend type other than "chunked".
+  static Result<Revision> FromLegacyYaml(const std::string& text,
+                                         const std::string& name,
+                                         bool* complete);
+};
+
+// A revision whose metadata cannot be used: unreadable, not a regular file,
+// too large, not valid YAML, or naming another id.
+struct DamagedRevision {
+  std::string id;  // from the file name
+  Status status;   // why, naming the file
 };
 
 // Checks that `tag` can name a tag of a new revision (given to `backup`,

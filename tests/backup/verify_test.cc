@@ -156,10 +156,10 @@ TEST_F(VerifyTest, SampleWithoutTimeIsIncomplete) {
 }
 
 TEST_F(VerifyTest, CheckChunksSortsDamageFromOtherErrors) {
-  EXPECT_TRUE(CheckChunks(*repo_, index_, {}).damaged.empty());
+  EXPECT_TRUE(CheckChunks(repo_->chunks(), index_, {}).damaged.empty());
   Damage(0);
   ASSERT_OK(repo_->chunks().Remove(index_.slot(3)));
-  ChunkReport report = CheckChunks(*repo_, index_, {});
+  ChunkReport report = CheckChunks(repo_->chunks(), index_, {});
   ASSERT_EQ(report.damaged.size(), 2u);
   EXPECT_TRUE(report.errors.empty());
   size_t quarantined = 0;
@@ -175,7 +175,7 @@ TEST_F(VerifyTest, CheckChunksSortsDamageFromOtherErrors) {
 TEST_F(VerifyTest, CheckChunksChecksADuplicateChunkOnce) {
   index_.set_slot(2, index_.slot(0));  // two slots, one chunk
   Damage(0);
-  EXPECT_EQ(CheckChunks(*repo_, index_, {}).damaged.size(), 1u);
+  EXPECT_EQ(CheckChunks(repo_->chunks(), index_, {}).damaged.size(), 1u);
 }
 
 TEST(IsDamageTest, CorruptOrMissingIsDamageOtherErrorsAreNot) {

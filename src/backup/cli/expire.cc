@@ -35,6 +35,8 @@ class ExpireCommand final : public Command {
     }
     std::optional<store::Repository::Locks> locks;
     if (!dry_run_) {
+      Status s = (*repo)->RequireCurrentFormat("expire");
+      if (!s.ok()) return s;
       auto l = (*repo)->LockWriter("expire");
       if (!l.ok()) return l.status();
       locks = std::move(*l);

@@ -67,7 +67,7 @@ class VerifyCommand final : public Command {
     Status first_error;
     for (const auto& r : todo) {
       ChunkReport report;
-      auto index = (*repo)->LoadIndex(r.id);
+      auto index = (*repo)->LoadIndex(r);
       if (!index.ok()) {
         // forget/expire remove the metadata first, then the index.
         if (RevisionRemoved(**repo, r.id)) {
@@ -82,7 +82,7 @@ class VerifyCommand final : public Command {
       } else {
         VerifyOptions vo;
         vo.cancel = &g_cancel;
-        report = CheckChunks(**repo, *index, vo);
+        report = CheckChunks((*repo)->ChunksOf(r), *index, vo);
       }
       if (g_cancel) return Status::Interrupted("verify interrupted");
       for (const auto& s : report.damaged) {

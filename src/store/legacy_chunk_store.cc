@@ -1,0 +1,216 @@
+#include "store/legacy_chunk_store.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "store/chunk_format.h"
+#include "store/file_io.h"
+#include "store/filename.h"
+#include "store/fs_util.h"
+#include "store/legacy_chunk.h"
+
+namespace backy::store {
+namespace {
+
+// The largest a 2.x chunk file can be: LZO1X's worst case for 4 MiB of
+// incompressible data (n + n/16 + 64 + 3) plus python-lzo's header. Larger
+// files are damaged, and are refused before they are read.
+constexpr uint64_t kMaxLegacyChunkFileSize =
+    kLegacyChunkHeaderSize + kMaxChunkSize + kMaxChunkSize / 16 + 64 + 3;
+
+Status NotWritable(const std::string& name) {
+  return Status::NotSupported(
+      "a backy 2.x repository is read-only; run 'backy upgrade' first", name);
+}
+
+// Reads and decodes the whole chunk file open as `fd` (`st`: its fstat).
+Status DecodeFile(int fd, const struct stat& st, const Digest& digest,
+                  const std::string& path, std::vector<uint8_t>* out) {
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > kMaxLegacyChunkFileSize) {
+    return Status::Corruption("2.x chunk: file is " + std::to_string(size) +
+                                  " bytes, more than a 4 MiB chunk can take",
+                              path);
+  }
+  std::vector<uint8_t> file(size);
+  Status s = PReadAll(fd, file, 0, path);
+  if (!s.ok()) return s;
+  return DecodeLegacyChunk(file, digest.Hex(), path, out);
+}
+
+// The plain size from a chunk file's 5-byte header.
+Result<uint64_t> HeaderPlainSize(int fd, const std::string& path) {
+  uint8_t h[kLegacyChunkHeaderSize];
+  Status s = PReadAll(fd, h, 0, path);
+  if (!s.ok()) {
+    return Status::Corruption("2.x chunk: file too short for its header", path);
+  }
+  if (h[0] != kLegacyChunkMagic) {
+    return Status::Corruption("2.x chunk: not an LZO chunk (bad header)", path);
+  }
+  const uint64_t length = (uint64_t{h[1]} << 24) | (uint64_t{h[2]} << 16) |
+                          (uint64_t{h[3]} << 8) | uint64_t{h[4]};
+  if (length > kMaxChunkSize) {
+    return Status::Corruption(
+        "2.x chunk: plain length " + std::to_string(length) + " exceeds 4 MiB",
+        path);
+  }
+  return length;
+}
+
+// Opens a chunk file; a missing one is Corruption: a 2.x revision named it.
+Result<UniqueFd> OpenChunk(const std::string& path, const Digest& digest,
+                           struct stat* st) {
+  auto fd = OpenRegularFile(path, st);
+  if (fd.status().IsNotFound()) {
+    return Status::Corruption("2.x chunk " + digest.Hex() + " is missing",
+                              path);
+  }
+  return fd;
+}
+
+class LegacyChunkReader final : public ChunkReader {
+ public:
+  LegacyChunkReader(UniqueFd fd, struct stat st, Digest digest,
+                    std::string path, uint64_t plain_size)
+      : fd_(std::move(fd)),
+        st_(st),
+        digest_(digest),
+        path_(std::move(path)),
+        plain_size_(plain_size) {}
+
+  uint64_t PlainSize() const override { return plain_size_; }
+
+  Status Read(uint64_t offset, std::span<uint8_t> out) override {
+    if (offset > plain_size_ || out.size() > plain_size_ - offset) {
+      return Status::InvalidArgument("read beyond the end of the chunk", path_);
+    }
+    std::vector<uint8_t> plain;
+    Status s = DecodeFile(fd_.get(), st_, digest_, path_, &plain);
+    if (!s.ok()) return s;
+    if (plain.size() != plain_size_) {
+      return Status::Corruption("2.x chunk changed while open", path_);
+    }
+    std::copy_n(plain.begin() + static_cast<ptrdiff_t>(offset), out.size(),
+                out.begin());
+    return Status::OK();
+  }
+
+ private:
+  const UniqueFd fd_;
+  const struct stat st_;
+  const Digest digest_;
+  const std::string path_;
+  const uint64_t plain_size_;
+};
+
+}  // namespace
+
+LegacyChunkStore::LegacyChunkStore(std::string chunks_dir)
+    : chunks_dir_(std::move(chunks_dir)) {}
+
+std::string LegacyChunkStore::ChunkName(const Digest& digest) const {
+  return LegacyChunkFileName(chunks_dir_, digest);
+}
+
+Result<PutResult> LegacyChunkStore::Put(const Digest& digest,
+                                        std::span<const uint8_t> plain,
+                                        bool rewrite) {
+  (void)plain;
+  (void)rewrite;
+  return NotWritable(ChunkName(digest));
+}
+
+Result<bool> LegacyChunkStore::Contains(const Digest& digest) {
+  struct stat st;
+  const std::string path = ChunkName(digest);
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return Status::FromErrno(errno, "stat", path);
+}
+
+Status LegacyChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
+  const std::string path = ChunkName(digest);
+  struct stat st;
+  auto fd = OpenChunk(path, digest, &st);
+  if (!fd.ok()) return fd.status();
+  return DecodeFile(fd->get(), st, digest, path, out);
+}
+
+Status LegacyChunkStore::Read(const Digest& digest, uint64_t offset,
+                              std::span<uint8_t> out) {
+  std::vector<uint8_t> plain;
+  Status s = Get(digest, &plain);
+  if (!s.ok()) return s;
+  if (offset > plain.size() || out.size() > plain.size() - offset) {
+    return Status::InvalidArgument("read beyond the end of the chunk",
+                                   ChunkName(digest));
+  }
+  std::copy_n(plain.begin() + static_cast<ptrdiff_t>(offset), out.size(),
+              out.begin());
+  return Status::OK();
+}
+
+Result<std::shared_ptr<ChunkReader>> LegacyChunkStore::Open(
+    const Digest& digest) {
+  const std::string path = ChunkName(digest);
+  struct stat st;
+  auto fd = OpenChunk(path, digest, &st);
+  if (!fd.ok()) return fd.status();
+  auto size = HeaderPlainSize(fd->get(), path);
+  if (!size.ok()) return size.status();
+  return std::shared_ptr<ChunkReader>(std::make_shared<LegacyChunkReader>(
+      std::move(*fd), st, digest, path, *size));
+}
+
+Result<uint64_t> LegacyChunkStore::PlainSize(const Digest& digest) {
+  const std::string path = ChunkName(digest);
+  auto fd = OpenChunk(path, digest, nullptr);
+  if (!fd.ok()) return fd.status();
+  return HeaderPlainSize(fd->get(), path);
+}
+
+Status LegacyChunkStore::Sync() { return Status::OK(); }
+
+Status LegacyChunkStore::Remove(const Digest& digest) {
+  const std::string path = ChunkName(digest);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::NotFound("no such chunk", path);
+    return Status::FromErrno(errno, "remove", path);
+  }
+  return Status::OK();
+}
+
+Status LegacyChunkStore::Quarantine(const Digest& digest) {
+  return NotWritable(ChunkName(digest));
+}
+
+Status LegacyChunkStore::List(const std::function<void(const Digest&)>& fn) {
+  DIR* top = ::opendir(chunks_dir_.c_str());
+  if (!top) return Status::FromErrno(errno, "open directory", chunks_dir_);
+  std::vector<std::string> prefixes;
+  while (struct dirent* e = ::readdir(top)) {
+    if (e->d_name[0] != '.' && IsChunkPrefixDirName(e->d_name)) {
+      prefixes.emplace_back(e->d_name);
+    }
+  }
+  ::closedir(top);
+  for (const auto& p : prefixes) {
+    const std::string dir = chunks_dir_ + "/" + p;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) {
+      if (errno == ENOTDIR || errno == ENOENT) continue;
+      return Status::FromErrno(errno, "open directory", dir);
+    }
+    while (struct dirent* e = ::readdir(d)) {
+      if (auto digest = ParseLegacyChunkFileName(e->d_name)) fn(*digest);
+    }
+    ::closedir(d);
+  }
+  return Status::OK();
+}
+
+}  // namespace backy::store
