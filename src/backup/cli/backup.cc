@@ -24,7 +24,8 @@ class BackupCommand final : public Command {
                     "Comma-separated tags, e.g. daily or manual:before-upgrade")
         ->required();
     app->add_flag("-f,--force", force_,
-                  "Accept tags that are not in the job's schedule");
+                  "Accepted for backy 2.x scripts; changes nothing (tags "
+                  "are not checked against the schedule)");
     app->add_flag("--full", full_,
                   "Read the whole source even if a diff from the previous "
                   "backup is possible");
