@@ -1,7 +1,6 @@
 // Tests for the backy 2.x chunk codec (src/store/legacy_chunk.h): the hash's
 // test vector, round trips, damage, and the genuine chunk files of the 2.x
-// repositories in ../shared/legacy-backy (skipped where that folder is not
-// next to the project, e.g. a clone elsewhere).
+// repositories in tests/data/legacy-backy (a copy of ../shared/legacy-backy).
 #include "store/legacy_chunk.h"
 
 #include <gtest/gtest.h>
@@ -129,10 +128,8 @@ TEST_F(LegacyChunkDamageTest, WrongHashIsCorruption) {
 // writes what 2.x wrote.
 TEST(LegacyChunkFixtureTest, GenuineChunksDecodeToTheirNames) {
   const fs::path fixtures =
-      fs::path(BACKY_SOURCE_DIR) / ".." / "shared" / "legacy-backy";
-  if (!fs::is_directory(fixtures)) {
-    GTEST_SKIP() << "no 2.x fixtures at " << fixtures;
-  }
+      fs::path(BACKY_SOURCE_DIR) / "tests" / "data" / "legacy-backy";
+  ASSERT_TRUE(fs::is_directory(fixtures)) << fixtures;
   int checked = 0;
   for (const auto& e : fs::recursive_directory_iterator(fixtures)) {
     const std::string name = e.path().filename().string();
