@@ -262,7 +262,12 @@ Result<RevisionIndex> LoadLegacyIndex(const std::string& dir,
     return Status::Corruption("2.x revision " + id + " has no mapping", path);
   }
   if (!s.ok()) return s;
-  MappingReader reader(path);
+  return ParseLegacyMapping(text, path);
+}
+
+Result<RevisionIndex> ParseLegacyMapping(std::string_view text,
+                                         const std::string& name) {
+  MappingReader reader(name);
   const bool parsed = nlohmann::json::sax_parse(text, &reader);
   return reader.Finish(parsed);
 }

@@ -54,6 +54,10 @@ Result<LegacyRevisionList> ScanLegacyRevisions(const std::string& dir,
 // a file over 512 MiB.
 Result<RevisionIndex> LoadLegacyIndex(const std::string& dir,
                                       const std::string& id);
+// The parser behind LoadLegacyIndex(), on a mapping file's text; errors
+// name `name`.
+Result<RevisionIndex> ParseLegacyMapping(std::string_view text,
+                                         const std::string& name);
 
 // Rewrites DIR/<id>.rev with `revision`'s tags and trust, keeping every
 // other key as 2.x wrote it, atomically (temp file in `dir`, fsync,

@@ -16,7 +16,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BACKY_FUZZ_BUILD:-$src/build/fuzz}
 seconds=${BACKY_FUZZ_SECONDS:-8}
 seed=${BACKY_FUZZ_SEED:-1}
-all=(index chunk chunk_file revision legacy_chunk scheduler_config nbd_option nbd_request)
+all=(index chunk chunk_file revision legacy_chunk legacy_revision scheduler_config nbd_option nbd_request)
 
 replay_crashes=
 if [ "${1:-}" = --crashes ]; then
