@@ -9,7 +9,9 @@
 namespace backy::backup {
 
 BlockCache::BlockCache(uint64_t capacity_bytes)
-    : shard_capacity_(capacity_bytes / kShards),
+    : shard_count_(std::clamp<uint64_t>(
+          capacity_bytes / (2 * Footprint(store::kMaxChunkSize)), 1, kShards)),
+      shard_capacity_(capacity_bytes / shard_count_),
       pool_(std::make_shared<Pool>()) {
   // Enough spare memory to absorb bursts of evictions; a full cache evicts
   // about one block per block it inserts.
@@ -65,6 +67,44 @@ BlockCache::Block BlockCache::Get(const Digest& digest, uint32_t offset,
   Shard& s = ShardFor(k);
   std::lock_guard<std::mutex> l(s.mu);
   return FindAndTouch(s, k);
+}
+
+Result<BlockCache::Block> BlockCache::GetOrFill(
+    const Digest& digest, uint32_t offset, uint32_t size,
+    const std::function<Status(CachedBlock&)>& fill) {
+  Key k{digest, offset, size};
+  Shard& s = ShardFor(k);
+  std::shared_ptr<Filling> f;
+  {
+    std::unique_lock<std::mutex> l(s.mu);
+    if (Block hit = FindAndTouch(s, k)) return hit;
+    auto it = s.filling.find(k);
+    if (it != s.filling.end()) {
+      f = it->second;
+      s.filled.wait(l, [&] { return f->done; });
+      if (!f->status.ok()) return f->status;
+      return f->block;
+    }
+    f = std::make_shared<Filling>();
+    s.filling.emplace(k, f);
+  }
+  std::shared_ptr<CachedBlock> block = NewBlock(size);
+  Status st = fill(*block);
+  Block result;
+  if (st.ok()) {
+    result = std::move(block);
+    Put(digest, offset, result);
+  }
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    f->done = true;
+    f->status = st;
+    f->block = result;
+    s.filling.erase(k);
+  }
+  s.filled.notify_all();
+  if (!st.ok()) return st;
+  return result;
 }
 
 void BlockCache::Put(const Digest& digest, uint32_t offset, Block data) {

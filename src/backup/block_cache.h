@@ -7,6 +7,7 @@
 // (sharded mutexes).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -55,6 +56,15 @@ class BlockCache {
   // misses without calling malloc, and the heap does not grow by
   // fragmentation. Thread-safe.
   std::shared_ptr<CachedBlock> NewBlock(uint32_t size);
+  // The cached block of chunk `digest` at [offset, offset + size), or else
+  // a new one that `fill` fills (with the checked plain bytes) and that is
+  // then cached — filled once: callers asking for the same block meanwhile
+  // wait for that fill instead of decoding it again (the parallel requests
+  // of a sequential reader land in one block; a 2.x chunk is one 4 MiB
+  // block). `fill`'s error is returned to them all and not cached; it runs
+  // without a lock held. Thread-safe.
+  Result<Block> GetOrFill(const Digest& digest, uint32_t offset, uint32_t size,
+                          const std::function<Status(CachedBlock&)>& fill);
   // Inserts a block (no-op when caching is disabled or the key is present),
   // evicting least recently used blocks to stay within capacity. REQUIRES:
   // `data` holds the checked plain bytes of that block. Thread-safe.
@@ -71,7 +81,7 @@ class BlockCache {
     return size >= 128 * 1024 ? (size + 16 + kPage - 1) / kPage * kPage
                               : size + 16;
   }
-  uint64_t capacity() const { return shard_capacity_ * kShards; }
+  uint64_t capacity() const { return shard_capacity_ * shard_count_; }
 
  private:
   struct Key {
@@ -87,15 +97,23 @@ class BlockCache {
               0x9E3779B97F4A7C15ull);
     }
   };
+  // A block being filled by GetOrFill(), for the callers waiting for it.
+  struct Filling {
+    bool done = false;
+    Status status;
+    Block block;
+  };
   struct Shard {
     mutable std::mutex mu;
     std::list<std::pair<Key, Block>> lru;  // front = most recent
     std::unordered_map<Key, std::list<std::pair<Key, Block>>::iterator, KeyHash>
         map;
     uint64_t bytes = 0;
+    std::unordered_map<Key, std::shared_ptr<Filling>, KeyHash> filling;
+    std::condition_variable filled;  // a Filling became done
   };
   static constexpr size_t kShards = 16;
-  Shard& ShardFor(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
+  Shard& ShardFor(const Key& k) { return shards_[KeyHash()(k) % shard_count_]; }
 
   struct Pool {
     std::mutex mu;
@@ -106,6 +124,9 @@ class BlockCache {
     uint64_t max_free_bytes = 0;
   };
 
+  // Fewer shards for a small cache, so that each still holds whole 4 MiB
+  // blocks (a shard never holds more than its share of the capacity).
+  const size_t shard_count_;
   const uint64_t shard_capacity_;
   Shard shards_[kShards];
   std::shared_ptr<Pool> pool_;  // shared with the deleters of live blocks

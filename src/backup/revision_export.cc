@@ -159,14 +159,26 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
     }
     // Part of a block: decode all of it into the cache, for the neighbours
     // a random reader is likely to ask for next.
-    auto block =
-        cache_->NewBlock(static_cast<uint32_t>(block_end - block_start));
-    Status s = read(block_start, {block->bytes.get(), block->size});
-    if (!s.ok()) return fail(s);
+    BlockCache::Block block;
+    if (nowait) {
+      auto fresh = cache_->NewBlock(block_len);
+      Status s = read(block_start, {fresh->bytes.get(), fresh->size});
+      if (!s.ok()) return fail(s);
+      cache_->Put(d, static_cast<uint32_t>(block_start), fresh);
+      block = std::move(fresh);
+    } else {
+      // Once, however many readers want it now (GetOrFill).
+      auto filled =
+          cache_->GetOrFill(d, static_cast<uint32_t>(block_start), block_len,
+                            [&](CachedBlock& b) {
+                              return read(block_start, {b.bytes.get(), b.size});
+                            });
+      if (!filled.ok()) return fail(filled.status());
+      block = std::move(*filled);
+    }
     const uint64_t to = std::min(end, block_end);
     std::memcpy(out.data() + (pos - offset),
                 block->data() + (pos - block_start), to - pos);
-    cache_->Put(d, static_cast<uint32_t>(block_start), std::move(block));
     pos = to;
   }
   return Status::OK();

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -437,7 +439,7 @@ TEST_F(RevisionExportTest, ReadToFilesDescribesRawDataAsFileRanges) {
 }
 
 TEST(BlockCacheTest, RecyclesBlocksOfDifferentSizes) {
-  BlockCache cache(64 * kMiB);  // 4 MiB per shard
+  BlockCache cache(64 * kMiB);
   Digest d = Digest::Of(std::vector<uint8_t>{9});
   const uint32_t sizes[] = {100, 16384, 65536, 524288};
   for (uint32_t round = 0; round < 40; ++round) {
@@ -456,7 +458,7 @@ TEST(BlockCacheTest, RecyclesBlocksOfDifferentSizes) {
 }
 
 TEST(BlockCacheTest, EvictsLeastRecentlyUsedWithinCapacity) {
-  BlockCache cache(32 * kBlock);  // one block (and its overhead) per shard
+  BlockCache cache(32 * kBlock);  // fewer blocks than are put
   Digest d = Digest::Of(std::vector<uint8_t>{1, 2, 3});
   auto make = [](uint8_t v) {
     auto b = std::make_shared<CachedBlock>(kBlock);
@@ -479,6 +481,56 @@ TEST(BlockCacheTest, EvictsLeastRecentlyUsedWithinCapacity) {
   off.Put(d, kBlock, make(1));
   EXPECT_FALSE(off.Get(d, kBlock, kBlock));
   EXPECT_EQ(off.bytes(), 0u);
+}
+
+TEST(BlockCacheTest, GetOrFillFillsOnceForConcurrentCallers) {
+  BlockCache cache(64 * kMiB);
+  const Digest d = Digest::Of(std::vector<uint8_t>{4, 5, 6});
+  const uint32_t size = 4 * kMiB;  // a whole 2.x chunk
+  std::atomic<int> fills{0};
+  std::vector<std::thread> threads;
+  std::vector<uint8_t> firsts(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto b = cache.GetOrFill(d, 0, size, [&](CachedBlock& block) {
+        ++fills;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::fill(block.bytes.get(), block.bytes.get() + block.size, 42);
+        return Status::OK();
+      });
+      ASSERT_TRUE(b.ok()) << b.status().ToString();
+      firsts[t] = (*b)->data()[size - 1];
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(fills.load(), 1);
+  for (uint8_t v : firsts) EXPECT_EQ(v, 42);
+}
+
+TEST(BlockCacheTest, GetOrFillErrorsReachWaitersAndAreNotCached) {
+  BlockCache cache(64 * kMiB);
+  const Digest d = Digest::Of(std::vector<uint8_t>{7});
+  int fills = 0;
+  auto bad = [&](CachedBlock&) {
+    ++fills;
+    return Status::Corruption("damaged", "chunk");
+  };
+  EXPECT_TRUE(cache.GetOrFill(d, 0, kBlock, bad).status().IsCorruption());
+  EXPECT_TRUE(cache.GetOrFill(d, 0, kBlock, bad).status().IsCorruption());
+  EXPECT_EQ(fills, 2);
+  EXPECT_FALSE(cache.Get(d, 0, kBlock));
+}
+
+TEST(BlockCacheTest, SmallCacheStillHoldsWhole4MiBBlocks) {
+  // 16 MiB in 16 shards would be 1 MiB each, too small for one 4 MiB block
+  // (a decoded 2.x chunk), which would then be decoded on every read.
+  BlockCache cache(16 * kMiB);
+  const Digest d = Digest::Of(std::vector<uint8_t>{8});
+  auto b = cache.NewBlock(4 * kMiB);
+  cache.Put(d, 0, std::move(b));
+  EXPECT_TRUE(cache.Get(d, 0, 4 * kMiB));
+  EXPECT_LE(cache.bytes(), cache.capacity());
+  EXPECT_LE(cache.capacity(), 16 * kMiB);
 }
 
 TEST(ChunkReaderCacheTest, OpensOnceAndStaysBounded) {
