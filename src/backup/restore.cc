@@ -243,9 +243,11 @@ Result<std::unique_ptr<RestoreSink>> OpenBlockSink(const std::string& target,
 
 }  // namespace
 
-bool RevisionRemoved(const store::Repository& repo, const std::string& id) {
+bool RevisionRemoved(const store::Repository& repo,
+                     const store::Revision& revision) {
   struct stat st;
-  return ::lstat(repo.RevisionPath(id).c_str(), &st) != 0 && errno == ENOENT;
+  return ::lstat(repo.MetadataPath(revision).c_str(), &st) != 0 &&
+         errno == ENOENT;
 }
 
 Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
@@ -310,7 +312,7 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
                   RestoreSink& sink, const RestoreOptions& options) {
   auto index = repo.LoadIndex(revision);
   if (!index.ok()) {
-    if (RevisionRemoved(repo, revision.id)) {
+    if (RevisionRemoved(repo, revision)) {
       return Status::NotFound(
           "revision was removed (forget or expire) before it could be read",
           revision.id);
@@ -319,7 +321,7 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   }
   if (index->image_size() != revision.size) {
     return Status::Corruption("index size differs from revision size",
-                              repo.IndexPath(revision.id));
+                              repo.IndexPath(revision));
   }
   Status s = sink.Open(index->image_size());
   if (!s.ok()) {

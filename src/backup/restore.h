@@ -64,9 +64,10 @@ class RestoreSink {
 Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
                                               const RestoreOptions& options);
 
-// True when the metadata of revision `id` is gone: forgotten or expired
+// True when the metadata of `revision` is gone: forgotten or expired
 // since the caller listed it. Its index may be gone too; that is no damage.
-bool RevisionRemoved(const store::Repository& repo, const std::string& id);
+bool RevisionRemoved(const store::Repository& repo,
+                     const store::Revision& revision);
 
 // Restores `revision` of `repo` into `sink`. NotFound when the revision
 // was removed since it was listed (see RevisionRemoved).

@@ -312,7 +312,7 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   auto index = it->second.repo->LoadIndex(rev);
   if (!index.ok()) {
     // forget/expire remove the metadata first, then the index.
-    if (RevisionRemoved(*it->second.repo, rev.id)) {
+    if (RevisionRemoved(*it->second.repo, rev)) {
       return Status::NotFound(
           "revision was removed (forget or expire) before it could be read",
           rev.id);

@@ -273,6 +273,16 @@ std::string Repository::IndexPath(const std::string& id) const {
   return IndexFileName(dir_, id);
 }
 
+std::string Repository::MetadataPath(const Revision& revision) const {
+  return revision.legacy ? LegacyRevisionFileName(dir_, revision.id)
+                         : RevisionPath(revision.id);
+}
+
+std::string Repository::IndexPath(const Revision& revision) const {
+  return revision.legacy ? LegacyMappingFileName(dir_, revision.id)
+                         : IndexPath(revision.id);
+}
+
 Result<Repository::RevisionList> Repository::ScanRevisions() const {
   auto ids =
       ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kMetadata);
@@ -443,8 +453,15 @@ Result<FileLock> Repository::LockReader() {
   // runs.
   return FileLock::AcquireWaiting(
       legacy() ? LegacyPurgeLockFileName(dir_) : PurgeLockFileName(dir_),
-      FileLock::Mode::kShared,
-      [&] { spdlog::info("waiting for a purge of {} to finish", dir_); });
+      FileLock::Mode::kShared, [&] {
+        if (legacy()) {
+          spdlog::info(
+              "waiting for a backy 2.x purge of {} to finish ({} is locked)",
+              dir_, LegacyPurgeLockFileName(dir_));
+        } else {
+          spdlog::info("waiting for a purge of {} to finish", dir_);
+        }
+      });
 }
 
 Result<FileLock> Repository::LockPurge() {

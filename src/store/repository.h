@@ -153,6 +153,10 @@ class Repository {
 
   std::string RevisionPath(const std::string& id) const;
   std::string IndexPath(const std::string& id) const;
+  // The metadata and index files of `revision` in whichever form it is
+  // (for a 2.x revision DIR/<id>.rev and its JSON mapping DIR/<id>).
+  std::string MetadataPath(const Revision& revision) const;
+  std::string IndexPath(const Revision& revision) const;
 
  private:
   Repository(std::string dir, RepositoryConfig config);

@@ -99,7 +99,7 @@ TEST_F(BackupRunTest, RestoreOfForgottenRevisionIsNotFoundNotDamage) {
   MemorySink sink;
   Status s = RunRestore(*repo_, rev, sink, {});
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
-  EXPECT_TRUE(RevisionRemoved(*repo_, rev.id));
+  EXPECT_TRUE(RevisionRemoved(*repo_, rev));
 }
 
 TEST_F(BackupRunTest, RestoreWithIndexMissingIsCorruption) {
@@ -108,7 +108,7 @@ TEST_F(BackupRunTest, RestoreWithIndexMissingIsCorruption) {
   MemorySink sink;
   Status s = RunRestore(*repo_, rev, sink, {});
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
-  EXPECT_FALSE(RevisionRemoved(*repo_, rev.id));
+  EXPECT_FALSE(RevisionRemoved(*repo_, rev));
 }
 
 TEST_F(BackupRunTest, HolesAreNeverRead) {

@@ -70,7 +70,7 @@ class VerifyCommand final : public Command {
       auto index = (*repo)->LoadIndex(r);
       if (!index.ok()) {
         // forget/expire remove the metadata first, then the index.
-        if (RevisionRemoved(**repo, r.id)) {
+        if (RevisionRemoved(**repo, r)) {
           std::printf(
               "revision %s: removed meanwhile (forget or expire), "
               "skipped\n",
@@ -105,7 +105,7 @@ class VerifyCommand final : public Command {
       auto locks = LockWriterBriefly(**repo);
       if (!locks.ok()) return locks.status();
       auto fresh = FindRevision(**repo, r.id);
-      if (!fresh.ok() && RevisionRemoved(**repo, r.id)) {
+      if (!fresh.ok() && RevisionRemoved(**repo, r)) {
         std::printf(
             "revision %s: removed meanwhile (forget or expire), "
             "skipped\n",
@@ -127,7 +127,7 @@ class VerifyCommand final : public Command {
       failed += bad;
       fresh->trust = bad ? store::Trust::kDistrusted : store::Trust::kVerified;
       Status s = (*repo)->UpdateMetadata(*fresh);
-      if (s.IsNotFound() && RevisionRemoved(**repo, r.id)) continue;
+      if (s.IsNotFound() && RevisionRemoved(**repo, r)) continue;
       if (!s.ok()) return s;
     }
     if (failed) {
