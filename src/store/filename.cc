@@ -76,7 +76,10 @@ std::string QuarantinedChunkFileName(std::string_view quarantine_dir,
 }
 
 bool IsChunkPrefixDirName(std::string_view name) {
-  return name.size() == kChunkPrefixLength;
+  // Lower-case hex digits, as Digest::Hex() writes them: ".." has two
+  // characters too, and is not one.
+  return name.size() == kChunkPrefixLength &&
+         name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 std::optional<Digest> ParseChunkFileName(std::string_view name) {

@@ -57,8 +57,8 @@ std::string QuarantinedChunkFileName(std::string_view quarantine_dir,
                                      const Digest& digest);
 
 // Parsing names found by listing a directory (names, not paths).
-// True when `name` could be a chunk prefix directory in chunks/: it has
-// kChunkPrefixLength characters.
+// True when `name` could be a chunk prefix directory in chunks/:
+// kChunkPrefixLength lower-case hex digits (never "." or "..").
 bool IsChunkPrefixDirName(std::string_view name);
 // The digest of a chunk file named "<32 hex digits>.chunk"; nullopt for
 // any other name.

@@ -193,7 +193,7 @@ Status LegacyChunkStore::List(const std::function<void(const Digest&)>& fn) {
   if (!top) return Status::FromErrno(errno, "open directory", chunks_dir_);
   std::vector<std::string> prefixes;
   while (struct dirent* e = ::readdir(top)) {
-    if (e->d_name[0] != '.' && IsChunkPrefixDirName(e->d_name)) {
+    if (IsChunkPrefixDirName(e->d_name)) {
       prefixes.emplace_back(e->d_name);
     }
   }

@@ -40,6 +40,8 @@ TEST(FileNameTest, OtherNamesAreNotChunks) {
   EXPECT_FALSE(IsChunkPrefixDirName("0"));
   EXPECT_FALSE(IsChunkPrefixDirName("012"));
   EXPECT_FALSE(IsChunkPrefixDirName(""));
+  EXPECT_FALSE(IsChunkPrefixDirName(".."));
+  EXPECT_FALSE(IsChunkPrefixDirName("0g"));
   const std::string hex = "0123456789abcdef0123456789abcdef";
   EXPECT_FALSE(ParseChunkFileName(hex).has_value());  // no suffix
   EXPECT_FALSE(ParseChunkFileName(hex + ".chunk.tmp").has_value());
