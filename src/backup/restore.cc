@@ -369,6 +369,11 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
     const uint32_t len = index->SlotLength(i);
     if (!zero) {
       st = chunks.Get(index->slot(i), &tmp);
+      // A 2.4 revision of an image that shrank keeps the old tail in its
+      // last chunk (store/legacy_repository.h): only the slot is the image.
+      if (st.ok() && revision.legacy && i + 1 == slots && tmp.size() > len) {
+        tmp.resize(len);
+      }
       if (st.ok() && tmp.size() != len) {
         st = Status::Corruption("chunk " + index->slot(i).Hex() +
                                     " has the wrong size for slot " +

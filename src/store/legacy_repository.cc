@@ -46,7 +46,13 @@ class MappingReader final : public nlohmann::json_sax<nlohmann::json> {
                   " is more than an index can hold");
     }
     RevisionIndex index(*size_, kLegacyChunkSize);
+    // backy 2.4's truncate() dropped the slots starting past the new size
+    // but kept one starting exactly at it: that slot lies beyond the image
+    // and is not read.
+    const uint64_t boundary =
+        *size_ % kLegacyChunkSize == 0 ? index.slot_count() : UINT64_MAX;
     for (const auto& [slot, digest] : slots_) {
+      if (slot == boundary) continue;
       if (slot >= index.slot_count()) {
         return Fail("slot " + std::to_string(slot) +
                     " is past the image size " + std::to_string(*size_));

@@ -48,7 +48,10 @@ Result<LegacyRevisionList> ScanLegacyRevisions(const std::string& dir,
 // Reads revision `id`'s JSON mapping (DIR/<id>) as an index of 4 MiB slots
 // whose digests are the 2.x chunk hashes (MurmurHash3, read by
 // LegacyChunkStore). A slot the mapping leaves out reads as zeros, as in
-// 2.x. Corruption naming the file for anything else: not JSON, no `size`
+// 2.x; the one slot starting exactly at the image size that 2.4 kept after
+// an image shrank is ignored. (After a shrink 2.4 also kept the old tail in
+// the last chunk: its chunk may be longer than its slot, and only the
+// slot's bytes are the image's.) Corruption naming the file for anything else: not JSON, no `size`
 // or `mapping`, a size over the index limits, a slot number that is not a
 // decimal number below the slot count, a hash that is not 32 hex digits,
 // a file over 512 MiB.

@@ -265,6 +265,16 @@ TEST_F(LegacyRepositoryTest, DamagedMappingsAreCorruptionNamingTheFile) {
   EXPECT_EQ(list->healthy.size(), 2u);
   ASSERT_EQ(list->damaged.size(), 1u);
   EXPECT_EQ(list->damaged[0].id, id);
+  // The slot 2.4 kept at exactly the size of a shrunk image is ignored; one
+  // further out is damage.
+  WriteText(path, "{\"mapping\": {\"0\": \"" + hash + "\", \"2\": \"" + hash +
+                      "\"}, \"size\": 8388608}");
+  auto shrunk = LoadLegacyIndex(v253_, id);
+  ASSERT_OK(shrunk.status());
+  EXPECT_EQ(shrunk->slot_count(), 2u);
+  WriteText(path,
+            "{\"mapping\": {\"3\": \"" + hash + "\"}, \"size\": 8388608}");
+  EXPECT_TRUE(LoadLegacyIndex(v253_, id).status().IsCorruption());
   // A slot left out reads as zeros, as in 2.x.
   WriteText(path,
             "{\"mapping\": {\"1\": \"" + hash + "\"}, \"size\": 8388608}");
