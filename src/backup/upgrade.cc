@@ -247,7 +247,8 @@ Result<FileLock> TakeLock(const std::string& path, FileLock::Mode mode,
 
 // 2.x's locks (only those that exist, on a repository whose config is
 // ours already), then ours: the same order as Repository::LockWriter, so
-// the two cannot deadlock.
+// the two cannot deadlock. 2.x's lock files are left as they are (no
+// holder note): a refused upgrade changes nothing.
 Result<UpgradeLocks> LockForUpgrade(const std::string& dir, bool legacy_config,
                                     const UpgradeOptions& options) {
   using Mode = FileLock::Mode;
@@ -255,7 +256,7 @@ Result<UpgradeLocks> LockForUpgrade(const std::string& dir, bool legacy_config,
   UpgradeLocks locks;
   const std::string backup2 = store::LegacyBackupLockFileName(dir);
   if (legacy_config || Exists(backup2)) {
-    auto l = TakeLock(backup2, Mode::kExclusive, note,
+    auto l = TakeLock(backup2, Mode::kExclusive, "",
                       "a backy 2.x backup (or a backy distrust, forget or "
                       "upgrade) holds " +
                           backup2,
@@ -266,7 +267,7 @@ Result<UpgradeLocks> LockForUpgrade(const std::string& dir, bool legacy_config,
   const std::string purge2 = store::LegacyPurgeLockFileName(dir);
   if (legacy_config || Exists(purge2)) {
     auto l =
-        TakeLock(purge2, Mode::kExclusive, note,
+        TakeLock(purge2, Mode::kExclusive, "",
                  "a backy 2.x process or an nbd-server/restore holds " + purge2,
                  options);
     if (!l.ok()) return l.status();
