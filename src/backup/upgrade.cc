@@ -496,6 +496,44 @@ Status RefuseDamaged(const UpgradePlan& plan) {
       "of the repository, and run upgrade again");
 }
 
+// Step 2 and 3 of Upgrade(): converts plan.to_convert, then writes the
+// current config.
+Status ConvertRevisions(Repository& repo, const UpgradePlan& plan,
+                        const UpgradeOptions& options, UpgradeSummary* sum) {
+  Status s = MakeCurrentDirs(repo.dir());
+  if (!s.ok()) return s;
+  s = repo.RemoveLeftovers();
+  if (!s.ok()) return s;
+  const store::RepositoryConfig config = CurrentConfigFor(repo.config());
+  Converter converter(repo, options, Repository::SourceNameOf(config.source),
+                      plan.image_bytes);
+  for (const auto& id : plan.converted) converter.Remember(id);
+  sum->revisions_resumed = plan.converted.size();
+  for (const Revision& rev : plan.to_convert) {
+    s = converter.Convert(rev);
+    if (!s.ok()) break;
+    ++sum->revisions_converted;
+    sum->image_bytes += rev.size;
+    spdlog::debug("upgrade: converted revision {}", rev.id);
+  }
+  converter.AddTo(sum);
+  if (s.IsCorruption()) {
+    return Status::Corruption(
+        "upgrade stopped: " + s.Message() +
+        "; nothing was removed and the repository reads as before. Repair "
+        "that file, or forget the revisions that need it ('backy verify "
+        "--all' lists them), then run upgrade again");
+  }
+  if (!s.ok()) {
+    return s.WithContext(
+        "upgrade stopped (nothing was removed; run it again to continue)");
+  }
+  s = Repository::WriteConfig(repo.dir(), config);
+  if (!s.ok()) return s;
+  TestPoint("upgrade-config");
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<UpgradeSummary> Upgrade(const std::string& dir,
@@ -517,8 +555,7 @@ Result<UpgradeSummary> Upgrade(const std::string& dir,
   // meanwhile, and its Repository object read the old config).
   repo = Repository::Open(dir);
   if (!repo.ok()) return repo.status();
-  Repository& r = **repo;
-  auto plan = PlanUpgrade(r, false);
+  auto plan = PlanUpgrade(**repo, false);
   if (!plan.ok()) return plan.status();
   if (plan->NothingToDo()) {
     sum.was_current = true;
@@ -526,35 +563,9 @@ Result<UpgradeSummary> Upgrade(const std::string& dir,
   }
   Status s = RefuseDamaged(*plan);
   if (!s.ok()) return s;
-
   if (plan->legacy_config) {
-    s = MakeCurrentDirs(dir);
+    s = ConvertRevisions(**repo, *plan, options, &sum);
     if (!s.ok()) return s;
-    s = r.RemoveLeftovers();
-    if (!s.ok()) return s;
-    const store::RepositoryConfig config = CurrentConfigFor(r.config());
-    {
-      Converter converter(r, options, Repository::SourceNameOf(config.source),
-                          plan->image_bytes);
-      for (const auto& id : plan->converted) converter.Remember(id);
-      for (const Revision& rev : plan->to_convert) {
-        s = converter.Convert(rev);
-        if (!s.ok()) {
-          converter.AddTo(&sum);
-          return s.WithContext(
-              "upgrade stopped; nothing was removed and every revision "
-              "still reads");
-        }
-        ++sum.revisions_converted;
-        sum.image_bytes += rev.size;
-        spdlog::debug("upgrade: converted revision {}", rev.id);
-      }
-      converter.AddTo(&sum);
-    }
-    sum.revisions_resumed = plan->converted.size();
-    s = Repository::WriteConfig(dir, config);
-    if (!s.ok()) return s;
-    TestPoint("upgrade-config");
   }
   s = RemoveLegacyFiles(dir, plan->legacy_files, &sum.files_removed);
   if (!s.ok()) return s;
