@@ -133,6 +133,12 @@ Result<UpgradePlan> PlanUpgrade(Repository& repo, bool measure) {
   const std::string& dir = repo.dir();
   UpgradePlan plan;
   plan.legacy_config = repo.legacy();
+  // .backup goes last (and an upgrade that gets to its clean-up has made
+  // it, as a lock): without it, a current repository has no 2.x files to
+  // clean up, and nothing needs listing.
+  if (!plan.legacy_config && !Exists(store::LegacyBackupLockFileName(dir))) {
+    return plan;
+  }
   auto scan = store::ScanLegacyRevisions(dir, repo.SourceName());
   if (!scan.ok()) return scan.status();
   std::vector<std::string>& files = plan.legacy_files;

@@ -45,7 +45,8 @@ struct UpgradePlan {
   uint64_t legacy_chunk_file_bytes = 0;
   uint64_t legacy_chunk_plain_bytes = 0;
 
-  // Nothing to do: a current repository without 2.x files.
+  // Nothing to do: a current repository without 2.x files (without
+  // .backup, which an upgrade removes last).
   bool NothingToDo() const { return !legacy_config && legacy_files.empty(); }
 };
 
