@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include "store/legacy_repository.h"
 #include "store/repository.h"
 #include "store/test_point.h"
+#include "support/legacy_repo_writer.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -443,6 +445,48 @@ TEST_F(UpgradeTest, PlanCountsWhatItWouldConvert) {
   EXPECT_GT(plan->legacy_chunk_file_bytes, 0u);
   EXPECT_LT(plan->legacy_chunk_file_bytes, plan->legacy_chunk_plain_bytes);
   EXPECT_FALSE(plan->NothingToDo());
+}
+
+// A 2.4 repository as tests/support/legacy_repo_writer.h writes it (flat
+// config, 0440 chunk files, `last` links, an incomplete backup last): each
+// converted revision holds the image as it was at its backup.
+TEST_F(UpgradeTest, RepositoryOfBacky24) {
+  const fs::path img = dir_.string() + ".img";
+  std::vector<uint8_t> data = Random(2 * kChunk + 5000, 9);
+  std::fill(data.begin() + kChunk, data.begin() + kChunk + 100000, 0);
+  std::map<std::string, std::vector<uint8_t>> expected;
+  const char* ids[] = {"V24aaaaaaaaaaaaaaaaaa1", "V24bbbbbbbbbbbbbbbbbb2",
+                       "V24cccccccccccccccccc3", "V24dddddddddddddddddd4"};
+  for (int i = 0; i < 4; ++i) {
+    data[static_cast<size_t>(i) * 1234567] ^= 0x5a;
+    std::ofstream(img, std::ios::binary)
+        .write(reinterpret_cast<const char*>(data.data()),
+               static_cast<std::streamsize>(data.size()));
+    backy::testing::LegacyRevisionSpec spec;
+    spec.version = 24;
+    spec.dir = dir_.string();
+    spec.image = img.string();
+    spec.uuid = ids[i];
+    spec.tags = {"daily"};
+    spec.timestamp = "2026-01-0" + std::to_string(i + 1) + " 10:00:00+00:00";
+    spec.incomplete = i == 3;
+    ASSERT_OK(backy::testing::WriteLegacyRevision(spec));
+    if (i < 3) expected[ids[i]] = data;
+  }
+  fs::remove(img);
+  ASSERT_TRUE(fs::is_symlink(dir_ / "last"));
+  auto sum = Upgrade(dir_.string(), {});
+  ASSERT_OK(sum.status());
+  EXPECT_EQ(sum->revisions_converted, 3u);
+  const Snapshot after = Take(dir_);
+  ASSERT_EQ(after.revisions.size(), 3u);
+  for (const auto& r : after.revisions) {
+    EXPECT_FALSE(r.legacy);
+    EXPECT_TRUE(after.images.at(r.id) == expected.at(r.id)) << r.id;
+  }
+  EXPECT_EQ(after.revisions[1].parent, ids[0]);
+  EXPECT_TRUE(LegacyNames(dir_).empty())
+      << ::testing::PrintToString(LegacyNames(dir_));
 }
 
 TEST(UpgradeConfigTest, FlyingcircusBecomesCephRbd) {
