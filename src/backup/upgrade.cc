@@ -388,6 +388,9 @@ class Converter {
     if (!s.ok()) return s;
     ++read_;
     const uint32_t len = index->SlotLength(i);
+    // 2.4 kept the old tail in the last chunk when an image shrank; it
+    // read only up to the image size, and so do we.
+    if (buf->size() > len && i + 1 == index->slot_count()) buf->resize(len);
     if (buf->size() != len) {
       return Status::Corruption("2.x chunk holds " +
                                     std::to_string(buf->size()) +

@@ -447,6 +447,27 @@ TEST_F(UpgradeTest, PlanCountsWhatItWouldConvert) {
   EXPECT_FALSE(plan->NothingToDo());
 }
 
+// 2.4 kept the old tail in the last chunk file of an image that shrank:
+// only the image's bytes are converted.
+TEST_F(UpgradeTest, LastChunkLongerThanAShrunkImage) {
+  auto revs = ThreeRevisions();
+  revs.resize(1);
+  WriteLegacyRepository(dir_, revs);
+  const uint64_t size = 3 * kChunk + 1000;  // the last slot: 1000 bytes
+  std::string mapping;
+  ASSERT_OK(store::ReadWholeFile((dir_ / revs[0].id).string(), &mapping));
+  const auto at = mapping.rfind("\"size\": ");
+  ASSERT_NE(at, std::string::npos);
+  WriteText(dir_ / revs[0].id,
+            mapping.substr(0, at) + "\"size\": " + std::to_string(size) + "}");
+  ASSERT_OK(Upgrade(dir_.string(), {}).status());
+  const Snapshot after = Take(dir_);
+  ASSERT_EQ(after.revisions.size(), 1u);
+  std::vector<uint8_t> expected(revs[0].image.begin(),
+                                revs[0].image.begin() + size);
+  EXPECT_TRUE(after.images.at(revs[0].id) == expected);
+}
+
 // A 2.4 repository as tests/support/legacy_repo_writer.h writes it (flat
 // config, 0440 chunk files, `last` links, an incomplete backup last): each
 // converted revision holds the image as it was at its backup.
