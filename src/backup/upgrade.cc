@@ -572,6 +572,7 @@ Result<UpgradeSummary> Upgrade(const std::string& dir,
   }
   Status s = RefuseDamaged(*plan);
   if (!s.ok()) return s;
+  sum.clean_up_only = !plan->legacy_config;
   if (plan->legacy_config) {
     s = ConvertRevisions(**repo, *plan, options, &sum);
     if (!s.ok()) return s;

@@ -69,6 +69,9 @@ struct UpgradeOptions {
 
 struct UpgradeSummary {
   bool was_current = false;  // nothing was to do
+  // The config was current already (an earlier upgrade stopped in its
+  // clean-up): only 2.x files were removed.
+  bool clean_up_only = false;
   size_t revisions_converted = 0;
   size_t revisions_resumed = 0;     // converted by an earlier run
   uint64_t image_bytes = 0;         // of the converted revisions

@@ -251,6 +251,7 @@ TEST_F(UpgradeTest, EveryRevisionReadsTheSameAfterwards) {
   auto sum = Upgrade(dir_.string(), {});
   ASSERT_OK(sum.status());
   EXPECT_FALSE(sum->was_current);
+  EXPECT_FALSE(sum->clean_up_only);
   EXPECT_EQ(sum->revisions_converted, 3u);
   EXPECT_EQ(sum->image_bytes, 3 * revs[0].image.size());
   // Slot 1 (written zeros) and c's omitted slot 2 have no chunk; slots
@@ -422,6 +423,7 @@ TEST_F(UpgradeTest, CleanUpInterruptedAfterTheConfigIsFinished) {
   auto sum = Upgrade(dir_.string(), {});
   ASSERT_OK(sum.status());
   EXPECT_FALSE(sum->was_current);
+  EXPECT_TRUE(sum->clean_up_only);
   EXPECT_EQ(sum->revisions_converted, 0u);
   EXPECT_GT(sum->files_removed, 0u);
   EXPECT_TRUE(LegacyNames(dir_).empty());

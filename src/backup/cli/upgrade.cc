@@ -49,7 +49,7 @@ class UpgradeCommand final : public Command {
                   global.backupdir.c_str());
       return Status::OK();
     }
-    if (sum->revisions_converted == 0 && sum->revisions_resumed == 0) {
+    if (sum->clean_up_only) {
       std::printf(
           "%s: finished the clean-up of an earlier upgrade: %llu 2.x files "
           "removed\n",
