@@ -3,11 +3,13 @@
 #include <dirent.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -100,26 +102,37 @@ void AddRevisionFiles(const std::string& dir, const std::string& id,
   AddIfExists(store::LegacyMappingFileName(dir, id), out);
 }
 
-// Sizes of the distinct 2.x chunks the revisions to convert name.
+// Sizes of the distinct 2.x chunks the revisions to convert name, but not
+// those a converted revision names (converted already).
 Status MeasureChunks(Repository& repo, UpgradePlan* plan) {
-  std::set<Digest> seen;
+  if (plan->to_convert.empty()) return Status::OK();
+  std::set<Digest> done;
+  for (const std::string& id : plan->converted) {
+    auto index = store::LoadLegacyIndex(repo.dir(), id);
+    if (!index.ok()) continue;  // only makes the figures larger
+    for (size_t i = 0; i < index->slot_count(); ++i)
+      done.insert(index->slot(i));
+  }
+  std::map<Digest, std::string> needed;  // -> the first revision naming it
   for (const Revision& r : plan->to_convert) {
     auto index = repo.LoadIndex(r);
     if (!index.ok()) return index.status();
     for (size_t i = 0; i < index->slot_count(); ++i) {
-      if (!index->IsZero(i)) seen.insert(index->slot(i));
+      const Digest& d = index->slot(i);
+      if (!d.IsZero() && !done.count(d)) needed.emplace(d, r.id);
     }
   }
-  if (plan->to_convert.empty()) return Status::OK();
   store::ChunkStore& legacy = repo.ChunksOf(plan->to_convert.front());
-  for (const Digest& d : seen) {
-    const std::string path = legacy.ChunkName(d);
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      return Status::Corruption("2.x chunk " + d.Hex() + " is missing", path);
-    }
+  for (const auto& [d, id] : needed) {
     auto plain = legacy.PlainSize(d);
-    if (!plain.ok()) return plain.status();
+    if (!plain.ok()) {
+      return plain.status().WithContext("2.x revision " + id);
+    }
+    struct stat st;
+    const std::string path = legacy.ChunkName(d);
+    if (::stat(path.c_str(), &st) != 0) {
+      return Status::FromErrno(errno, "stat", path);
+    }
     ++plan->legacy_chunks;
     plan->legacy_chunk_file_bytes += static_cast<uint64_t>(st.st_size);
     plan->legacy_chunk_plain_bytes += *plain;
@@ -150,6 +163,9 @@ Result<UpgradePlan> PlanUpgrade(Repository& repo, bool measure) {
     } else if (plan.legacy_config) {
       plan.to_convert.push_back(r);
       plan.image_bytes += r.size;
+      // Its index (16 bytes a slot) and a .rev of well under 4 KiB.
+      plan.metadata_bytes += store::kIndexHeaderSize +
+                             16 * store::SlotsFor(r.size, r.chunk_size) + 4096;
       AddRevisionFiles(dir, r.id, &files);
     } else {
       // The config is ours, so every 2.x revision was converted before it
@@ -505,6 +521,37 @@ Status RefuseDamaged(const UpgradePlan& plan) {
       "of the repository, and run upgrade again");
 }
 
+// A damaged 2.x chunk or mapping: says what to do.
+Status StoppedByDamage(const Status& s) {
+  return Status::Corruption(
+      "upgrade stopped: " + s.Message() +
+      "; nothing was removed and the repository reads as before. Repair "
+      "that file, or forget the revisions that need it ('backy verify "
+      "--all' lists them), then run upgrade again");
+}
+
+// Refuses an upgrade that would fill the file system: the new chunks exist
+// before the old ones are removed (UpgradePlan::PeakExtraBytes()).
+Status CheckFreeSpace(Repository& repo, UpgradePlan* plan) {
+  Status s = MeasureChunks(repo, plan);
+  if (s.IsCorruption()) return StoppedByDamage(s);
+  if (!s.ok()) return s;
+  struct statvfs fs;
+  if (::statvfs(repo.dir().c_str(), &fs) != 0) {
+    return Status::FromErrno(errno, "statvfs", repo.dir());
+  }
+  const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const uint64_t need = plan->PeakExtraBytes();
+  if (need <= free) return Status::OK();
+  return Status::NoSpace("the upgrade needs about " + FormatBytes(need) +
+                             " of free space (the size of the 2.x chunks it "
+                             "converts), " +
+                             FormatBytes(free) +
+                             " is free; nothing was converted. Free some "
+                             "space, or run upgrade --no-space-check",
+                         repo.dir());
+}
+
 // Step 2 and 3 of Upgrade(): converts plan.to_convert, then writes the
 // current config.
 Status ConvertRevisions(Repository& repo, const UpgradePlan& plan,
@@ -526,13 +573,7 @@ Status ConvertRevisions(Repository& repo, const UpgradePlan& plan,
     spdlog::debug("upgrade: converted revision {}", rev.id);
   }
   converter.AddTo(sum);
-  if (s.IsCorruption()) {
-    return Status::Corruption(
-        "upgrade stopped: " + s.Message() +
-        "; nothing was removed and the repository reads as before. Repair "
-        "that file, or forget the revisions that need it ('backy verify "
-        "--all' lists them), then run upgrade again");
-  }
+  if (s.IsCorruption()) return StoppedByDamage(s);
   if (!s.ok()) {
     return s.WithContext(
         "upgrade stopped (nothing was removed; run it again to continue)");
@@ -573,6 +614,10 @@ Result<UpgradeSummary> Upgrade(const std::string& dir,
   Status s = RefuseDamaged(*plan);
   if (!s.ok()) return s;
   sum.clean_up_only = !plan->legacy_config;
+  if (plan->legacy_config && options.check_space) {
+    s = CheckFreeSpace(**repo, &*plan);
+    if (!s.ok()) return s;
+  }
   if (plan->legacy_config) {
     s = ConvertRevisions(**repo, *plan, options, &sum);
     if (!s.ok()) return s;

@@ -37,13 +37,27 @@ struct UpgradePlan {
   // order of removal: revision files, chunk files, emptied prefix
   // directories, chunks/store, last, last.rev, .purge, .backup.
   std::vector<std::string> legacy_files;
-  // Of to_convert: image bytes, and the distinct 2.x chunks they name
-  // (count, sum of file sizes, sum of plain sizes). Only PlanUpgrade with
-  // `measure` fills the chunk figures.
+  // Of to_convert: image bytes, and the distinct 2.x chunks they name that
+  // no converted revision names (count, sum of file sizes, sum of plain
+  // sizes). Only PlanUpgrade with `measure` fills the chunk figures.
   uint64_t image_bytes = 0;
   uint64_t legacy_chunks = 0;
   uint64_t legacy_chunk_file_bytes = 0;
   uint64_t legacy_chunk_plain_bytes = 0;
+  // The indexes and metadata the conversion writes (an upper bound).
+  uint64_t metadata_bytes = 0;
+
+  // The new chunks exist before the old ones are removed: the space the
+  // upgrade needs at its peak, estimated as the 2.x chunk files' size (zstd
+  // packs image data at least as tightly as LZO1X-1) plus the metadata.
+  // REQUIRES: measured.
+  uint64_t PeakExtraBytes() const {
+    return legacy_chunk_file_bytes + metadata_bytes;
+  }
+  // The most it can need: the chunks' plain size plus the metadata.
+  uint64_t MaxExtraBytes() const {
+    return legacy_chunk_plain_bytes + metadata_bytes;
+  }
 
   // Nothing to do: a current repository without 2.x files (without
   // .backup, which an upgrade removes last).
@@ -60,6 +74,10 @@ struct UpgradeOptions {
   // Wait for a 2.x process (or a reader) holding .backup/.purge, or for our
   // writer lock, instead of failing with Busy. Polls; `cancel` stops it.
   bool wait = false;
+  // Refuse (NoSpace, nothing changed) when the file system has less free
+  // space than UpgradePlan::PeakExtraBytes(). Costs a read of each 2.x
+  // chunk file's header before the conversion starts.
+  bool check_space = true;
   // Set (e.g. from a signal handler) to stop between chunks: Interrupted,
   // nothing removed; a later upgrade resumes.
   const std::atomic<bool>* cancel = nullptr;
@@ -89,7 +107,9 @@ struct UpgradeSummary {
 //  1. takes 2.x's .backup and .purge exclusively (no 2.x backup, purge or
 //     restore, and none of our readers of the 2.x form, runs meanwhile) and
 //     our writer lock; Busy naming the lock file and its likely holder;
-//  2. converts each 2.x revision not converted yet, oldest first: every
+//  2. with check_space, refuses (NoSpace) when the file system has less
+//     free space than the conversion needs at its peak; then converts
+//     each 2.x revision not converted yet, oldest first: every
 //     slot's 2.x chunk read and checked (an all-zero one becomes a zero
 //     slot), stored under its XXH3-128 digest, Sync(), then Publish() —
 //     test point "upgrade-published" after each;

@@ -154,6 +154,34 @@ for delay in 0.05 0.15 0.3; do
   upgraded "$dir" v253 "$before"
 done
 
+# Not enough space for the new chunks: refused up front, nothing changed;
+# forced, it stops at the full disk with every revision still reading, and
+# finishes once there is space. (Needs a tmpfs: root.)
+small=$T/small
+mkdir "$small"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=16m tmpfs "$small" 2>/dev/null; then
+  CLEANUPS+=("umount '$small'")
+  log "v253 on a 16 MiB tmpfs"
+  cp -a "$DATA/v253" "$small/r"
+  before=$(revisions "$small/r")
+  t0=$(tree "$small/r")
+  expect_fail "upgrade needs about .* of free space .* nothing was converted" \
+    "$BACKY" -b "$small/r" upgrade
+  # Only our lock files are new.
+  [ "$(tree "$small/r" | grep -v -e '\./lock' -e '\./purge\.lock')" = "$t0" ] ||
+    fail "the upgrade refused for lack of space changed the repository"
+  out=$("$BACKY" -b "$small/r" upgrade --dry-run)
+  echo "$out" | grep -q "peak extra space" || fail "dry run: $out"
+  expect_fail "No space left on device" "$BACKY" -b "$small/r" upgrade --no-space-check
+  check_restores "$small/r" v253
+  [ "$(revisions "$small/r")" = "$before" ] || fail "revisions changed by a full disk"
+  mount -o remount,size=64m "$small"
+  "$BACKY" -b "$small/r" upgrade >/dev/null
+  upgraded "$small/r" v253 "$before"
+else
+  log "SKIP: the full-disk part needs root to mount a tmpfs"
+fi
+
 # A backup after the upgrade continues from the newest revision: only the
 # chunks that changed are written.
 log "backup after upgrade"

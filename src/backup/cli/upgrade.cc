@@ -6,7 +6,6 @@
 
 #include "backup/cli/command.h"
 #include "backup/progress.h"
-#include "store/index.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -26,6 +25,9 @@ class UpgradeCommand final : public Command {
   void Setup(CLI::App* app) override {
     app->add_flag("-n,--dry-run", dry_run_,
                   "Only print what would be converted and the space it needs");
+    app->add_flag("--no-space-check", no_space_check_,
+                  "Start even when the file system seems to lack the space "
+                  "the new chunks need");
     app->add_flag("--wait", wait_,
                   "Wait for a backy 2.x process, restore or nbd-server using "
                   "the repository instead of failing");
@@ -38,6 +40,7 @@ class UpgradeCommand final : public Command {
   Status Upgrade(const GlobalOptions& global) {
     UpgradeOptions options;
     options.wait = wait_;
+    options.check_space = !no_space_check_;
     options.cancel = &g_cancel;
     options.on_wait = [](const std::string& lock) {
       std::fprintf(stderr, "backy: upgrade: waiting for %s\n", lock.c_str());
@@ -120,20 +123,11 @@ class UpgradeCommand final : public Command {
                 store::Repository::SourceNameOf(config.source).c_str());
     std::printf("  then remove %zu 2.x files (%zu incomplete revisions)\n",
                 plan->legacy_files.size(), plan->incomplete.size());
-    // New chunks exist before the old ones are removed. zstd packs image
-    // data at least as tightly as LZO1X-1 does, so the 2.x chunk files'
-    // size is the estimate; the plain size bounds it.
-    uint64_t index_bytes = 0;
-    for (const auto& r : plan->to_convert) {
-      index_bytes += store::kIndexHeaderSize +
-                     16 * store::SlotsFor(r.size, store::kDefaultChunkSize) +
-                     1024;
-    }
     std::printf(
         "  peak extra space: about %s (the 2.x chunk files' size), at most %s "
         "(their plain size)\n",
-        FormatBytes(plan->legacy_chunk_file_bytes + index_bytes).c_str(),
-        FormatBytes(plan->legacy_chunk_plain_bytes + index_bytes).c_str());
+        FormatBytes(plan->PeakExtraBytes()).c_str(),
+        FormatBytes(plan->MaxExtraBytes()).c_str());
     if (!plan->damaged.empty()) {
       for (const auto& d : plan->damaged) {
         std::printf("  cannot convert damaged revision %s: %s\n", d.id.c_str(),
@@ -148,6 +142,7 @@ class UpgradeCommand final : public Command {
 
   bool dry_run_ = false;
   bool wait_ = false;
+  bool no_space_check_ = false;
 };
 
 }  // namespace
