@@ -154,6 +154,25 @@ for delay in 0.05 0.15 0.3; do
   upgraded "$dir" v253 "$before"
 done
 
+# A directory of repositories (the scheduler's base directory): each 2.x
+# one is upgraded, a current one left as it is.
+log "base directory"
+base=$T/base
+mkdir "$base"
+cp -a "$DATA/v243" "$base/vm1"
+cp -a "$DATA/v253" "$base/vm2"
+rand_bytes cur 1 > "$T/cur.img"
+"$BACKY" -b "$base/cur" init file "$T/cur.img" >/dev/null 2>&1
+b1=$(revisions "$base/vm1")
+b2=$(revisions "$base/vm2")
+out=$("$BACKY" -b "$base" upgrade)
+[ "$(grep -c "3 revisions converted" <<<"$out")" = 2 ] || fail "base dir upgrade: $out"
+grep -q "$base/cur is already a current" <<<"$out" || fail "base dir upgrade: $out"
+upgraded "$base/vm1" v243 "$b1"
+upgraded "$base/vm2" v253 "$b2"
+[ "$("$BACKY" -b "$base" upgrade | grep -c "already a current")" = 3 ] ||
+  fail "second base dir upgrade not a no-op"
+
 # Not enough space for the new chunks: refused up front, nothing changed;
 # forced, it stops at the full disk with every revision still reading, and
 # finishes once there is space. (Needs a tmpfs: root.)

@@ -1,11 +1,19 @@
-// backy upgrade [--dry-run] [--wait]: convert a backy 2.x repository in
-// place into the current format (backup/upgrade.h).
+// backy upgrade [--dry-run] [--wait] [--no-space-check]: convert a backy
+// 2.x repository in place into the current format (backup/upgrade.h); given
+// a directory of repositories (the scheduler's base directory), each of
+// them in turn.
 #include "backup/upgrade.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <vector>
 
 #include "backup/cli/command.h"
 #include "backup/progress.h"
+#include "store/filename.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -33,11 +41,48 @@ class UpgradeCommand final : public Command {
                   "the repository instead of failing");
   }
   Status Run(const GlobalOptions& global) override {
-    return dry_run_ ? DryRun(global) : Upgrade(global);
+    const std::vector<std::string> repos = Repositories(global.backupdir);
+    if (repos.empty()) {
+      return dry_run_ ? DryRun(global.backupdir) : Upgrade(global.backupdir);
+    }
+    // A directory of repositories: each one; the first error is returned
+    // once all were tried.
+    Status first;
+    size_t failed = 0;
+    for (const std::string& dir : repos) {
+      Status s = dry_run_ ? DryRun(dir) : Upgrade(dir);
+      if (s.ok()) continue;
+      std::fprintf(stderr, "backy: upgrade: %s\n", s.Message().c_str());
+      if (s.IsInterrupted()) return s;
+      if (first.ok()) first = s;
+      ++failed;
+    }
+    if (failed == 0) return Status::OK();
+    return first.WithContext(std::to_string(failed) + " of " +
+                             std::to_string(repos.size()) +
+                             " repositories not upgraded; the first");
   }
 
  private:
-  Status Upgrade(const GlobalOptions& global) {
+  // The repositories in `dir` when it is a directory of repositories (no
+  // config of its own), sorted; else none.
+  static std::vector<std::string> Repositories(const std::string& dir) {
+    std::vector<std::string> out;
+    struct stat st;
+    if (::stat(store::ConfigFileName(dir).c_str(), &st) == 0) return out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string sub = e.path().string();
+      if (e.is_directory(ec) &&
+          ::stat(store::ConfigFileName(sub).c_str(), &st) == 0) {
+        out.push_back(sub);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status Upgrade(const std::string& dir) {
     UpgradeOptions options;
     options.wait = wait_;
     options.check_space = !no_space_check_;
@@ -45,19 +90,18 @@ class UpgradeCommand final : public Command {
     options.on_wait = [](const std::string& lock) {
       std::fprintf(stderr, "backy: upgrade: waiting for %s\n", lock.c_str());
     };
-    auto sum = backup::Upgrade(global.backupdir, options);
+    auto sum = backup::Upgrade(dir, options);
     if (!sum.ok()) return sum.status();
     if (sum->was_current) {
       std::printf("%s is already a current backy repository; nothing to do\n",
-                  global.backupdir.c_str());
+                  dir.c_str());
       return Status::OK();
     }
     if (sum->clean_up_only) {
       std::printf(
           "%s: finished the clean-up of an earlier upgrade: %llu 2.x files "
           "removed\n",
-          global.backupdir.c_str(),
-          static_cast<unsigned long long>(sum->files_removed));
+          dir.c_str(), static_cast<unsigned long long>(sum->files_removed));
       return Status::OK();
     }
     const double mib = static_cast<double>(sum->image_bytes) / (1 << 20);
@@ -68,9 +112,9 @@ class UpgradeCommand final : public Command {
         "%llu\n"
         "  chunks written: %llu (%s); existing chunks reused: %llu\n"
         "  2.x files removed: %llu\n",
-        global.backupdir.c_str(), sum->revisions_converted,
-        sum->revisions_resumed, FormatBytes(sum->image_bytes).c_str(),
-        sum->seconds, sum->seconds > 0 ? mib / sum->seconds : 0.0,
+        dir.c_str(), sum->revisions_converted, sum->revisions_resumed,
+        FormatBytes(sum->image_bytes).c_str(), sum->seconds,
+        sum->seconds > 0 ? mib / sum->seconds : 0.0,
         static_cast<unsigned long long>(sum->legacy_chunks_read),
         static_cast<unsigned long long>(sum->slots_deduplicated),
         static_cast<unsigned long long>(sum->zero_slots),
@@ -81,14 +125,14 @@ class UpgradeCommand final : public Command {
     return Status::OK();
   }
 
-  Status DryRun(const GlobalOptions& global) {
-    auto repo = OpenRepository(global);
+  Status DryRun(const std::string& dir_name) {
+    auto repo = store::Repository::Open(dir_name);
     if (!repo.ok()) return repo.status();
     auto lock = (*repo)->LockReader();
     if (!lock.ok()) return lock.status();
     auto plan = PlanUpgrade(**repo, /*measure=*/true);
     if (!plan.ok()) return plan.status();
-    const char* dir = global.backupdir.c_str();
+    const char* dir = dir_name.c_str();
     if (plan->NothingToDo()) {
       std::printf("%s is already a current backy repository; nothing to do\n",
                   dir);
