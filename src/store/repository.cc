@@ -201,9 +201,14 @@ Status Repository::RequireCurrentFormat(std::string_view what) const {
 }
 
 std::string Repository::SourceName() const {
+  return SourceNameOf(config_.source);
+}
+
+std::string Repository::SourceNameOf(
+    const std::map<std::string, std::string>& source) {
   auto get = [&](const char* k) {
-    auto it = config_.source.find(k);
-    return it == config_.source.end() ? std::string() : it->second;
+    auto it = source.find(k);
+    return it == source.end() ? std::string() : it->second;
   };
   const std::string type = get("type");
   if (!get("filename").empty()) return type + ":" + get("filename");

@@ -91,6 +91,9 @@ class Repository {
   Status RequireCurrentFormat(std::string_view what) const;
   // "file:/images/vm.raw", "ceph-rbd:pool/image": the source, for humans.
   std::string SourceName() const;
+  // The same for a config's source section.
+  static std::string SourceNameOf(
+      const std::map<std::string, std::string>& source);
   std::string tmp_dir() const { return TmpDirName(dir_); }
 
   using DamagedRevision = store::DamagedRevision;

@@ -18,6 +18,7 @@ std::unique_ptr<Command> MakeExpireCommand();
 std::unique_ptr<Command> MakePurgeCommand();
 std::unique_ptr<Command> MakeVerifyCommand();
 std::unique_ptr<Command> MakeDistrustCommand();
+std::unique_ptr<Command> MakeUpgradeCommand();
 
 std::vector<std::unique_ptr<Command>> AllCommands() {
   std::vector<std::unique_ptr<Command>> all;
@@ -31,6 +32,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(MakePurgeCommand());
   all.push_back(MakeVerifyCommand());
   all.push_back(MakeDistrustCommand());
+  all.push_back(MakeUpgradeCommand());
   all.push_back(MakeNbdServerCommand());
   all.push_back(MakeSchedulerCommand());
   all.push_back(MakeJobsCommand());
