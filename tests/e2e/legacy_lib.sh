@@ -11,6 +11,8 @@ FIX=$BACKY_SOURCE_DIR/tests/data/legacy-backy
 WRITER=$(readlink -f "$LEGACY_WRITER")
 [ -x "$WRITER" ] || fail "backy-test-legacy-writer not built: $WRITER"
 EXPECTED=$(cat "$FIX/expected.txt")
+# nbdsh runs python3 from PATH; the Debian one has the nbd module.
+nbdsh() { PATH=/usr/bin:$PATH command nbdsh "$@"; }
 
 # Checks that may fail independently record the failure and go on, so one
 # run reports every broken thing; `finish` fails the test if any did.
