@@ -180,7 +180,13 @@ damage_meta map-missing "$R2" ''
 # so, and proceeds when it is released.
 fixture_copy v253 "$T/locked"
 mkfifo "$T/release"
-flock -x "$T/locked/.purge" sh -c "read x <'$T/release'" &
+# One process holds the lock (fd 9) until a line comes through the fifo;
+# killing it releases everything.
+(
+  exec 9<"$T/locked/.purge"
+  flock -x 9
+  read -r _ <"$T/release"
+) &
 holder=$!
 CLEANUPS+=("kill $holder 2>/dev/null")
 for _ in $(seq 100); do

@@ -19,13 +19,15 @@ mkdir "$T/out"
 chmod 777 "$T/out"
 # Reading as someone who cannot write: as root, chmod a-w stops nobody, so
 # the read-only copy is read by an unprivileged user; otherwise by us.
+# RO is a command prefix (not a function, so that `"${RO[@]}" CMD &`
+# gives CMD's own pid, which execs in place).
+RO=()
 if [ "$(id -u)" -eq 0 ]; then
   needs_intruder
   chmod 711 "$T"
-  as_ro() { as_intruder "$@"; }
-else
-  as_ro() { "$@"; }
+  RO=(setpriv --reuid=backy-intruder --regid=backy-intruder --clear-groups --)
 fi
+as_ro() { "${RO[@]}" "$@"; }
 cp -a "$FIX" "$T/ro"
 chmod -R a-w "$T/ro"
 CLEANUPS+=("chmod -R u+w '$T/ro'")
@@ -36,11 +38,11 @@ uri() { echo "nbd+unix:///$1?socket=$sock"; }
 # serve DIR [ARGS...]: nbd-server on $sock (as the read-only user for the
 # read-only copy).
 serve() {
-  local dir=$1 run=
+  local dir=$1 run=()
   shift
   rm -f "$sock"
-  case $dir in "$T/ro"/*) run=as_ro ;; esac
-  $run "$BACKY" -b "$dir" nbd-server --socket "$sock" "$@" 2>>"$T/server.log" &
+  case $dir in "$T/ro"/*) run=("${RO[@]}") ;; esac
+  "${run[@]}" "$BACKY" -b "$dir" nbd-server --socket "$sock" "$@" 2>>"$T/server.log" &
   server=$!
   CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
   for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
