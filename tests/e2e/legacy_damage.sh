@@ -168,6 +168,8 @@ map_text=$(cat "$FIX/v253/$R2")
 damage_meta rev-garbage "$R2.rev" $'{{{ not: [yaml\n'
 damage_meta rev-truncated "$R2.rev" "${rev_text:0:60}"
 damage_meta rev-timestamp "$R2.rev" "${rev_text/timestamp: 2026-12-01/timestamp: yesterday}"
+damage_meta rev-uuid-mismatch "$R2.rev" "${rev_text/uuid: $R2/uuid: $R1}"
+damage_meta rev-cowfile "$R2.rev" "${rev_text/backend_type: chunked/backend_type: cowfile}"
 damage_meta map-not-json "$R2" 'this is not JSON'
 damage_meta map-truncated "$R2" "${map_text:0:100}"
 damage_meta map-not-hex "$R2" "${map_text/0ac73b3abc1f8c3f62237fd8556ef186/0ac73b3abc1f8c3f62237fd8556efxyz}"

@@ -263,6 +263,17 @@ grep -q "^2 revisions" "$T/status" || check_fail "status after forget: $(cat "$T
 [ "$("$BACKY" -b "$T/d243" restore -r last - 2>/dev/null | sha)" = "$(expected_field v243 m2QuChRHZgh9XmDM54T46x 3)" ] ||
   check_fail "restore last after forgetting the newest (dangling last symlink)"
 
+# --- last/last.rev as small files naming their targets (what git checks
+# out where symlinks are off): still not revisions.
+fixture_copy v243 "$T/lastfiles"
+rm "$T/lastfiles/last" "$T/lastfiles/last.rev"
+printf 'JensP9UhQaqULF9Weon7tM' >"$T/lastfiles/last"
+printf 'JensP9UhQaqULF9Weon7tM.rev' >"$T/lastfiles/last.rev"
+"$BACKY" -b "$T/lastfiles" status >"$T/status" 2>&1 || check_fail "status with last as files: $(cat "$T/status")"
+grep -q "^3 revisions" "$T/status" || check_fail "status with last as files: $(cat "$T/status")"
+[ "$("$BACKY" -b "$T/lastfiles" restore -r last - 2>/dev/null | sha)" = "$(expected_field v243 JensP9UhQaqULF9Weon7tM 3)" ] ||
+  check_fail "restore -r last with last as files"
+
 # --- Revisions the helper writes: an incomplete one is not listed or
 # served; one after it is; shrunk images restore exactly.
 fixture_copy v253 "$T/w253"
