@@ -145,8 +145,11 @@ for h in $C0 $C4; do
 done
 
 # --- Broken metadata of R2: its .rev, its mapping.
-damage_meta() {  # damage_meta NAME FILE CONTENT
-  local name=$1 repo=$T/$1 file=$2
+# damage_meta NAME FILE CONTENT [deep]: "deep" damage is inside a mapping
+# that status need not parse (it reads the size at its end): status may
+# list the revision; restore and verify must find it.
+damage_meta() {
+  local name=$1 repo=$T/$1 file=$2 deep=${4:-}
   fixture_copy v253 "$repo"
   chmod u+w "$repo/$file"
   printf '%s' "$3" >"$repo/$file"
@@ -154,13 +157,22 @@ damage_meta() {  # damage_meta NAME FILE CONTENT
   local says="Corruption.*$R2.*$repo/$R2"
   expect_clean_error "$name: restore" "$says" "$BACKY" -b "$repo" restore -r $R2 -
   stdout_is_prefix "$name: restore" "$T/$R2.img"
-  expect_clean_error "$name: status" "$says" "$BACKY" -b "$repo" status
+  if [ -z "$deep" ]; then
+    expect_clean_error "$name: status" "$says" "$BACKY" -b "$repo" status
+  else
+    "$BACKY" -b "$repo" status >"$T/stdout" 2>"$T/stderr" || true
+  fi
   grep -q "$R1" "$T/stdout" && grep -q "$R3" "$T/stdout" ||
     check_fail "$name: status does not list the others: $(cat "$T/stdout")"
-  # verify skips a damaged revision, as for our own repositories, but
-  # names it.
-  "$BACKY" -b "$repo" verify --all >"$T/verify" 2>&1 || true
+  # verify skips a revision the listing found damaged, as for our own
+  # repositories, but names it; damage it finds itself fails it.
+  local rc=0
+  "$BACKY" -b "$repo" verify --all >"$T/verify" 2>&1 || rc=$?
   grep -q "$R2" "$T/verify" || check_fail "$name: verify does not name $R2: $(cat "$T/verify")"
+  if [ -n "$deep" ]; then
+    [ $rc -ne 0 ] || check_fail "$name: verify --all passed: $(cat "$T/verify")"
+    grep -q "$repo/$R2" "$T/verify" || check_fail "$name: verify does not name the mapping: $(cat "$T/verify")"
+  fi
   others_restore "$repo" "$name" $R1 $R3
 }
 rev_text=$(cat "$FIX/v253/$R2.rev")
@@ -172,8 +184,8 @@ damage_meta rev-uuid-mismatch "$R2.rev" "${rev_text/uuid: $R2/uuid: $R1}"
 damage_meta rev-cowfile "$R2.rev" "${rev_text/backend_type: chunked/backend_type: cowfile}"
 damage_meta map-not-json "$R2" 'this is not JSON'
 damage_meta map-truncated "$R2" "${map_text:0:100}"
-damage_meta map-not-hex "$R2" "${map_text/0ac73b3abc1f8c3f62237fd8556ef186/0ac73b3abc1f8c3f62237fd8556efxyz}"
-damage_meta map-slot-past-size "$R2" "${map_text/\"5\": /\"99\": \"47e3e53870e592dbbb6a35fc5d0c0f13\", \"5\": }"
+damage_meta map-not-hex "$R2" "${map_text/0ac73b3abc1f8c3f62237fd8556ef186/0ac73b3abc1f8c3f62237fd8556efxyz}" deep
+damage_meta map-slot-past-size "$R2" "${map_text/\"5\": /\"99\": \"47e3e53870e592dbbb6a35fc5d0c0f13\", \"5\": }" deep
 damage_meta map-size-over-limit "$R2" "${map_text/\"size\": 23592960/\"size\": 18446744073709551616}"
 damage_meta map-size-negative "$R2" "${map_text/\"size\": 23592960/\"size\": -4096}"
 damage_meta map-missing "$R2" ''
