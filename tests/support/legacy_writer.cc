@@ -7,14 +7,21 @@
 //       [--trust trusted|distrusted|verified]
 //       [--timestamp '2026-12-01 19:37:34.453883+00:00'] [--duration 0.25]
 //       [--source PATH] [--incomplete]
+//   backy-test-legacy-writer --decode CHUNKFILE
+//       (writes the chunk's checked plain bytes to stdout)
 //
 // Exit 0 on success; otherwise one line on stderr and exit 1 (2 for usage).
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "legacy_repo_writer.h"
+#include "store/legacy_chunk.h"
 
 namespace {
 
@@ -29,9 +36,30 @@ int Usage(const char* msg) {
   return 2;
 }
 
+// Decodes one 2.x chunk file (its hash from its name) to stdout.
+int Decode(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    fprintf(stderr, "backy-test-legacy-writer: cannot open %s\n", path.c_str());
+    return 1;
+  }
+  const std::vector<uint8_t> file((std::istreambuf_iterator<char>(in)), {});
+  std::string hash = std::filesystem::path(path).filename().string();
+  hash = hash.substr(0, hash.find('.'));
+  std::vector<uint8_t> plain;
+  backy::Status s = backy::store::DecodeLegacyChunk(file, hash, path, &plain);
+  if (!s.ok()) {
+    fprintf(stderr, "backy-test-legacy-writer: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return fwrite(plain.data(), 1, plain.size(), stdout) == plain.size() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string_view(argv[1]) == "--decode")
+    return Decode(argv[2]);
   backy::testing::LegacyRevisionSpec spec;
   bool have_version = false;
   for (int i = 1; i < argc; ++i) {
