@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the tests of backy 2.x repositories read in place
 # (legacy_*.sh). Source it after lib.sh. Sets $FIX (the genuine 2.x
 # repositories, tests/data/legacy-backy), $WRITER (backy-test-legacy-writer,
