@@ -153,8 +153,8 @@ damage_meta() {
   fixture_copy v253 "$repo"
   chmod u+w "$repo/$file"
   printf '%s' "$3" >"$repo/$file"
-  # Damage is Corruption naming the revision (and the file).
-  local says="Corruption.*$R2.*$repo/$R2"
+  # Damage is Corruption naming the file (so the revision too).
+  local says="Corruption.*$repo/$R2"
   expect_clean_error "$name: restore" "$says" "$BACKY" -b "$repo" restore -r $R2 -
   stdout_is_prefix "$name: restore" "$T/$R2.img"
   if [ -z "$deep" ]; then
