@@ -319,6 +319,34 @@ for t in daily:big weekly:small monthly:exact; do
   cmp -s "$T/out/w24-${t#*:}.img" "$T/${t#*:}.img" || check_fail "restore w24 ${t%%:*}: differs (size $(stat -c %s "$T/out/w24-${t#*:}.img"))"
 done
 "$BACKY" -b "$T/w24" verify --all >"$T/verify" 2>&1 || check_fail "verify w24: $(cat "$T/verify")"
+if serve "$T/w24"; then
+  for t in daily:big weekly:small monthly:exact; do
+    [ "$(nbdcopy "$(uri "${t%%:*}")" - 2>"$T/err" | sha)" = "$(sha <"$T/${t#*:}.img")" ] ||
+      check_fail "nbdcopy w24 ${t%%:*}: $(tail -1 "$T/err")"
+  done
+  stop
+fi
+
+# A bigger 2.5 repository (11 and then 13 slots: more than a restore or
+# NBD read-ahead window), restored and served whole.
+rand_bytes bigger 40 >"$T/b1.img"
+truncate -s $((42 * 1024 * 1024 + 777)) "$T/b1.img"
+"$WRITER" --version 2.5 --dir "$T/w25" --image "$T/b1.img" --uuid BiggerOneXXXXXXXXXXXXa \
+  --timestamp '2026-11-01 10:00:00+00:00' --tags daily
+cp "$T/b1.img" "$T/b2.img"
+rand_bytes bigger2 1 | dd of="$T/b2.img" bs=1K seek=20000 conv=notrunc status=none
+truncate -s $((50 * 1024 * 1024)) "$T/b2.img"
+"$WRITER" --version 2.5 --dir "$T/w25" --image "$T/b2.img" --uuid BiggerTwoXXXXXXXXXXXXa \
+  --timestamp '2026-11-02 10:00:00+00:00' --tags weekly
+for t in daily:b1 weekly:b2; do
+  [ "$("$BACKY" -b "$T/w25" restore -r "${t%%:*}" - 2>"$T/err" | sha)" = "$(sha <"$T/${t#*:}.img")" ] ||
+    check_fail "restore w25 ${t%%:*}: $(cat "$T/err")"
+done
+if serve "$T/w25"; then
+  [ "$(nbdcopy "$(uri weekly)" - | sha)" = "$(sha <"$T/b2.img")" ] || check_fail "nbdcopy w25 weekly"
+  [ "$(nbdcopy "$(uri daily)" - | sha)" = "$(sha <"$T/b1.img")" ] || check_fail "nbdcopy w25 daily"
+  stop
+fi
 
 # --- The helper, given the images backy restored, writes the genuine
 # mapping and chunk files again (the CLI path of legacy_writer_test).
