@@ -226,6 +226,32 @@ wait $restorer || rc=$?
 [ $rc = 0 ] || check_fail "restore after the purge released: exit $rc: $(cat "$T/wait.err")"
 cmp -s "$T/waited.img" "$T/$R1.img" || check_fail "restore after waiting: wrong image"
 
+# --- A stand-in 2.x backup holds .backup exclusively: distrust and forget
+# fail at once, saying why, and change nothing; reading goes on.
+fixture_copy v253 "$T/busy"
+before=$(tree_sum "$T/busy")
+(
+  exec 9<"$T/busy/.backup"
+  flock -x 9
+  read -r _ <"$T/release"
+) &
+holder=$!
+CLEANUPS+=("kill $holder 2>/dev/null")
+for _ in $(seq 100); do
+  flock -n -s "$T/busy/.backup" true || break
+  sleep 0.05
+done
+for cmd in "distrust -r $R1" "forget -r $R1"; do
+  # shellcheck disable=SC2086
+  expect_clean_error "2.x backup running: $cmd" "\.backup|busy|running|locked" \
+    timeout 20 "$BACKY" -b "$T/busy" $cmd
+done
+[ "$(tree_sum "$T/busy")" = "$before" ] || check_fail "distrust/forget changed a repository a 2.x backup holds"
+[ "$("$BACKY" -b "$T/busy" restore -r $R1 - 2>/dev/null | sha)" = "$(sha <"$T/$R1.img")" ] ||
+  check_fail "restore while a 2.x backup runs"
+echo go >"$T/release"
+wait $holder || true
+
 # --- Reading holds .purge shared: a 2.x purge (flock -x) cannot start
 # while an NBD server runs; it can once the server is gone.
 rm -f "$sock"
