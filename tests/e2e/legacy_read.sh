@@ -337,7 +337,9 @@ cp "$T/b1.img" "$T/b2.img"
 rand_bytes bigger2 1 | dd of="$T/b2.img" bs=1K seek=20000 conv=notrunc status=none
 truncate -s $((50 * 1024 * 1024)) "$T/b2.img"
 "$WRITER" --version 2.5 --dir "$T/w25" --image "$T/b2.img" --uuid BiggerTwoXXXXXXXXXXXXa \
-  --timestamp '2026-11-02 10:00:00+00:00' --tags weekly
+  --timestamp '2026-11-02 10:00:00+00:00' --tags weekly --trust verified
+"$BACKY" -b "$T/w25" status 2>&1 | grep BiggerTwo | grep -qw verified ||
+  check_fail "a 2.x verified revision does not show as verified"
 for t in daily:b1 weekly:b2; do
   [ "$("$BACKY" -b "$T/w25" restore -r "${t%%:*}" - 2>"$T/err" | sha)" = "$(sha <"$T/${t#*:}.img")" ] ||
     check_fail "restore w25 ${t%%:*}: $(cat "$T/err")"
