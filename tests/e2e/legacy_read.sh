@@ -72,6 +72,20 @@ while read -r folder id sum size tags <&3; do
   fi
 done 3<<<"$EXPECTED"
 
+# --- A block device gets the image (and --force is needed), as for ours.
+if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
+  rand_bytes garbage 24 >"$T/dev.img"
+  dev=$(losetup -f --show "$T/dev.img")
+  CLEANUPS+=("losetup -d $dev")
+  for r in v243:G3zAdqRFrQ3QFmQydJtaN4 v253:57j9s64BLJy5eRB52bv3nq; do
+    folder=${r%%:*} id=${r#*:}
+    "$BACKY" -b "$T/ro/$folder" restore -r "$id" --force "$dev" 2>"$T/err" ||
+      { check_fail "restore $folder $id to a block device: $(cat "$T/err")"; continue; }
+    [ "$(head -c "$(expected_field "$folder" "$id" 4)" "$dev" | sha)" = "$(expected_field "$folder" "$id" 3)" ] ||
+      check_fail "restore $folder $id to a block device: sha256 differs"
+  done
+fi
+
 # --- status: every uuid, the distrusted one distrusted, nothing else.
 for folder in v243 v253; do
   repo=$T/ro/$folder
