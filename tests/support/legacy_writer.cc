@@ -10,6 +10,11 @@
 //   backy-test-legacy-writer --decode CHUNKFILE
 //       (writes the chunk's checked plain bytes to stdout)
 //
+// A new DIR gets the config of a file source (2.4 flat, 2.5 with a
+// schedule); for another source (ceph-rbd) write DIR/config first, as 2.x
+// would have, and feed the writer an export of the image: an existing
+// config is kept.
+//
 // Exit 0 on success; otherwise one line on stderr and exit 1 (2 for usage).
 #include <cstdio>
 #include <cstring>
