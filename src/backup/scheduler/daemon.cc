@@ -58,6 +58,7 @@ class Daemon {
     }
     lock_ = std::move(*lock);
     AddSchedulerLog(config->log_file);
+    LogConfigWarnings(*config);
     s = ApplyConfig(std::move(*config), /*initial=*/true);
     if (!s.ok()) return s;
     spdlog::info("scheduler started (pid {}): {} jobs, worker-limit {}",
@@ -83,6 +84,11 @@ class Daemon {
     Status s = MakePrivateFile(path);
     if (s.ok()) s = AddLogFile(path, spdlog::level::info);
     if (!s.ok()) spdlog::warn("cannot open the scheduler log: {}", s.Message());
+  }
+
+  // The backy 2.x keys that do nothing here, once per read of the file.
+  static void LogConfigWarnings(const DaemonConfig& config) {
+    for (const auto& w : config.warnings) spdlog::warn("{}", w);
   }
 
   Status ApplyConfig(DaemonConfig config, bool initial) {
@@ -231,6 +237,7 @@ class Daemon {
       spdlog::error("SIGHUP: config not reloaded, the old one stays: {}",
                     config.status().Message());
     } else {
+      LogConfigWarnings(*config);
       if (config->log_file != config_.log_file) {
         spdlog::warn("global.log-file changes need a restart");
       }
