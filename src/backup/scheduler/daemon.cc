@@ -150,7 +150,23 @@ class Daemon {
 
   void StartDue() {
     for (auto& start : planner_.Start(Now())) {
-      children_.Start(start.job, config_.JobDir(start.job), start.tags);
+      RunSpec spec;
+      spec.job = start.job;
+      spec.dir = config_.JobDir(start.job);
+      spec.tags = start.tags;
+      spec.upgrade = NeedsUpgrade(spec.dir);
+      if (spec.upgrade) {
+        // The upgrade wrote a current config from 2.x's: now the job's
+        // source and schedule go in (EnsureRepository left it alone).
+        spec.upgraded = [this, job = start.job] {
+          auto it = config_.jobs.find(job);
+          if (it != config_.jobs.end())
+            EnsureRepository(config_, job, it->second);
+        };
+      }
+      spec.callback = config_.callback;
+      spec.callback_timeout_s = config_.callback_timeout_s;
+      children_.Start(std::move(spec));
     }
   }
 
