@@ -109,13 +109,51 @@ void ChildCloseAndUnblock() {
   ::signal(SIGPIPE, SIG_DFL);
 }
 
-void ChildExecFailed(const char* what) {
+[[noreturn]] void ChildExec(const char* exe, char* const* argv) {
+  ChildCloseAndUnblock();
+  ::execv(exe, argv);
   const char* msg = "backy scheduler: cannot execute ";
   ssize_t ignored = ::write(2, msg, std::strlen(msg));
-  ignored = ::write(2, what, std::strlen(what));
+  ignored = ::write(2, exe, std::strlen(exe));
   ignored = ::write(2, "\n", 1);
   (void)ignored;
   ::_exit(127);
+}
+
+// In the forked child of a backy step: stdin and stdout /dev/null (`null`),
+// stderr `err`.
+[[noreturn]] void ExecStep(int null, int err, const char* exe,
+                           char* const* argv) {
+  ::dup2(null, 0);
+  ::dup2(null, 1);
+  ::dup2(err, 2);
+  ChildExec(exe, argv);
+}
+
+// In the forked child of the callback: as in 2.5, `backy status --yaml`
+// (`backy`, `status_argv`; a second process, in the callback's process
+// group, dying with it) writes into a pipe the callback reads as stdin.
+// The callback's stdout and stderr, and the status process's stderr, are
+// `out`. Without a pipe the callback reads an empty stdin.
+[[noreturn]] void ExecCallback(int null, int out, const char* callback,
+                               char* const* argv, const char* backy,
+                               char* const* status_argv) {
+  int yaml[2] = {null, -1};
+  const pid_t self = ::getpid();
+  if (::pipe(yaml) != 0) {
+    yaml[0] = null;
+  } else if (::fork() == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != self) ::_exit(130);
+    ::dup2(null, 0);
+    ::dup2(yaml[1], 1);
+    ::dup2(out, 2);
+    ChildExec(backy, status_argv);
+  }
+  ::dup2(yaml[0], 0);
+  ::dup2(out, 1);
+  ::dup2(out, 2);
+  ChildExec(callback, argv);
 }
 
 }  // namespace
@@ -248,37 +286,10 @@ struct Supervisor::Impl {
       if (::getppid() != parent) ::_exit(130);
       ::setpgid(0, 0);
       const int null = ::open("/dev/null", O_RDWR);
-      if (!callback) {
-        ::dup2(null, 0);
-        ::dup2(null, 1);
-        ::dup2(fds[1], 2);
-        ChildCloseAndUnblock();
-        ::execv(exe, argv.data());
-        ChildExecFailed(exe);
+      if (callback) {
+        ExecCallback(null, fds[1], exe, argv.data(), backy, status_argv.data());
       }
-      // The callback reads `backy status --yaml` from a pipe (as in 2.5, a
-      // second process, in the callback's process group; its errors join
-      // the callback's output). Both write to our pipe.
-      int yaml[2] = {null, -1};
-      const pid_t self = ::getpid();
-      if (::pipe(yaml) != 0) {
-        yaml[0] = null;  // no list: the callback reads an empty stdin
-      } else if (::fork() == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != self) ::_exit(130);
-        ::dup2(null, 0);
-        ::dup2(yaml[1], 1);
-        ::dup2(fds[1], 2);
-        ChildCloseAndUnblock();
-        ::execv(backy, status_argv.data());
-        ChildExecFailed(backy);
-      }
-      ::dup2(yaml[0], 0);
-      ::dup2(fds[1], 1);
-      ::dup2(fds[1], 2);
-      ChildCloseAndUnblock();
-      ::execv(exe, argv.data());
-      ChildExecFailed(exe);
+      ExecStep(null, fds[1], exe, argv.data());
     }
     ::close(fds[1]);
     run->pid = pid;
@@ -529,9 +540,14 @@ void Supervisor::Reap() { impl_->Reap(); }
 void Supervisor::Stop() {
   impl_->stopping = true;
   for (auto& [job, run] : impl_->runs) {
-    if (run->pid <= 0 || run->exited) continue;
-    // The callback's whole group: its `backy status` too.
-    ::kill(run->step == Step::kCallback ? -run->pid : run->pid, SIGTERM);
+    if (run->pid <= 0) continue;
+    if (run->step == Step::kCallback) {
+      // The callback's whole group (its `backy status`, what it started),
+      // also once it exited while its output is still open.
+      ::kill(-run->pid, SIGTERM);
+    } else if (!run->exited) {
+      ::kill(run->pid, SIGTERM);
+    }
   }
 }
 
