@@ -22,6 +22,13 @@ chmod -R u+w "$BASE/old"
 "$BACKY" -b "$BASE/old" restore -r 0 "$T/old.raw"
 rand_bytes change 1 > "$T/change"
 dd if="$T/change" of="$T/old.raw" bs=4096 count=1 seek=700 conv=notrunc status=none
+# What a 2.x callback would have read, from the 2.x repository in place.
+"$BACKY" -b "$BASE/old" status --yaml | /usr/bin/python3 -c '
+import sys, yaml
+revs = yaml.safe_load(sys.stdin)
+assert [r["trust"] for r in revs] == ["trusted", "distrusted", "trusted"], revs
+assert revs[2]["tags"] == ["manual:before-upgrade"] and revs[2]["parent"] == revs[1]["uuid"], revs[2]
+' || fail "status --yaml of the 2.x repository"
 sed -i "s|/srv/images/vm253.raw|$T/old.raw|" "$BASE/old/config"
 cp "$BASE/old/config" "$T/old.config.2x"
 
