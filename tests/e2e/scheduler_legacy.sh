@@ -96,8 +96,9 @@ if grep -q "^  upgrade " "$T/help"; then
   wait_for 60 "[ -s $T/callback.old.yaml ]" || fail "no callback for old: $(tail -20 "$BASE/scheduler.log")"
   grep -q "^format:" "$BASE/old/config" || fail "old/config is not upgraded: $(cat "$BASE/old/config")"
   grep -q "filename: $T/old.raw" "$BASE/old/config" || fail "old/config lost the job's source"
-  grep -q "scheduler: a backy 2.x repository: running backy upgrade" "$BASE/old/backy.log" ||
-    fail "the upgrade is not in the job's log"
+  grep -q "scheduler: a backy 2.x repository: running backy upgrade" "$BASE/old/backy.log" &&
+    grep -q "scheduler: backy upgrade done" "$BASE/old/backy.log" ||
+    fail "the upgrade is not in the job's log: $(cat "$BASE/old/backy.log")"
   /usr/bin/python3 - "$T/callback.old.yaml" "$FIXTURES/expected.txt" <<'PY' || fail "the callback's stdin: $(cat "$T/callback.old.yaml")"
 import datetime, sys, yaml
 revs = yaml.safe_load(open(sys.argv[1]))

@@ -120,12 +120,12 @@ void ChildCloseAndUnblock() {
   ::_exit(127);
 }
 
-// In the forked child of a backy step: stdin and stdout /dev/null (`null`),
-// stderr `err`.
-[[noreturn]] void ExecStep(int null, int err, const char* exe,
+// In the forked child of a backy step: stdin /dev/null (`null`), stdout
+// `out`, stderr `err`.
+[[noreturn]] void ExecStep(int null, int out, int err, const char* exe,
                            char* const* argv) {
   ::dup2(null, 0);
-  ::dup2(null, 1);
+  ::dup2(out, 1);
   ::dup2(err, 2);
   ChildExec(exe, argv);
 }
@@ -289,7 +289,9 @@ struct Supervisor::Impl {
       if (callback) {
         ExecCallback(null, fds[1], exe, argv.data(), backy, status_argv.data());
       }
-      ExecStep(null, fds[1], exe, argv.data());
+      // The upgrade's summary (stdout) goes to the job's log.
+      ExecStep(null, run->step == Step::kUpgrade ? fds[1] : null, fds[1], exe,
+               argv.data());
     }
     ::close(fds[1]);
     run->pid = pid;
@@ -381,6 +383,25 @@ struct Supervisor::Impl {
     FinishStep(run, code, ErrorLine(*run->err_text));
   }
 
+  // "; its output:\nTEXT" with the last kLoggedOutputMax bytes of what
+  // the step's child wrote ("" when nothing).
+  static std::string OutputTail(const JobRun& run) {
+    std::string out = *run.err_text;
+    if (out.size() > kLoggedOutputMax) {
+      out.erase(0, out.size() - kLoggedOutputMax);
+    }
+    const size_t kept = out.size();
+    const uint64_t cut =
+        run.err_bytes - std::min<uint64_t>(run.err_bytes, kept);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    if (out.empty()) return "";
+    return (cut > 0
+                ? fmt::format("; the last {} bytes of its output ({} cut):\n",
+                              kept, cut)
+                : std::string("; its output:\n")) +
+           out;
+  }
+
   // The callback's end, in the job's log and the scheduler's; the run's
   // result stays what the backup, expire and purge made it.
   void FinishCallback(const std::shared_ptr<JobRun>& run, int code,
@@ -398,26 +419,10 @@ struct Supervisor::Impl {
           "process it left running?)",
           run->spec.callback_timeout_s);
     }
-    std::string out = *run->err_text;
-    if (out.size() > kCallbackOutputMax) {
-      out.erase(0, out.size() - kCallbackOutputMax);
-    }
-    const size_t kept = out.size();
-    const uint64_t cut =
-        run->err_bytes - std::min<uint64_t>(run->err_bytes, kept);
-    while (!out.empty() && out.back() == '\n') out.pop_back();
     std::string text = fmt::format("scheduler: callback {} {} {}",
                                    run->spec.callback, job, how);
-    if (!out.empty()) {
-      text += cut > 0 ? fmt::format(
-                            "; the last {} bytes of its output ({} "
-                            "cut):\n",
-                            kept, cut)
-                      : std::string("; its output:\n");
-      text += out;
-    } else if (!message.empty()) {
-      text += ": " + message;
-    }
+    const std::string out = OutputTail(*run);
+    text += !out.empty() || message.empty() ? out : ": " + message;
     const bool ok = code == 0 && run->kill_stage == 0;
     AppendJobLog(run->spec.dir, ok ? "info" : "warning", text);
     if (ok) {
@@ -437,11 +442,14 @@ struct Supervisor::Impl {
       run->result = (code == 130 || stopping) ? RunResult::kInterrupted
                                               : RunResult::kFailed;
       run->message = failure;
-      AppendJobLog(run->spec.dir, "error",
-                   "scheduler: backy upgrade failed: " + failure);
+      AppendJobLog(
+          run->spec.dir, "error",
+          "scheduler: backy upgrade failed: " + failure + OutputTail(*run));
       EndRun(run);
       return;
     }
+    AppendJobLog(run->spec.dir, "info",
+                 "scheduler: backy upgrade done" + OutputTail(*run));
     spdlog::info("job {}: upgraded the backy 2.x repository {}", run->spec.job,
                  run->spec.dir);
     if (run->spec.upgraded) run->spec.upgraded();

@@ -30,7 +30,8 @@ struct RunSpec {
   std::string job;
   std::string dir;  // the job's repository
   std::set<std::string> tags;
-  // The repository is still backy 2.x's: `backy upgrade` it first; a
+  // The repository is still backy 2.x's: `backy upgrade` it first (its
+  // output, the last kLoggedOutputMax bytes, goes to DIR/backy.log); a
   // failed upgrade fails the run. `upgraded` (if set) is called once it
   // succeeded, before the backup starts (the daemon writes the job's source
   // and schedule into the now current config there).
@@ -38,13 +39,15 @@ struct RunSpec {
   std::function<void()> upgraded;
   // global.backup-completed-callback: run as `CALLBACK JOB` with `backy -b
   // DIR status --yaml` on its stdin after expire and purge, when the backup
-  // succeeded. Its exit status and the last kCallbackOutputMax bytes of its
+  // succeeded. Its exit status and the last kLoggedOutputMax bytes of its
   // output go to DIR/backy.log; after `callback_timeout_s` its process
   // group gets SIGTERM, 5 s later SIGKILL. It never changes the result.
   std::string callback;
   int64_t callback_timeout_s = 60;
 };
-inline constexpr size_t kCallbackOutputMax = 4096;
+// Of an upgrade's or a callback's output, the job's log gets this much (its
+// end).
+inline constexpr size_t kLoggedOutputMax = 4096;
 
 // How a run ended: kOk, kWarning (expire or purge failed; the revision is
 // safe), kFailed (the upgrade or the backup failed) or kInterrupted
