@@ -89,6 +89,10 @@ TEST_F(ReconcileLegacyTest, ACurrentOrMissingRepositoryNeedsNone) {
   EnsureRepository(config_, "new", config_.jobs.at("new"));
   ASSERT_TRUE(fs::exists(store::ConfigFileName(config_.JobDir("new"))));
   EXPECT_FALSE(NeedsUpgrade(config_.JobDir("new")));
+  // An upgrade interrupted in its clean-up leaves 2.x's .backup (removed
+  // last): the run upgrades again.
+  std::ofstream(store::LegacyBackupLockFileName(config_.JobDir("new")));
+  EXPECT_TRUE(NeedsUpgrade(config_.JobDir("new")));
 }
 
 }  // namespace

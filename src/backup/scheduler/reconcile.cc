@@ -89,7 +89,10 @@ void LogJobChanges(const DaemonConfig& before, const DaemonConfig& after) {
 
 bool NeedsUpgrade(const std::string& dir) {
   auto legacy = store::IsLegacyRepository(dir);
-  return legacy.ok() && *legacy;
+  if (!legacy.ok()) return false;
+  struct stat st;
+  return *legacy ||
+         ::lstat(store::LegacyBackupLockFileName(dir).c_str(), &st) == 0;
 }
 
 void EnsureRepository(const DaemonConfig& config, const std::string& name,
@@ -97,7 +100,8 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
   const std::string dir = config.JobDir(name);
   if (NeedsUpgrade(dir)) {
     spdlog::info(
-        "job {}: {} is a backy 2.x repository: its next run upgrades it "
+        "job {}: {} is (still) a backy 2.x repository: its next run upgrades "
+        "it "
         "(backy upgrade) before the backup",
         name, dir);
     return;

@@ -31,10 +31,12 @@ Status PrepareDirectories(const DaemonConfig& config);
 // Logs "job X: added/changed/removed" for each difference (a reload).
 void LogJobChanges(const DaemonConfig& before, const DaemonConfig& after);
 
-// Whether `dir` holds a repository backy 2.x wrote (store::
-// IsLegacyRepository), which the job's next run upgrades before its
-// backup. False when there is none or its config cannot be read (the
-// backup then says why).
+// Whether the job's next run must `backy upgrade` `dir` before its backup:
+// a repository backy 2.x wrote (store::IsLegacyRepository), or one whose
+// upgrade was interrupted after it wrote the current config, before it
+// removed the last 2.x file (2.x's lock .backup goes last; running it
+// again removes the rest). False when there is no repository or its config
+// cannot be read (the backup then says why).
 bool NeedsUpgrade(const std::string& dir);
 
 // Creates the job's repository, or rewrites its config when the job's
