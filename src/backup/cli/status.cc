@@ -12,11 +12,13 @@
 namespace backy::backup::cli {
 namespace {
 
-// A double as YAML reads a float: "12.0", not "12" (backy 2.x's
-// stats.duration is a float, and scripts check its type).
-std::string FloatScalar(const std::string& text) {
-  if (text.find_first_of(".eEn") != std::string::npos) return text;
-  return text + ".0";
+// A double as YAML 1.1 (PyYAML) reads a float: "12.0" and "1.0e+20", not
+// "12" or "1e+20" (backy 2.x's stats.duration is a float, and scripts check
+// its type).
+std::string FloatScalar(std::string text) {
+  if (text.find('.') != std::string::npos) return text;
+  const size_t e = text.find_first_of("eE");
+  return text.insert(e == std::string::npos ? text.size() : e, ".0");
 }
 
 // One revision of `status --yaml`: its .rev mapping (Revision::ToYaml) with

@@ -23,16 +23,14 @@ class Parser {
  public:
   explicit Parser(std::string path) : path_(std::move(path)) {}
 
-  Status Error(const YAML::Node& at, const std::string& what) const {
-    const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
-    return Status::InvalidArgument(
-        path_ + ":" + std::to_string(line > 0 ? line : 1) + ": " + what);
-  }
-
-  // "PATH:LINE: what" for DaemonConfig::warnings.
+  // "PATH:LINE: what", LINE the node's (for errors and warnings).
   std::string Where(const YAML::Node& at, const std::string& what) const {
     const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
     return path_ + ":" + std::to_string(line > 0 ? line : 1) + ": " + what;
+  }
+
+  Status Error(const YAML::Node& at, const std::string& what) const {
+    return Status::InvalidArgument(Where(at, what));
   }
 
   // Rejects keys of `map` that are not in `known` (a typo must not be
@@ -348,7 +346,7 @@ class Parser {
   void Legacy2xSource(const YAML::Node& src, const std::string& where,
                       std::map<std::string, std::string>* source,
                       DaemonConfig* c) const {
-    if (source->at("type") == "flyingcircus") {
+    if (source->at("type") == kFlyingCircusType) {
       const std::string vm =
           source->count("vm") ? " of VM " + Quote(source->at("vm")) : "";
       c->warnings.push_back(Where(
