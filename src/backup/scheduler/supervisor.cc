@@ -19,8 +19,6 @@
 #include <map>
 #include <vector>
 
-#include "store/filename.h"
-
 namespace backy::backup::scheduler {
 namespace {
 
@@ -33,8 +31,11 @@ using boost::system::error_code;
 constexpr auto kCallbackKillGrace = std::chrono::seconds(5);
 constexpr auto kCallbackEofGrace = std::chrono::seconds(1);
 
-// Appends `text` (each of its lines) to the job's log DIR/backy.log, in the
-// format of the lines its children write there (logging.h).
+// The job's log, where its children (`-l`) and the supervisor write.
+std::string JobLogName(const std::string& dir) { return dir + "/backy.log"; }
+
+// Appends `text` (each of its lines) to the job's log, in the format of the
+// lines its children write there (logging.h).
 void AppendJobLog(const std::string& dir, const char* level,
                   const std::string& text) {
   const auto now = std::chrono::system_clock::now();
@@ -58,7 +59,7 @@ void AppendJobLog(const std::string& dir, const char* level,
       out += prefix + text.substr(pos, end - pos) + "\n";
     pos = end + 1;
   }
-  const std::string path = dir + "/backy.log";
+  const std::string path = JobLogName(dir);
   const int fd =
       ::open(path.c_str(),
              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -225,7 +226,7 @@ struct Supervisor::Impl {
     std::vector<std::string> args = {"backy"};
     if (verbose) args.push_back("-v");
     args.insert(args.end(),
-                {"-l", run.spec.dir + "/backy.log", "-b", run.spec.dir});
+                {"-l", JobLogName(run.spec.dir), "-b", run.spec.dir});
     args.insert(args.end(), command);
     return args;
   }
@@ -428,8 +429,8 @@ struct Supervisor::Impl {
     if (ok) {
       spdlog::info("job {}: callback done", job);
     } else {
-      spdlog::warn("job {}: callback {} (see {}/backy.log)", job, how,
-                   run->spec.dir);
+      spdlog::warn("job {}: callback {} (see {})", job, how,
+                   JobLogName(run->spec.dir));
     }
     EndRun(run);
   }
