@@ -1,5 +1,7 @@
 #include "backup/source_factory.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <filesystem>
 
@@ -93,10 +95,10 @@ Status ValidateSourceSection(const Section& source, std::string_view object) {
     }
     return Status::OK();
   }
-  if (type == "ceph-rbd") {
+  if (type == "ceph-rbd" || type == kFlyingCircusType) {
     if (Get(source, "pool").empty() || Get(source, "image").empty()) {
       return Status::InvalidArgument(
-          "a 'ceph-rbd' source needs 'pool' and 'image'", object);
+          "a '" + type + "' source needs 'pool' and 'image'", object);
     }
     return Status::OK();
   }
@@ -115,7 +117,14 @@ Result<std::unique_ptr<sources::Source>> MakeSource(
     return std::unique_ptr<sources::Source>(
         new sources::FileSource(Get(src, "filename")));
   }
-  // ceph-rbd, the only other type a valid section has.
+  // ceph-rbd, or backy 2.x's flyingcircus: the same image, snapshotted
+  // without asking the VM to freeze its filesystems first.
+  if (Get(src, "type") == kFlyingCircusType) {
+    spdlog::warn(
+        "{}: source type 'flyingcircus' is backed up as ceph-rbd {}/{} "
+        "without the Consul-driven filesystem freeze",
+        config_name, Get(src, "pool"), Get(src, "image"));
+  }
 #ifdef BACKY_WITH_RBD
   auto c = RbdConfigFrom(src, config_name);
   if (!c.ok()) return c.status();

@@ -14,12 +14,19 @@
 
 namespace backy::backup {
 
+// backy 2.x's source type for a Flying Circus VM's root disk: a ceph-rbd
+// image whose snapshot 2.x asked the VM (through Consul) to freeze for. Read
+// here as plain ceph-rbd from `pool`/`image`, with a warning; its `vm` and
+// `consul_acl_token` keys are ignored.
+inline constexpr const char* kFlyingCircusType = "flyingcircus";
+
 // Checks that a source section names a known type with the keys it needs,
 // one message per fault (followed by " (OBJECT)" when `object` is set):
 //   NotSupported     "source 'type' must be file or ceph-rbd, got 'X'"
 //                    (without ", got ..." when there is no type)
 //   InvalidArgument  "a 'file' source needs 'filename'"
 //   InvalidArgument  "a 'ceph-rbd' source needs 'pool' and 'image'"
+//                    (and the same for 'flyingcircus')
 // Used by MakeSource and by the scheduler's config (scheduler/config.cc).
 Status ValidateSourceSection(const std::map<std::string, std::string>& source,
                              std::string_view object = {});

@@ -31,8 +31,29 @@ sum1=$(sha < "$img")
 "$BACKY" -b "$T/repo" backup hourly,manual:test
 
 "$BACKY" -b "$T/repo" status
-n=$("$BACKY" -b "$T/repo" status --yaml | grep -c '^id:')
+n=$(rev_ids "$T/repo" | wc -l)
 [ "$n" = 2 ] || fail "expected 2 revisions, got $n"
+# status --yaml is ONE YAML document, a list oldest first with backy 2.x's
+# keys (what 2.x callbacks read); an empty repository prints [].
+if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+  "$BACKY" -b "$T/repo" status --yaml | /usr/bin/python3 -c '
+import datetime, sys, yaml
+revs = yaml.safe_load(sys.stdin)
+assert isinstance(revs, list) and len(revs) == 2, revs
+assert revs[0]["timestamp"] < revs[1]["timestamp"], "not oldest first"
+assert revs[1]["parent"] == revs[0]["uuid"], "parent is not the uuid"
+for r in revs:
+    assert r["uuid"] == r["id"] and isinstance(r["uuid"], str)
+    assert isinstance(r["timestamp"], datetime.datetime)
+    assert isinstance(r["tags"], list) and isinstance(r["tags"][0], str)
+    assert r["trust"] in ("trusted", "distrusted", "verified")
+    assert isinstance(r["stats"]["bytes_written"], int)
+    assert isinstance(r["stats"]["duration"], float)
+assert sorted(revs[1]["tags"]) == ["hourly", "manual:test"], revs[1]["tags"]
+' || fail "status --yaml is not the YAML list 2.x scripts read"
+  "$BACKY" -b "$T/empty" init file "$img"
+  [ "$("$BACKY" -b "$T/empty" status --yaml)" = "[]" ] || fail "empty repository: not []"
+fi
 
 [ "$("$BACKY" -b "$T/repo" restore -r 1 - | sha)" = "$sum0" ] || fail "revision 1 (stdout) differs"
 [ "$("$BACKY" -b "$T/repo" restore -r 0 - | sha)" = "$sum1" ] || fail "revision 0 (stdout) differs"

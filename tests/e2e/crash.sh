@@ -13,7 +13,7 @@ expect[$("$BACKY" -b "$T/repo" find)]=$(sha < "$img")
 
 check_repo() {
   local ids
-  ids=$("$BACKY" -b "$T/repo" status --yaml | awk '$1 == "id:" { print $2 }')
+  ids=$(rev_ids "$T/repo")
   for id in $ids; do
     [ -n "${expect[$id]:-}" ] || fail "revision $id appeared after a crash"
     [ "$("$BACKY" -b "$T/repo" restore -r "$id" - | sha)" = "${expect[$id]}" ] ||

@@ -33,7 +33,7 @@ grep -q "would untag" "$T/plan" || fail "dry run shows no plan"
 # r1 (daily,weekly): loses daily, keeps weekly. r2 (daily,manual:keep): loses
 # daily, keeps manual. r3, r4: newest 2 daily. Nothing removed.
 "$BACKY" -b "$T/repo" expire
-[ "$("$BACKY" -b "$T/repo" status --yaml | grep -c '^id:')" = 4 ] || fail "expected 4 revisions"
+[ "$(rev_ids "$T/repo" | wc -l)" = 4 ] || fail "expected 4 revisions"
 [ "$("$BACKY" -b "$T/repo" find -r weekly)" = "$("$BACKY" -b "$T/repo" find -r 3)" ] || fail "weekly moved"
 
 # One more daily: r3 loses daily and has no tags left → removed.
@@ -49,7 +49,7 @@ chunks_before=$(find "$T/repo/chunks" -name '*.chunk' | wc -l)
 "$BACKY" -b "$T/repo" purge | tee "$T/purge"
 grep -q "freed 1 of $chunks_before chunks, 4.0 MiB" "$T/purge" || fail "purge freed the wrong amount"
 "$BACKY" -b "$T/repo" purge | grep -q "freed 0 of" || fail "second purge freed something"
-for id in $("$BACKY" -b "$T/repo" status --yaml | awk '$1 == "id:" { print $2 }'); do
+for id in $(rev_ids "$T/repo"); do
   [ "$("$BACKY" -b "$T/repo" restore -r "$id" - | sha)" = "${sums[$id]}" ] || fail "$id differs after purge"
 done
 
@@ -73,7 +73,7 @@ for round in $(seq 1 8); do
   "$BACKY" -b "$T/repo" expire >/dev/null
 done
 "$BACKY" -b "$T/repo" purge
-for id in $("$BACKY" -b "$T/repo" status --yaml | awk '$1 == "id:" { print $2 }'); do
+for id in $(rev_ids "$T/repo"); do
   "$BACKY" -b "$T/repo" restore -r "$id" - > /dev/null || fail "revision $id broken after purges"
 done
 echo PASS

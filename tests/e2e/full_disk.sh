@@ -19,7 +19,7 @@ good=$(sha < "$img")
 # 20 MiB of new random data do not fit in the ~12 MiB left.
 rand_bytes full2 20 >> "$img"
 expect_fail "backup: .*No space left on device" "$BACKY" -b "$T/small/repo" backup daily
-n=$("$BACKY" -b "$T/small/repo" status --yaml | grep -c '^id:')
+n=$(rev_ids "$T/small/repo" | wc -l)
 [ "$n" = 1 ] || fail "expected 1 revision after the failed backup, got $n"
 [ "$("$BACKY" -b "$T/small/repo" restore - | sha)" = "$good" ] || fail "earlier revision damaged"
 [ -z "$(ls -A "$T/small/repo/tmp")" ] || fail "temp files left behind"
@@ -37,7 +37,7 @@ rc=0
 "$BACKY" -b "$T/small/repo" backup daily 2>"$T/err" || rc=$?
 if [ $rc -ne 0 ]; then
   grep -q "No space left" "$T/err" || fail "unexpected error: $(cat "$T/err")"
-  n=$("$BACKY" -b "$T/small/repo" status --yaml | grep -c '^id:')
+  n=$(rev_ids "$T/small/repo" | wc -l)
   [ "$n" = 1 ] || fail "half revision visible"
 fi
 rm -f "$T/small/filler"

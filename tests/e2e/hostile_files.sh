@@ -140,7 +140,7 @@ for kind in yaml huge fifo devzero dir trustmap tagscalar timestamp trust; do
   grep -q "^DAMAGED .*$B" "$T/out" || fail "$kind: status does not list $B as damaged: $(cat "$T/out")"
   grep -q "$A" "$T/out" && grep -q "$C" "$T/out" || fail "$kind: status lost healthy revisions: $(cat "$T/out")"
   expect_rc 1 bounded "$BACKY" -b "$R" status --yaml
-  grep -q "^damaged: .*$B.rev" "$T/out" || fail "$kind: status --yaml: $(cat "$T/out")"
+  grep -q "^  damaged: .*$B.rev" "$T/out" || fail "$kind: status --yaml: $(cat "$T/out")"
   [ "$(bounded "$BACKY" -b "$R" restore -r "$A" - | sha)" = "$sha_a" ] || fail "$kind: restore of A"
   [ "$(bounded "$BACKY" -b "$R" restore - | sha)" = "$sha_c" ] || fail "$kind: restore of the newest"
   expect_rc 1 bounded "$BACKY" -b "$R" restore -r "$B" -

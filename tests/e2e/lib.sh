@@ -67,10 +67,22 @@ rand_bytes() {
     head -c "$(( $2 * 1024 * 1024 ))"
 }
 
-# stat_field REPO SPEC FIELD: a number from the revision's YAML stats.
+# `status --yaml` prints one YAML list, a mapping per revision ("- format:
+# 1", then "  id: ...", the other keys at the same indent, stats and
+# verification nested below). The helpers read the item keys at indent 2.
+# rev_ids REPO: the ids it lists (oldest first; damaged ones last).
+rev_ids() {
+  "$BACKY" -b "$1" status --yaml | awk '{ sub(/^- /, "  ") } /^  id: / { print $2 }'
+}
+
+# rev_field REPO SPEC FIELD: the first FIELD (a key at any depth, e.g.
+# trust, bytes_written, chunks_new) of the revision SPEC.
 rev_field() {
-  "$BACKY" -b "$1" status --yaml | awk -v id="$("$BACKY" -b "$1" find -r "$2")" -v f="$3" '
-    $1 == "id:" { cur = $2 }
+  local id
+  id=$("$BACKY" -b "$1" find -r "$2")
+  "$BACKY" -b "$1" status --yaml | awk -v id="$id" -v f="$3" '
+    { sub(/^- /, "  ") }
+    /^  id: / { cur = $2 }
     cur == id && $1 == f":" { print $2; exit }'
 }
 

@@ -23,7 +23,7 @@ serve_nbd "$T/repo" "$sock"
 uri() { echo "nbd+unix:///$1?socket=$sock"; }
 
 list=$(nbdinfo --list "$(uri "")")
-for id in $("$BACKY" -b "$T/repo" status --yaml | awk '$1 == "id:" { print $2 }'); do
+for id in $(rev_ids "$T/repo"); do
   grep -q "^export=\"$id\":" <<<"$list" || fail "revision $id not listed"
   want=$("$BACKY" -b "$T/repo" restore -r "$id" - | sha)
   got=$(nbdcopy "$(uri "$id")" - | sha)

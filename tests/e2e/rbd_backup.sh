@@ -67,7 +67,7 @@ check_revision "$repo" "$img" 0
 id2=$("$BACKY" -b "$repo" find -r 0)
 [ "$(backy_snaps "$img")" = "backy-$id2" ] || fail "backy snapshots: $(backy_snaps "$img" | tr '\n' ' ')"
 rbd snap ls "$img" | grep -q before-upgrade || fail "foreign snapshot removed"
-[ "$("$BACKY" -b "$repo" status --yaml | grep -c '^id:')" = 3 ] || fail "expected 3 revisions"
+[ "$(rev_ids "$repo" | wc -l)" = 3 ] || fail "expected 3 revisions"
 # Older revisions still restore (from the repository, not from Ceph).
 [ "$("$BACKY" -b "$repo" restore -r 1 - | sha)" = "$want1" ] || fail "revision 1 differs after snapshot removal"
 echo PASS

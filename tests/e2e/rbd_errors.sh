@@ -30,7 +30,7 @@ log "missing image"
 expect_fail "init: .*image does not exist.*rbd/nope" "$BACKY" -b "$T/r2" init ceph-rbd rbd/nope
 "$BACKY" -b "$T/r2" init --no-check ceph-rbd rbd/nope
 expect_fail "backup: .*image does not exist.*rbd/nope" "$BACKY" -b "$T/r2" backup daily
-[ "$("$BACKY" -b "$T/r2" status --yaml | grep -c '^id:' || true)" = 0 ] || fail "failed backup published a revision"
+[ "$(rev_ids "$T/r2" | wc -l)" = 0 ] || fail "failed backup published a revision"
 [ -z "$(find "$T/r2/chunks" -name '*.chunk')" ] || fail "failed backup left chunks"
 
 log "missing pool"

@@ -47,7 +47,7 @@ wait_for() {
 
 # revisions JOB: how many revisions the job's repository has.
 revisions() {
-  "$BACKY" -b "$BASE/$1" status --yaml 2>/dev/null | grep -c '^id:' || true
+  { rev_ids "$BASE/$1" 2>/dev/null || true; } | wc -l
 }
 
 # api METHOD PATH [curl args]: prints the body; the HTTP code goes to $T/code.

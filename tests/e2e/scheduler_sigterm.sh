@@ -30,7 +30,7 @@ grep -Eq "job big: (interrupted|ok|warning)" "$BASE/scheduler.log" ||
 log "$(grep -E 'job big: (interrupted|ok|warning)' "$BASE/scheduler.log")"
 
 log "only complete revisions: each one restores bit-exact"
-for id in $("$BACKY" -b "$BASE/big" status --yaml | awk '$1 == "id:" { print $2 }'); do
+for id in $(rev_ids "$BASE/big"); do
   [ "$("$BACKY" -b "$BASE/big" restore -r "$id" - | sha)" = "$(sha < "$T/big.raw")" ] ||
     fail "revision $id of big does not restore"
 done

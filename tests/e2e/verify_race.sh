@@ -17,7 +17,7 @@ for round in 1 2 3 4 5; do
   "$BACKY" -b "$T/repo" backup daily 2>/dev/null
   cp "$T/small.img" "$T/vm.img"
   for _ in $(seq $revs); do "$BACKY" -b "$T/repo" backup daily 2>/dev/null; done
-  ids=$("$BACKY" -b "$T/repo" status --yaml | awk '$1 == "id:" { print $2 }')
+  ids=$(rev_ids "$T/repo")
   rc=0
   "$BACKY" -b "$T/repo" verify --all >"$T/out" 2>"$T/err" & verify=$!
   # Verify goes oldest first: forget from the newest end while it runs.
@@ -33,7 +33,7 @@ for round in 1 2 3 4 5; do
   [ $rc -eq 0 ] || fail "round $round: verify --all failed ($rc): $(cat "$T/err")"
   "$BACKY" -b "$T/repo" status | grep -q distrusted && fail "round $round: a revision was distrusted"
   # Start the next round from an empty repository.
-  for id in $("$BACKY" -b "$T/repo" status --yaml | awk '$1 == "id:" { print $2 }'); do
+  for id in $(rev_ids "$T/repo"); do
     "$BACKY" -b "$T/repo" forget -r "$id" >/dev/null
   done
 done

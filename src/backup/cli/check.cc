@@ -64,6 +64,10 @@ class CheckCommand final : public Command {
       std::printf("UNKNOWN: %s\n", config.status().Message().c_str());
       return 3;
     }
+    // A plugin's output is its answer: the backy 2.x keys this config still
+    // has (telnet-port, ...) are the scheduler's to warn about; -v shows
+    // them here.
+    for (const auto& w : config->warnings) spdlog::debug("{}", w);
     struct stat st;
     if (::stat(config->status_file.c_str(), &st) != 0) {
       std::printf("UNKNOWN: no status file %s (has the scheduler ever run?)\n",

@@ -1,6 +1,7 @@
 // backy jobs -c CONF: list the scheduler's jobs through its control API.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
@@ -28,6 +29,7 @@ class JobsCommand final : public Command {
   Status Run(const GlobalOptions&) override {
     auto config = scheduler::LoadDaemonConfig(config_);
     if (!config.ok()) return config.status();
+    for (const auto& w : config->warnings) spdlog::warn("{}", w);
     auto res = scheduler::ApiRequest(config->api, "GET", "/v1/jobs");
     if (!res.ok()) return res.status();
     if (res->status != 200) {

@@ -12,6 +12,37 @@
 namespace backy::backup::cli {
 namespace {
 
+// A double as YAML 1.1 (PyYAML) reads a float: "12.0" and "1.0e+20", not
+// "12" or "1e+20" (backy 2.x's stats.duration is a float, and scripts check
+// its type).
+std::string FloatScalar(std::string text) {
+  if (text.find('.') != std::string::npos) return text;
+  const size_t e = text.find_first_of("eE");
+  return text.insert(e == std::string::npos ? text.size() : e, ".0");
+}
+
+// One revision of `status --yaml`: its .rev mapping (Revision::ToYaml) with
+// backy 2.x's `uuid` after `id`; stats.duration a float.
+Result<YAML::Node> RevisionNode(const store::Revision& r) {
+  YAML::Node ours;
+  try {
+    ours = YAML::Load(r.ToYaml());
+  } catch (const YAML::Exception& e) {
+    return Status::Corruption("revision " + r.id + ": " + e.what());
+  }
+  YAML::Node out(YAML::NodeType::Map);
+  for (const auto& kv : ours) {
+    const auto key = kv.first.as<std::string>();
+    out[key] = kv.second;
+    if (key == "id") out["uuid"] = r.id;
+  }
+  if (out["stats"] && out["stats"]["duration"]) {
+    out["stats"]["duration"] =
+        FloatScalar(out["stats"]["duration"].as<std::string>());
+  }
+  return out;
+}
+
 class StatusCommand final : public Command {
  public:
   std::string Name() const override { return "status"; }
@@ -20,7 +51,9 @@ class StatusCommand final : public Command {
            "and the damaged ones (then exit 1)";
   }
   void Setup(CLI::App* app) override {
-    app->add_flag("--yaml", yaml_, "Print every revision's metadata as YAML");
+    app->add_flag("--yaml", yaml_,
+                  "Print the revisions' metadata as one YAML list, oldest "
+                  "first (with backy 2.x's keys)");
   }
   Status Run(const GlobalOptions& global) override {
     auto repo = OpenRepository(global);
@@ -30,14 +63,10 @@ class StatusCommand final : public Command {
     const auto& revs = list->healthy;
     const auto& damaged = list->damaged;
     if (yaml_) {
-      for (const auto& r : revs) std::printf("---\n%s", r.ToYaml().c_str());
-      for (const auto& d : damaged) {
-        YAML::Emitter e;
-        e << YAML::BeginMap << YAML::Key << "id" << YAML::Value << d.id
-          << YAML::Key << "damaged" << YAML::Value << d.status.ToString()
-          << YAML::EndMap;
-        std::printf("---\n%s\n", e.c_str());
-      }
+      std::string out;
+      Status s = YamlList(revs, damaged, &out);
+      if (!s.ok()) return s;
+      std::fputs(out.c_str(), stdout);
       return DamagedError(damaged);
     }
     std::printf("%-19s  %-22s  %9s  %8s  %-10s  %s\n", "Date (UTC)", "ID",
@@ -83,6 +112,32 @@ class StatusCommand final : public Command {
                       damaged.front().id + ": " +
                       damaged.front().status.Message();
     return Status::Corruption(msg);
+  }
+
+  // `status --yaml`: ONE YAML document, the list of the revisions oldest
+  // first (what backy 2.x printed, and what its callbacks read), then one
+  // {id, uuid, damaged} mapping per damaged revision. "[]" when empty.
+  static Status YamlList(
+      const std::vector<store::Revision>& revs,
+      const std::vector<store::Repository::DamagedRevision>& damaged,
+      std::string* out) {
+    YAML::Node list(YAML::NodeType::Sequence);
+    for (const auto& r : revs) {
+      auto node = RevisionNode(r);
+      if (!node.ok()) return node.status();
+      list.push_back(*node);
+    }
+    for (const auto& d : damaged) {
+      YAML::Node m(YAML::NodeType::Map);
+      m["id"] = d.id;
+      m["uuid"] = d.id;
+      m["damaged"] = d.status.ToString();
+      list.push_back(m);
+    }
+    YAML::Emitter e;
+    e << list;
+    *out = std::string(e.c_str()) + "\n";
+    return Status::OK();
   }
 
   bool yaml_ = false;

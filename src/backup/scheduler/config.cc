@@ -16,14 +16,21 @@
 namespace backy::backup::scheduler {
 namespace {
 
+// backy 2.x's telnet console: accepted, ignored, with a warning.
+constexpr const char* kTelnetKeys[] = {"telnet-addrs", "telnet-port"};
+
 class Parser {
  public:
   explicit Parser(std::string path) : path_(std::move(path)) {}
 
-  Status Error(const YAML::Node& at, const std::string& what) const {
+  // "PATH:LINE: what", LINE the node's (for errors and warnings).
+  std::string Where(const YAML::Node& at, const std::string& what) const {
     const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
-    return Status::InvalidArgument(
-        path_ + ":" + std::to_string(line > 0 ? line : 1) + ": " + what);
+    return path_ + ":" + std::to_string(line > 0 ? line : 1) + ": " + what;
+  }
+
+  Status Error(const YAML::Node& at, const std::string& what) const {
+    return Status::InvalidArgument(Where(at, what));
   }
 
   // Rejects keys of `map` that are not in `known` (a typo must not be
@@ -108,11 +115,31 @@ class Parser {
 
   Status Global(const YAML::Node& g, DaemonConfig* c) const {
     if (!g.IsMap()) return Error(g, "'global' must be a mapping");
-    Status s =
-        KnownKeys(g, "global",
-                  {"base-dir", "worker-limit", "status-file", "status-interval",
-                   "log-file", "backoff-base", "backoff-max"});
+    Status s = KnownKeys(
+        g, "global",
+        {"base-dir", "worker-limit", "status-file", "status-interval",
+         "log-file", "backoff-base", "backoff-max", "backup-completed-callback",
+         "callback-timeout", kTelnetKeys[0], kTelnetKeys[1]});
     if (!s.ok()) return s;
+    for (const char* key : kTelnetKeys) {
+      if (!g[key]) continue;
+      c->warnings.push_back(Where(
+          g[key], std::string("global.") + key +
+                      " is ignored: backy 2.x's telnet console is replaced "
+                      "by the HTTP API (api.listen; backy jobs, backy run)"));
+    }
+    if (g["backup-completed-callback"]) {
+      auto v = Str(g["backup-completed-callback"],
+                   "global.backup-completed-callback");
+      if (!v.ok()) return v.status();
+      c->callback = *v;
+    }
+    if (g["callback-timeout"]) {
+      auto v = Duration(g["callback-timeout"], "global.callback-timeout", 1,
+                        kMaxCallbackTimeout);
+      if (!v.ok()) return v.status();
+      c->callback_timeout_s = *v;
+    }
     if (g["base-dir"]) {
       auto v = Str(g["base-dir"], "global.base-dir");
       if (!v.ok()) return v.status();
@@ -289,6 +316,8 @@ class Parser {
       if (!src.IsMap()) return Error(src, where + ".source must be a mapping");
       for (const auto& p : src) {
         const auto key = p.first.as<std::string>();
+        // backy 2.x wrote `consul_acl_token: null` for a VM without one.
+        if (p.second.IsNull()) continue;
         if (!p.second.IsScalar()) {
           return Error(p.second,
                        where + ".source." + key + " must be a string");
@@ -297,6 +326,7 @@ class Parser {
       }
       Status valid = ValidateSourceSection(job.source);
       if (!valid.ok()) return Error(src, where + ": " + valid.Message());
+      Legacy2xSource(src, where, &job.source, c);
       if (job.source.at("type") == "file") {
         std::filesystem::path f(job.source["filename"]);
         if (f.is_relative()) {
@@ -307,6 +337,34 @@ class Parser {
       c->jobs[name] = std::move(job);
     }
     return Status::OK();
+  }
+
+  // The keys of a backy 2.x source section that mean nothing here: a
+  // `flyingcircus` source is the ceph-rbd image it names (without the
+  // freeze through Consul; its token, a secret, is dropped), a file
+  // source's `cow` has no equivalent. Each adds one warning.
+  void Legacy2xSource(const YAML::Node& src, const std::string& where,
+                      std::map<std::string, std::string>* source,
+                      DaemonConfig* c) const {
+    if (source->at("type") == kFlyingCircusType) {
+      const std::string vm =
+          source->count("vm") ? " of VM " + Quote(source->at("vm")) : "";
+      c->warnings.push_back(Where(
+          src, where +
+                   ": source type 'flyingcircus' is backed up as ceph-rbd " +
+                   source->at("pool") + "/" + source->at("image") +
+                   " without the Consul-driven filesystem freeze" + vm +
+                   " (the snapshot is crash-consistent)"));
+      (*source)["type"] = "ceph-rbd";
+      source->erase("vm");
+      source->erase("consul_acl_token");
+    }
+    if (source->at("type") == "file" && source->count("cow")) {
+      c->warnings.push_back(Where(
+          src["cow"], where + ".source.cow (backy 2.x's copy-on-write "
+                              "image files) has no effect here; ignored"));
+      source->erase("cow");
+    }
   }
 
   Result<DaemonConfig> Parse(const std::string& text) const {
@@ -349,6 +407,13 @@ class Parser {
     } catch (const YAML::Exception& e) {
       return Status::InvalidArgument(
           path_ + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    // backy 2.x ran the callback from base-dir.
+    if (!c.callback.empty() && c.callback[0] != '/' &&
+        c.callback.find('/') != std::string::npos) {
+      c.callback = (std::filesystem::path(c.base_dir) / c.callback)
+                       .lexically_normal()
+                       .string();
     }
     if (c.status_file.empty()) c.status_file = c.base_dir + "/status";
     if (c.log_file.empty()) c.log_file = c.base_dir + "/scheduler.log";

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "store/repository.h"
 #include "store/status.h"
@@ -34,7 +35,12 @@ struct DaemonConfig {
   std::string path;  // the file it was read from, for messages
   std::string base_dir = "/srv/backy";
   int worker_limit = 1;
-  std::string status_file;  // default: BASE/status
+  // global.backup-completed-callback (backy 2.5): run as `CALLBACK JOB`
+  // after each successful backup, `backy -b REPO status --yaml` on its
+  // stdin. An absolute path or a name looked up in PATH; "" for none.
+  std::string callback;
+  int64_t callback_timeout_s = 60;  // then SIGTERM, 5 s later SIGKILL
+  std::string status_file;          // default: BASE/status
   int64_t status_interval_s = 30;
   std::string log_file;          // default: BASE/scheduler.log; "-": none
   int64_t backoff_base_s = 120;  // first retry of a failed job
@@ -42,6 +48,10 @@ struct DaemonConfig {
   ApiConfig api;
   std::map<std::string, store::Schedule> schedules;
   std::map<std::string, JobConfig> jobs;
+  // "PATH:LINE: ..." for each key of a backy 2.x config that is accepted
+  // but does nothing here (telnet-port, a flyingcircus source's Consul
+  // freeze, ...): the caller logs them, once per read of the file.
+  std::vector<std::string> warnings;
 
   std::string JobDir(const std::string& job) const {
     return base_dir + "/" + job;
@@ -57,6 +67,7 @@ inline constexpr int64_t kMaxStatusInterval = 86400;   // 1d
 inline constexpr int64_t kMaxBackoff = 4 * 7 * 86400;  // 4w
 inline constexpr int64_t kMaxInterval = 3650 * 86400;  // 3650d
 inline constexpr int64_t kMaxKeep = 1'000'000;         // keep, min-keep
+inline constexpr int64_t kMaxCallbackTimeout = 3600;   // 1h
 
 // Job names the scheduler refuses because it creates files of these names
 // in base-dir (besides whatever status-file, log-file and api.listen name).
@@ -64,8 +75,11 @@ inline constexpr const char* kReservedJobNames[] = {
     "status", "scheduler.lock", "scheduler.log", "api.sock"};
 
 // Parses `text` (the content of `path`). Every error is InvalidArgument
-// with a message "PATH:LINE: what is wrong" (LINE 1-based). Pure (reads
-// no file), so it is also the entry point of the config fuzz target.
+// with a message "PATH:LINE: what is wrong" (LINE 1-based). A backy 2.4 or
+// 2.5 config is read as it is: its keys without an equivalent here add a
+// line to `warnings` instead (see man/backy.conf.5, "BACKY 2.X"); a
+// `flyingcircus` source becomes the ceph-rbd source of its pool/image. Pure
+// (reads no file), so it is also the entry point of the config fuzz target.
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
                                        const std::string& path);
 // Reads and parses the file at `path` (and the API token file, if any).

@@ -58,6 +58,7 @@ class Daemon {
     }
     lock_ = std::move(*lock);
     AddSchedulerLog(config->log_file);
+    LogConfigWarnings(*config);
     s = ApplyConfig(std::move(*config), /*initial=*/true);
     if (!s.ok()) return s;
     spdlog::info("scheduler started (pid {}): {} jobs, worker-limit {}",
@@ -83,6 +84,11 @@ class Daemon {
     Status s = MakePrivateFile(path);
     if (s.ok()) s = AddLogFile(path, spdlog::level::info);
     if (!s.ok()) spdlog::warn("cannot open the scheduler log: {}", s.Message());
+  }
+
+  // The backy 2.x keys that do nothing here, once per read of the file.
+  static void LogConfigWarnings(const DaemonConfig& config) {
+    for (const auto& w : config.warnings) spdlog::warn("{}", w);
   }
 
   Status ApplyConfig(DaemonConfig config, bool initial) {
@@ -144,7 +150,23 @@ class Daemon {
 
   void StartDue() {
     for (auto& start : planner_.Start(Now())) {
-      children_.Start(start.job, config_.JobDir(start.job), start.tags);
+      RunSpec spec;
+      spec.job = start.job;
+      spec.dir = config_.JobDir(start.job);
+      spec.tags = start.tags;
+      spec.upgrade = NeedsUpgrade(spec.dir);
+      if (spec.upgrade) {
+        // The upgrade wrote a current config from 2.x's: now the job's
+        // source and schedule go in (EnsureRepository left it alone).
+        spec.upgraded = [this, job = start.job] {
+          auto it = config_.jobs.find(job);
+          if (it != config_.jobs.end())
+            EnsureRepository(config_, job, it->second);
+        };
+      }
+      spec.callback = config_.callback;
+      spec.callback_timeout_s = config_.callback_timeout_s;
+      children_.Start(std::move(spec));
     }
   }
 
@@ -231,6 +253,7 @@ class Daemon {
       spdlog::error("SIGHUP: config not reloaded, the old one stays: {}",
                     config.status().Message());
     } else {
+      LogConfigWarnings(*config);
       if (config->log_file != config_.log_file) {
         spdlog::warn("global.log-file changes need a restart");
       }

@@ -12,6 +12,7 @@
 
 #include "store/filename.h"
 #include "store/fs_util.h"
+#include "store/legacy_repository.h"
 #include "store/repository.h"
 #include "store/revision.h"
 
@@ -86,9 +87,25 @@ void LogJobChanges(const DaemonConfig& before, const DaemonConfig& after) {
   }
 }
 
+bool NeedsUpgrade(const std::string& dir) {
+  auto legacy = store::IsLegacyRepository(dir);
+  if (!legacy.ok()) return false;
+  struct stat st;
+  return *legacy ||
+         ::lstat(store::LegacyBackupLockFileName(dir).c_str(), &st) == 0;
+}
+
 void EnsureRepository(const DaemonConfig& config, const std::string& name,
                       const JobConfig& job) {
   const std::string dir = config.JobDir(name);
+  if (NeedsUpgrade(dir)) {
+    spdlog::info(
+        "job {}: {} is (still) a backy 2.x repository: its next run upgrades "
+        "it "
+        "(backy upgrade) before the backup",
+        name, dir);
+    return;
+  }
   auto repo = store::Repository::Open(dir);
   if (!repo.ok() && repo.status().IsNotFound()) {
     store::RepositoryConfig rc;

@@ -31,9 +31,19 @@ Status PrepareDirectories(const DaemonConfig& config);
 // Logs "job X: added/changed/removed" for each difference (a reload).
 void LogJobChanges(const DaemonConfig& before, const DaemonConfig& after);
 
+// Whether the job's next run must `backy upgrade` `dir` before its backup:
+// a repository backy 2.x wrote (store::IsLegacyRepository), or one whose
+// upgrade was interrupted after it wrote the current config, before it
+// removed the last 2.x file (2.x's lock .backup goes last; running it
+// again removes the rest). False when there is no repository or its config
+// cannot be read (the backup then says why).
+bool NeedsUpgrade(const std::string& dir);
+
 // Creates the job's repository, or rewrites its config when the job's
 // source or schedule changed, so `backy -b BASE/JOB expire` by hand
-// applies the same schedule. Errors are logged: the job then fails when it
+// applies the same schedule. A backy 2.x repository is left as it is (a
+// current config would make it look upgraded): the run upgrades it first,
+// then calls this again. Errors are logged: the job then fails when it
 // runs, the other jobs go on.
 void EnsureRepository(const DaemonConfig& config, const std::string& name,
                       const JobConfig& job);

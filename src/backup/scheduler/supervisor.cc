@@ -12,7 +12,10 @@
 
 #include <array>
 #include <boost/asio.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <vector>
 
@@ -22,18 +25,154 @@ namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+// After SIGTERM at the time limit, a callback has this long before SIGKILL,
+// and then this long to close its output (a grandchild that left the
+// process group may hold it) before the step ends without it.
+constexpr auto kCallbackKillGrace = std::chrono::seconds(5);
+constexpr auto kCallbackEofGrace = std::chrono::seconds(1);
+
+// The job's log, where its children (`-l`) and the supervisor write.
+std::string JobLogName(const std::string& dir) { return dir + "/backy.log"; }
+
+// Appends `text` (each of its lines) to the job's log, in the format of the
+// lines its children write there (logging.h).
+void AppendJobLog(const std::string& dir, const char* level,
+                  const std::string& text) {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      now.time_since_epoch())
+                      .count() %
+                  1000;
+  std::tm tm;
+  ::localtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+  const std::string prefix =
+      fmt::format("{}.{:03d} [{}] {} ", stamp, ms, ::getpid(), level);
+  std::string out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    if (end > pos || pos == 0)
+      out += prefix + text.substr(pos, end - pos) + "\n";
+    pos = end + 1;
+  }
+  const std::string path = JobLogName(dir);
+  const int fd =
+      ::open(path.c_str(),
+             O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    spdlog::warn("cannot write the job log {}: {}", path, std::strerror(errno));
+    return;
+  }
+  if (::write(fd, out.data(), out.size()) < 0) {
+    spdlog::warn("cannot write the job log {}: {}", path, std::strerror(errno));
+  }
+  ::close(fd);
+}
+
+// The program `name` names: itself when it has a '/', else the first
+// executable PATH/name; "" when there is none.
+std::string FindProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* env = std::getenv("PATH");
+  const std::string path = env ? env : "/usr/local/bin:/usr/bin:/bin";
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find(':', pos);
+    if (end == std::string::npos) end = path.size();
+    const std::string dir = path.substr(pos, end - pos);
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    pos = end + 1;
+  }
+  return "";
+}
+
+std::vector<char*> Argv(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  return argv;
+}
+
+// In a forked child: async-signal-safe calls only. Closes every descriptor
+// from 3 up (API sockets, the scheduler lock), unblocks the signals.
+void ChildCloseAndUnblock() {
+  if (::syscall(SYS_close_range, 3, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+}
+
+[[noreturn]] void ChildExec(const char* exe, char* const* argv) {
+  ChildCloseAndUnblock();
+  ::execv(exe, argv);
+  const char* msg = "backy scheduler: cannot execute ";
+  ssize_t ignored = ::write(2, msg, std::strlen(msg));
+  ignored = ::write(2, exe, std::strlen(exe));
+  ignored = ::write(2, "\n", 1);
+  (void)ignored;
+  ::_exit(127);
+}
+
+// In the forked child of a backy step: stdin /dev/null (`null`), stdout
+// `out`, stderr `err`.
+[[noreturn]] void ExecStep(int null, int out, int err, const char* exe,
+                           char* const* argv) {
+  ::dup2(null, 0);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
+  ChildExec(exe, argv);
+}
+
+// In the forked child of the callback: as in 2.5, `backy status --yaml`
+// (`backy`, `status_argv`; a second process, in the callback's process
+// group, dying with it) writes into a pipe the callback reads as stdin.
+// The callback's stdout and stderr, and the status process's stderr, are
+// `out`. Without a pipe the callback reads an empty stdin.
+[[noreturn]] void ExecCallback(int null, int out, const char* callback,
+                               char* const* argv, const char* backy,
+                               char* const* status_argv) {
+  int yaml[2] = {null, -1};
+  const pid_t self = ::getpid();
+  if (::pipe(yaml) != 0) {
+    yaml[0] = null;
+  } else if (::fork() == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != self) ::_exit(130);
+    ::dup2(null, 0);
+    ::dup2(yaml[1], 1);
+    ::dup2(out, 2);
+    ChildExec(backy, status_argv);
+  }
+  ::dup2(yaml[0], 0);
+  ::dup2(out, 1);
+  ::dup2(out, 2);
+  ChildExec(callback, argv);
+}
+
 }  // namespace
 
 const char* StepName(Step step) {
   switch (step) {
+    case Step::kUpgrade:
+      return "upgrade";
     case Step::kBackup:
       return "backup";
     case Step::kExpire:
       return "expire";
     case Step::kPurge:
       return "purge";
+    case Step::kCallback:
+      return "callback";
   }
-  return "purge";
+  return "callback";
 }
 
 std::string ErrorLine(const std::string& stderr_text) {
@@ -57,16 +196,19 @@ struct Supervisor::Impl {
   // where a member of anonymous-namespace type warns (-Wsubobject-linkage).
   // One run: its current step's child and what it said on stderr.
   struct JobRun {
-    std::string job;
-    std::string dir;
-    std::set<std::string> tags;
+    RunSpec spec;
     Step step = Step::kBackup;
     pid_t pid = -1;
     bool exited = false;
     bool eof = false;
     int wait_status = 0;
     std::shared_ptr<asio::posix::stream_descriptor> err;
-    std::shared_ptr<std::string> err_text;
+    std::shared_ptr<std::string> err_text;  // its tail, at most 16 KiB
+    uint64_t err_bytes = 0;                 // all it said
+    // The callback's time limit: SIGTERM, SIGKILL, then giving up its
+    // output (kill_stage 0, 1, 2).
+    std::shared_ptr<asio::steady_timer> timer;
+    int kill_stage = 0;
     RunResult result = RunResult::kOk;
     std::string message;
   };
@@ -78,39 +220,59 @@ struct Supervisor::Impl {
   std::map<std::string, std::shared_ptr<JobRun>> runs;
   bool stopping = false;
 
-  std::vector<std::string> StepArgs(const JobRun& run) const {
+  // `backy [-v] -l DIR/backy.log -b DIR COMMAND...` for `command`.
+  std::vector<std::string> BackyArgs(
+      const JobRun& run, std::initializer_list<std::string> command) const {
     std::vector<std::string> args = {"backy"};
     if (verbose) args.push_back("-v");
-    args.insert(args.end(), {"-l", run.dir + "/backy.log", "-b", run.dir});
+    args.insert(args.end(),
+                {"-l", JobLogName(run.spec.dir), "-b", run.spec.dir});
+    args.insert(args.end(), command);
+    return args;
+  }
+
+  std::vector<std::string> StepArgs(const JobRun& run) const {
     switch (run.step) {
+      case Step::kUpgrade:
+        return BackyArgs(run, {"upgrade"});
       case Step::kBackup:
-        args.insert(args.end(),
-                    {"backup", fmt::format("{}", fmt::join(run.tags, ","))});
-        break;
+        return BackyArgs(
+            run, {"backup", fmt::format("{}", fmt::join(run.spec.tags, ","))});
       case Step::kExpire:
-        args.push_back("expire");
-        break;
+        return BackyArgs(run, {"expire"});
       case Step::kPurge:
-        args.push_back("purge");
+        return BackyArgs(run, {"purge"});
+      case Step::kCallback:
         break;
     }
-    return args;
+    return {run.spec.callback, run.spec.job};
   }
 
   void SpawnStep(const std::shared_ptr<JobRun>& run) {
     run->exited = run->eof = false;
     run->err_text = std::make_shared<std::string>();
+    run->err_bytes = 0;
+    const bool callback = run->step == Step::kCallback;
+    // Everything the child needs, made before fork.
     const auto args = StepArgs(*run);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
+    auto argv = Argv(args);
+    const std::string program =
+        callback ? FindProgram(run->spec.callback) : backy_binary;
+    if (program.empty()) {
+      FinishStep(run, 127, run->spec.callback + ": not found in PATH");
+      return;
+    }
+    const std::vector<std::string> status_args = {"backy", "-b", run->spec.dir,
+                                                  "status", "--yaml"};
+    auto status_argv = Argv(status_args);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
       FinishStep(run, 1, "pipe: " + std::string(std::strerror(errno)));
       return;
     }
     const pid_t parent = ::getpid();
-    const char* exe = backy_binary.c_str();
+    const char* exe = program.c_str();
+    const char* backy = backy_binary.c_str();
     const pid_t pid = ::fork();
     if (pid < 0) {
       ::close(fds[0]);
@@ -125,28 +287,56 @@ struct Supervisor::Impl {
       if (::getppid() != parent) ::_exit(130);
       ::setpgid(0, 0);
       const int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
-      ::dup2(null, 1);
-      ::dup2(fds[1], 2);
-      // Close everything else (API sockets, the scheduler lock).
-      if (::syscall(SYS_close_range, 3, ~0U, 0) != 0) {
-        for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+      if (callback) {
+        ExecCallback(null, fds[1], exe, argv.data(), backy, status_argv.data());
       }
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::signal(SIGPIPE, SIG_DFL);
-      ::execv(exe, argv.data());
-      ::_exit(127);
+      // The upgrade's summary (stdout) goes to the job's log.
+      ExecStep(null, run->step == Step::kUpgrade ? fds[1] : null, fds[1], exe,
+               argv.data());
     }
     ::close(fds[1]);
     run->pid = pid;
     run->err = std::make_shared<asio::posix::stream_descriptor>(ioc, fds[0]);
-    spdlog::debug("job {}: {} started, pid {}", run->job, StepName(run->step),
-                  pid);
+    spdlog::debug("job {}: {} started, pid {}", run->spec.job,
+                  StepName(run->step), pid);
+    if (callback) ArmCallbackTimer(run);
     ReadStderr(run);
     // The child may have exited before the SIGCHLD handler is armed again.
     Reap();
+  }
+
+  // The callback's time limit: SIGTERM to its process group, SIGKILL
+  // kCallbackKillGrace later, and kCallbackEofGrace after that the step
+  // ends even if a stray grandchild still holds its output open.
+  void ArmCallbackTimer(const std::shared_ptr<JobRun>& run) {
+    run->kill_stage = 0;
+    run->timer = std::make_shared<asio::steady_timer>(ioc);
+    run->timer->expires_after(
+        std::chrono::seconds(run->spec.callback_timeout_s));
+    WaitCallbackTimer(run);
+  }
+
+  void WaitCallbackTimer(const std::shared_ptr<JobRun>& run) {
+    auto timer = run->timer;
+    timer->async_wait([this, run, timer](error_code ec) {
+      if (ec || timer != run->timer || run->pid <= 0) return;
+      switch (run->kill_stage++) {
+        case 0:
+          ::kill(-run->pid, SIGTERM);
+          timer->expires_after(kCallbackKillGrace);
+          break;
+        case 1:
+          ::kill(-run->pid, SIGKILL);
+          timer->expires_after(kCallbackEofGrace);
+          break;
+        default: {
+          error_code ignored;
+          run->err->close(ignored);  // the pending read ends: eof
+          return;
+        }
+      }
+      WaitCallbackTimer(run);
+    });
   }
 
   void ReadStderr(const std::shared_ptr<JobRun>& run) {
@@ -158,6 +348,7 @@ struct Supervisor::Impl {
                            if (text != run->err_text)
                              return;  // a later step owns the pipe
                            text->append(buf->data(), n);
+                           run->err_bytes += n;
                            if (text->size() > 16384)
                              text->erase(0, text->size() - 8192);
                            if (ec) {
@@ -193,6 +384,86 @@ struct Supervisor::Impl {
     FinishStep(run, code, ErrorLine(*run->err_text));
   }
 
+  // "; its output:\nTEXT" with the last kLoggedOutputMax bytes of what
+  // the step's child wrote ("" when nothing).
+  static std::string OutputTail(const JobRun& run) {
+    std::string out = *run.err_text;
+    if (out.size() > kLoggedOutputMax) {
+      out.erase(0, out.size() - kLoggedOutputMax);
+    }
+    const size_t kept = out.size();
+    const uint64_t cut =
+        run.err_bytes - std::min<uint64_t>(run.err_bytes, kept);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    if (out.empty()) return "";
+    return (cut > 0
+                ? fmt::format("; the last {} bytes of its output ({} cut):\n",
+                              kept, cut)
+                : std::string("; its output:\n")) +
+           out;
+  }
+
+  // The callback's end, in the job's log and the scheduler's; the run's
+  // result stays what the backup, expire and purge made it.
+  void FinishCallback(const std::shared_ptr<JobRun>& run, int code,
+                      const std::string& message) {
+    if (run->timer) run->timer->cancel();
+    run->timer.reset();
+    const std::string& job = run->spec.job;
+    std::string how = fmt::format("exited with {}", code);
+    if (run->kill_stage > 0 && code > 128) {
+      how = fmt::format("was stopped at its time limit of {}s ({})",
+                        run->spec.callback_timeout_s, ::strsignal(code - 128));
+    } else if (run->kill_stage > 0) {
+      how += fmt::format(
+          ", but its output stayed open past its time limit of {}s (a "
+          "process it left running?)",
+          run->spec.callback_timeout_s);
+    }
+    std::string text = fmt::format("scheduler: callback {} {} {}",
+                                   run->spec.callback, job, how);
+    const std::string out = OutputTail(*run);
+    text += !out.empty() || message.empty() ? out : ": " + message;
+    const bool ok = code == 0 && run->kill_stage == 0;
+    AppendJobLog(run->spec.dir, ok ? "info" : "warning", text);
+    if (ok) {
+      spdlog::info("job {}: callback done", job);
+    } else {
+      spdlog::warn("job {}: callback {} (see {})", job, how,
+                   JobLogName(run->spec.dir));
+    }
+    EndRun(run);
+  }
+
+  // The upgrade's end: a failed one fails the run; after a good one the
+  // daemon updates the config, then the backup starts.
+  void FinishUpgrade(const std::shared_ptr<JobRun>& run, int code,
+                     const std::string& failure) {
+    if (code != 0) {
+      run->result = (code == 130 || stopping) ? RunResult::kInterrupted
+                                              : RunResult::kFailed;
+      run->message = failure;
+      AppendJobLog(
+          run->spec.dir, "error",
+          "scheduler: backy upgrade failed: " + failure + OutputTail(*run));
+      EndRun(run);
+      return;
+    }
+    AppendJobLog(run->spec.dir, "info",
+                 "scheduler: backy upgrade done" + OutputTail(*run));
+    spdlog::info("job {}: upgraded the backy 2.x repository {}", run->spec.job,
+                 run->spec.dir);
+    if (run->spec.upgraded) run->spec.upgraded();
+    if (stopping) {
+      run->result = RunResult::kInterrupted;
+      run->message = "stopped after the upgrade, before the backup";
+      EndRun(run);
+      return;
+    }
+    run->step = Step::kBackup;
+    SpawnStep(run);
+  }
+
   void FinishStep(const std::shared_ptr<JobRun>& run, int code,
                   const std::string& message) {
     const char* step = StepName(run->step);
@@ -200,6 +471,14 @@ struct Supervisor::Impl {
         message.empty()
             ? std::string(step) + " exited with " + std::to_string(code)
             : message;
+    if (run->step == Step::kCallback) {
+      FinishCallback(run, code, message);
+      return;
+    }
+    if (run->step == Step::kUpgrade) {
+      FinishUpgrade(run, code, failure);
+      return;
+    }
     if (run->step == Step::kBackup) {
       if (code != 0) {
         run->result = (code == 130 || stopping) ? RunResult::kInterrupted
@@ -208,29 +487,31 @@ struct Supervisor::Impl {
         EndRun(run);
         return;
       }
-      spdlog::info("job {}: backup {} done", run->job,
-                   fmt::join(run->tags, ","));
+      spdlog::info("job {}: backup {} done", run->spec.job,
+                   fmt::join(run->spec.tags, ","));
     } else if (code != 0 && stopping) {
       // Stopped by our own SIGTERM: the revision is complete; expire and
       // purge run again after the next backup.
-      spdlog::info("job {}: {} stopped by the shutdown", run->job, step);
+      spdlog::info("job {}: {} stopped by the shutdown", run->spec.job, step);
     } else if (code != 0) {
       // The revision is safe; a failing expire or purge is a warning.
       run->result = RunResult::kWarning;
       run->message += (run->message.empty() ? "" : "; ") + failure;
-      spdlog::warn("job {}: {} failed: {}", run->job, step, failure);
+      spdlog::warn("job {}: {} failed: {}", run->spec.job, step, failure);
     }
-    if (run->step == Step::kPurge || stopping) {
+    if (stopping || (run->step == Step::kPurge && run->spec.callback.empty())) {
       EndRun(run);
       return;
     }
-    run->step = run->step == Step::kBackup ? Step::kExpire : Step::kPurge;
+    run->step = run->step == Step::kBackup   ? Step::kExpire
+                : run->step == Step::kExpire ? Step::kPurge
+                                             : Step::kCallback;
     SpawnStep(run);
   }
 
   void EndRun(const std::shared_ptr<JobRun>& run) {
-    runs.erase(run->job);
-    on_end(RunEnd{run->job, run->tags, run->result, run->message});
+    runs.erase(run->spec.job);
+    on_end(RunEnd{run->spec.job, run->spec.tags, run->result, run->message});
   }
 };
 
@@ -245,14 +526,21 @@ Supervisor::Supervisor(asio::io_context& ioc, std::string backy_binary,
 
 Supervisor::~Supervisor() = default;
 
-void Supervisor::Start(const std::string& job, const std::string& dir,
-                       const std::set<std::string>& tags) {
+void Supervisor::Start(RunSpec spec) {
   auto run = std::make_shared<Impl::JobRun>();
-  run->job = job;
-  run->dir = dir;
-  run->tags = tags;
+  run->spec = std::move(spec);
+  run->step = run->spec.upgrade ? Step::kUpgrade : Step::kBackup;
+  const std::string& job = run->spec.job;
   impl_->runs[job] = run;
-  spdlog::info("job {}: starting backup {}", job, fmt::join(tags, ","));
+  if (run->spec.upgrade) {
+    spdlog::info("job {}: {} is a backy 2.x repository: upgrading it first",
+                 job, run->spec.dir);
+    AppendJobLog(run->spec.dir, "info",
+                 "scheduler: a backy 2.x repository: running backy upgrade "
+                 "before the backup");
+  }
+  spdlog::info("job {}: starting backup {}", job,
+               fmt::join(run->spec.tags, ","));
   impl_->SpawnStep(run);
 }
 
@@ -261,7 +549,14 @@ void Supervisor::Reap() { impl_->Reap(); }
 void Supervisor::Stop() {
   impl_->stopping = true;
   for (auto& [job, run] : impl_->runs) {
-    if (run->pid > 0 && !run->exited) ::kill(run->pid, SIGTERM);
+    if (run->pid <= 0) continue;
+    if (run->step == Step::kCallback) {
+      // The callback's whole group (its `backy status`, what it started),
+      // also once it exited while its output is still open.
+      ::kill(-run->pid, SIGTERM);
+    } else if (!run->exited) {
+      ::kill(run->pid, SIGTERM);
+    }
   }
 }
 

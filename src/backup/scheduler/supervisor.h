@@ -1,8 +1,9 @@
-// Child supervision for the scheduler: a job's run is three child
-// processes in a row (`backy -b DIR backup TAGS`, then `expire`, then
-// `purge`), each forked and exec'd with its stderr read through a pipe,
-// reaped on SIGCHLD, and SIGTERM'd on shutdown. The Supervisor owns the
-// children and their pipes and reports each run's end once. Asio stays in
+// Child supervision for the scheduler: a job's run is child processes in a
+// row (`backy -b DIR upgrade` for a backy 2.x repository, `backup TAGS`,
+// `expire`, `purge`, then the backup-completed-callback), each forked and
+// exec'd with its stderr read through a pipe, reaped on SIGCHLD, and
+// SIGTERM'd on shutdown. The Supervisor owns the children, their pipes and
+// the callback's time limit, and reports each run's end once. Asio stays in
 // supervisor.cc. Used from the io_context's thread only.
 #pragma once
 
@@ -19,12 +20,38 @@ class io_context;
 
 namespace backy::backup::scheduler {
 
-// The steps of a run, in order.
-enum class Step { kBackup, kExpire, kPurge };
+// The steps of a run, in order. kUpgrade only for a backy 2.x repository,
+// kCallback only with a callback and after a successful backup.
+enum class Step { kUpgrade, kBackup, kExpire, kPurge, kCallback };
 const char* StepName(Step step);
 
+// What one run does.
+struct RunSpec {
+  std::string job;
+  std::string dir;  // the job's repository
+  std::set<std::string> tags;
+  // The repository is still backy 2.x's: `backy upgrade` it first (its
+  // output, the last kLoggedOutputMax bytes, goes to DIR/backy.log); a
+  // failed upgrade fails the run. `upgraded` (if set) is called once it
+  // succeeded, before the backup starts (the daemon writes the job's source
+  // and schedule into the now current config there).
+  bool upgrade = false;
+  std::function<void()> upgraded;
+  // global.backup-completed-callback: run as `CALLBACK JOB` with `backy -b
+  // DIR status --yaml` on its stdin after expire and purge, when the backup
+  // succeeded. Its exit status and the last kLoggedOutputMax bytes of its
+  // output go to DIR/backy.log; after `callback_timeout_s` its process
+  // group gets SIGTERM, 5 s later SIGKILL. It never changes the result.
+  std::string callback;
+  int64_t callback_timeout_s = 60;
+};
+// Of an upgrade's or a callback's output, the job's log gets this much (its
+// end).
+inline constexpr size_t kLoggedOutputMax = 4096;
+
 // How a run ended: kOk, kWarning (expire or purge failed; the revision is
-// safe), kFailed (the backup failed) or kInterrupted (stopped by SIGTERM).
+// safe), kFailed (the upgrade or the backup failed) or kInterrupted
+// (stopped by SIGTERM). The callback's outcome is only logged.
 struct RunEnd {
   std::string job;
   std::set<std::string> tags;
@@ -50,10 +77,9 @@ class Supervisor {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Starts the run of `job` (repository `dir`) with its backup step.
-  // REQUIRES: no run of `job` is in progress.
-  void Start(const std::string& job, const std::string& dir,
-             const std::set<std::string>& tags);
+  // Starts the run `spec` with its first step (upgrade or backup).
+  // REQUIRES: no run of `spec.job` is in progress.
+  void Start(RunSpec spec);
 
   // Reaps the children that exited (on SIGCHLD; no signal is lost: every
   // running child is polled).

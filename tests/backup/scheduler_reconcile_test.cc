@@ -1,0 +1,99 @@
+// issue 11: reconcile leaves a job's backy 2.x repository exactly as it is
+// (a current config would make it look upgraded); the run upgrades it.
+// Runs on copies of the genuine 2.x repositories in tests/data/legacy-backy.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "backup/scheduler/config.h"
+#include "backup/scheduler/reconcile.h"
+#include "store/filename.h"
+#include "test_util.h"
+
+namespace backy::backup::scheduler {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Every file under `dir` with its content.
+std::map<std::string, std::string> Snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) {
+      files[fs::relative(e.path(), dir).string()] = "(not a file)";
+      continue;
+    }
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    files[fs::relative(e.path(), dir).string()] = ss.str();
+  }
+  return files;
+}
+
+class ReconcileLegacyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() /
+            ("backy-reconcile-" + std::to_string(::getpid()));
+    fs::remove_all(base_);
+    fs::create_directories(base_);
+    const fs::path fixtures =
+        fs::path(BACKY_SOURCE_DIR) / "tests" / "data" / "legacy-backy";
+    for (const char* v : {"v243", "v253"}) {
+      fs::copy(fixtures / v, base_ / v,
+               fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    }
+    auto c = ParseDaemonConfig(
+        "global: {base-dir: " + base_.string() +
+            "}\n"
+            "schedules: {s: {often: {interval: 1h, keep: 5}}}\n"
+            "jobs:\n"
+            "  v243: {schedule: s, source: {type: file, filename: /x.raw}}\n"
+            "  v253: {schedule: s, source: {type: file, filename: /y.raw}}\n"
+            "  new: {schedule: s, source: {type: file, filename: /z.raw}}\n",
+        "/etc/backy.conf");
+    ASSERT_OK(c.status());
+    config_ = *c;
+  }
+  void TearDown() override { fs::remove_all(base_); }
+
+  fs::path base_;
+  DaemonConfig config_;
+};
+
+TEST_F(ReconcileLegacyTest, A2xRepositoryNeedsAnUpgradeAndStaysAsItIs) {
+  for (const char* v : {"v243", "v253"}) {
+    const std::string dir = config_.JobDir(v);
+    // As an interrupted `backy upgrade` leaves it: our tmp/ is there, so a
+    // config could be written.
+    fs::create_directories(store::TmpDirName(dir));
+    EXPECT_TRUE(NeedsUpgrade(dir)) << v;
+    const auto before = Snapshot(dir);
+    EnsureRepository(config_, v, config_.jobs.at(v));
+    Planner planner;
+    planner.Configure(config_);
+    LoadHistory(config_, v, &planner);
+    EXPECT_EQ(Snapshot(dir), before) << v << ": reconcile changed the 2.x "
+                                     << "repository";
+    EXPECT_TRUE(NeedsUpgrade(dir)) << v;
+  }
+}
+
+TEST_F(ReconcileLegacyTest, ACurrentOrMissingRepositoryNeedsNone) {
+  EXPECT_FALSE(NeedsUpgrade(config_.JobDir("new")));  // missing
+  EnsureRepository(config_, "new", config_.jobs.at("new"));
+  ASSERT_TRUE(fs::exists(store::ConfigFileName(config_.JobDir("new"))));
+  EXPECT_FALSE(NeedsUpgrade(config_.JobDir("new")));
+  // An upgrade interrupted in its clean-up leaves 2.x's .backup (removed
+  // last): the run upgrades again.
+  std::ofstream(store::LegacyBackupLockFileName(config_.JobDir("new")));
+  EXPECT_TRUE(NeedsUpgrade(config_.JobDir("new")));
+}
+
+}  // namespace
+}  // namespace backy::backup::scheduler
