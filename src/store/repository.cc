@@ -443,7 +443,8 @@ Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
   // up (or our `upgrade`) holds .backup exclusively.
   auto w = FileLock::Acquire(
       legacy() ? LegacyBackupLockFileName(dir_) : WriterLockFileName(dir_),
-      FileLock::Mode::kExclusive, note);
+      // 2.x left .backup empty: no holder note written into it.
+      FileLock::Mode::kExclusive, legacy() ? std::string() : note);
   if (!w.ok()) return w.status();
   locks.writer = std::move(*w);
   auto p = LockReader();
