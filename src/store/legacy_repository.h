@@ -51,10 +51,10 @@ Result<LegacyRevisionList> ScanLegacyRevisions(const std::string& dir,
 // 2.x; the one slot starting exactly at the image size that 2.4 kept after
 // an image shrank is ignored. (After a shrink 2.4 also kept the old tail in
 // the last chunk: its chunk may be longer than its slot, and only the
-// slot's bytes are the image's.) Corruption naming the file for anything else: not JSON, no `size`
-// or `mapping`, a size over the index limits, a slot number that is not a
-// decimal number below the slot count, a hash that is not 32 hex digits,
-// a file over 512 MiB.
+// slot's bytes are the image's.) Corruption naming the file for anything else:
+// not JSON, no `size` or `mapping`, a size over the index limits, a slot number
+// that is not a decimal number below the slot count, a hash that is not 32 hex
+// digits, a file over 512 MiB.
 Result<RevisionIndex> LoadLegacyIndex(const std::string& dir,
                                       const std::string& id);
 // The parser behind LoadLegacyIndex(), on a mapping file's text; errors
