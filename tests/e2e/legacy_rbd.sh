@@ -123,6 +123,14 @@ rbd_io write "$img" $((10 * OBJ + 4096)) 8192 change-10
 expect_fail "backy upgrade" backy -b "$repo" backup daily
 [ "$(backy_snaps "$img")" = "backy-$u2" ] || fail "a refused backup touched the snapshots"
 
+# tree_sum DIR: names, types, sizes and contents of everything under DIR.
+tree_sum() {
+  (cd "$1" && find . -printf '%p|%y|%s|%l\n' | LC_ALL=C sort &&
+    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha
+}
+before=$(tree_sum "$repo")
+backy -b "$repo" upgrade --dry-run >&2 || fail "upgrade --dry-run failed"
+[ "$(tree_sum "$repo")" = "$before" ] || fail "upgrade --dry-run changed the repository"
 backy -b "$repo" upgrade >"$T/upgrade.out" 2>&1 || { cat "$T/upgrade.out" >&2; fail "upgrade failed"; }
 cat "$T/upgrade.out" >&2
 [ "$(source_field "$repo" type)" = ceph-rbd ] || fail "upgraded config: $(cat "$repo/config")"
