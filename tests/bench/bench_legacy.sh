@@ -12,8 +12,9 @@
 # changed between them). Then, on the newest revision:
 #   1. `backy nbd-server` serving the 2.x revision in place;
 #   2. `backy upgrade` (from a dropped page cache): wall time, MiB of image
-#      per second, peak RSS, repository size before, at peak and after,
-#      and the summary it prints;
+#      per second (both revisions' image sizes, as its summary counts) and
+#      of 2.x chunks decoded, peak RSS, repository size before, at peak
+#      (`du` every 0.5 s) and after, and what it and --dry-run print;
 #   3. the same server on the same revision after the upgrade.
 # For 1 and 3, each measurement starts a fresh server (pinned to CPU 0,
 # `taskset -c 0`; clients on CPU 1) after dropping the page cache ("cold"),
@@ -258,7 +259,7 @@ table() {
   echo "| \`backy upgrade\` of 2 revisions ($(mib "$SIZE") MiB image each) | |"
   echo "|---|---:|"
   echo "| wall time (s, page cache dropped before) | $UP_SECS |"
-  echo "| throughput, MiB of image per second (one revision's size / time) | $(awk -v s="$SIZE" -v t="$UP_SECS" 'BEGIN {printf "%d", s / 1048576 / t}') |"
+  echo "| throughput, MiB of image per second (2 revisions x $(mib "$SIZE") MiB / time, as upgrade's summary counts) | $(awk -v s="$SIZE" -v t="$UP_SECS" 'BEGIN {printf "%d", 2 * s / 1048576 / t}') |"
   echo "| throughput, MiB of 2.x chunks decoded per second ($LEGACY_CHUNKS chunk files x 4 MiB / time) | $(awk -v n="$LEGACY_CHUNKS" -v t="$UP_SECS" 'BEGIN {printf "%d", n * 4 / t}') |"
   echo "| peak RSS (MiB) | $UP_RSS |"
   echo "| repository before / peak during / after (MiB) | $(mib "$LEGACY_BYTES") / $(mib "$UP_PEAK") / $(mib "$UP_AFTER") |"
