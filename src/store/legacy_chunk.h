@@ -41,6 +41,15 @@ Status DecodeLegacyChunk(std::span<const uint8_t> file,
                          const std::string& object,
                          std::vector<uint8_t>* plain);
 
+// Like DecodeLegacyChunk, into `plain`, whose size must be the header's
+// plain length (else Corruption): for a reader decoding straight into the
+// caller's (or a cache's) buffer. On failure `plain` holds garbage, which
+// the caller must not hand out.
+Status DecodeLegacyChunkInto(std::span<const uint8_t> file,
+                             std::string_view expected_hash,
+                             const std::string& object,
+                             std::span<uint8_t> plain);
+
 // Encodes `plain` (REQUIRES: at most 4 MiB) as the 2.x backy did, into
 // `*file`. For tests that write 2.x repositories, and for checking the
 // decoder against the real 2.x files.

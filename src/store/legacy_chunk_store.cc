@@ -88,12 +88,25 @@ class LegacyChunkReader final : public ChunkReader {
     if (offset > plain_size_ || out.size() > plain_size_ - offset) {
       return Status::InvalidArgument("read beyond the end of the chunk", path_);
     }
-    std::vector<uint8_t> plain;
-    Status s = DecodeFile(fd_.get(), st_, digest_, path_, &plain);
-    if (!s.ok()) return s;
-    if (plain.size() != plain_size_) {
-      return Status::Corruption("2.x chunk changed while open", path_);
+    // The file's bytes in a buffer kept per thread (a worker decodes one
+    // chunk after another), so concurrent decodes do not each allocate 4
+    // MiB twice.
+    thread_local std::vector<uint8_t> file;
+    const uint64_t size = static_cast<uint64_t>(st_.st_size);
+    if (size > kMaxLegacyChunkFileSize) {
+      return Status::Corruption("2.x chunk: file too large", path_);
     }
+    file.resize(size);
+    Status s = PReadAll(fd_.get(), file, 0, path_);
+    if (!s.ok()) return s;
+    if (offset == 0 && out.size() == plain_size_) {
+      // The whole chunk (a cache filling a block): straight into `out`.
+      return DecodeLegacyChunkInto(file, digest_.Hex(), path_, out);
+    }
+    thread_local std::vector<uint8_t> plain;
+    plain.resize(plain_size_);
+    s = DecodeLegacyChunkInto(file, digest_.Hex(), path_, plain);
+    if (!s.ok()) return s;
     std::copy_n(plain.begin() + static_cast<ptrdiff_t>(offset), out.size(),
                 out.begin());
     return Status::OK();

@@ -197,7 +197,7 @@ rbd_io write "$fc" $((3 * OBJ + 5)) 100 fc-change   # object 3, was a hole
 # Refused, changing nothing. (Its message should say to run 'backy
 # upgrade' as for ceph-rbd above; today cli/backup.cc's MakeSource refuses
 # the 'flyingcircus' type first.)
-expect_fail "." backy -b "$frepo" backup daily
+expect_fail "backy upgrade" backy -b "$frepo" backup daily
 [ "$(backy_snaps "$fc")" = "backy-$f1" ] || fail "a refused backup touched the fc snapshots"
 [ "$(backy -b "$frepo" find -r 0)" = "$f1" ] || fail "a refused backup added a revision"
 backy -b "$frepo" upgrade >&2 || fail "upgrade of the flyingcircus repository"
