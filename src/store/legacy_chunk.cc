@@ -31,12 +31,8 @@ std::string LegacyChunkHash(std::span<const uint8_t> plain) {
   return hex;
 }
 
-namespace {
-
-// The plain length in a chunk file's header; Corruption when the header is
-// bad or the length is over 4 MiB.
-Result<uint32_t> HeaderLength(std::span<const uint8_t> file,
-                              const std::string& object) {
+Result<uint32_t> LegacyChunkPlainLength(std::span<const uint8_t> file,
+                                        const std::string& object) {
   if (file.size() < kLegacyChunkHeaderSize || file[0] != kLegacyChunkMagic) {
     return Status::Corruption("2.x chunk: not an LZO chunk (bad header)",
                               object);
@@ -52,14 +48,12 @@ Result<uint32_t> HeaderLength(std::span<const uint8_t> file,
   return length;
 }
 
-}  // namespace
-
 Status DecodeLegacyChunk(std::span<const uint8_t> file,
                          std::string_view expected_hash,
                          const std::string& object,
                          std::vector<uint8_t>* plain) {
   plain->clear();
-  auto length = HeaderLength(file, object);
+  auto length = LegacyChunkPlainLength(file, object);
   if (!length.ok()) return length.status();
   plain->resize(*length);
   Status s = DecodeLegacyChunkInto(file, expected_hash, object, *plain);
@@ -72,7 +66,7 @@ Status DecodeLegacyChunkInto(std::span<const uint8_t> file,
                              const std::string& object,
                              std::span<uint8_t> plain) {
   if (!LzoReady()) return Status::IOError("liblzo2 failed to initialise");
-  auto length = HeaderLength(file, object);
+  auto length = LegacyChunkPlainLength(file, object);
   if (!length.ok()) return length.status();
   if (*length != plain.size()) {
     return Status::Corruption("2.x chunk: plain length " +

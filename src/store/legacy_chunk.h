@@ -29,6 +29,12 @@ inline constexpr size_t kLegacyChunkHeaderSize = 5;
 // lower-case hex digits.
 std::string LegacyChunkHash(std::span<const uint8_t> plain);
 
+// The plain length the header of a 2.x chunk file (its first
+// kLegacyChunkHeaderSize bytes, or all of it) says; Corruption naming
+// `object` for a wrong first byte, too few bytes, or a length over 4 MiB.
+Result<uint32_t> LegacyChunkPlainLength(std::span<const uint8_t> file,
+                                        const std::string& object);
+
 // Decodes the bytes of a 2.x chunk file into `*plain` (replacing its
 // content) and checks them against `expected_hash` (32 hex digits, the
 // file's name without ".chunk.lzo"). Never returns unchecked data: a wrong

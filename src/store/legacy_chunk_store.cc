@@ -29,39 +29,16 @@ Status NotWritable(const std::string& name) {
       "a backy 2.x repository is read-only; run 'backy upgrade' first", name);
 }
 
-// Reads and decodes the whole chunk file open as `fd` (`st`: its fstat).
-Status DecodeFile(int fd, const struct stat& st, const Digest& digest,
-                  const std::string& path, std::vector<uint8_t>* out) {
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size > kMaxLegacyChunkFileSize) {
-    return Status::Corruption("2.x chunk: file is " + std::to_string(size) +
-                                  " bytes, more than a 4 MiB chunk can take",
-                              path);
-  }
-  std::vector<uint8_t> file(size);
-  Status s = PReadAll(fd, file, 0, path);
-  if (!s.ok()) return s;
-  return DecodeLegacyChunk(file, digest.Hex(), path, out);
-}
-
-// The plain size from a chunk file's 5-byte header.
+// The plain size from a chunk file's header.
 Result<uint64_t> HeaderPlainSize(int fd, const std::string& path) {
   uint8_t h[kLegacyChunkHeaderSize];
   Status s = PReadAll(fd, h, 0, path);
   if (!s.ok()) {
     return Status::Corruption("2.x chunk: file too short for its header", path);
   }
-  if (h[0] != kLegacyChunkMagic) {
-    return Status::Corruption("2.x chunk: not an LZO chunk (bad header)", path);
-  }
-  const uint64_t length = (uint64_t{h[1]} << 24) | (uint64_t{h[2]} << 16) |
-                          (uint64_t{h[3]} << 8) | uint64_t{h[4]};
-  if (length > kMaxChunkSize) {
-    return Status::Corruption(
-        "2.x chunk: plain length " + std::to_string(length) + " exceeds 4 MiB",
-        path);
-  }
-  return length;
+  auto length = LegacyChunkPlainLength(h, path);
+  if (!length.ok()) return length.status();
+  return *length;
 }
 
 // Opens a chunk file; a missing one is Corruption: a 2.x revision named it.
@@ -109,7 +86,9 @@ class LegacyChunkReader final : public ChunkReader {
     }
     const uint64_t size = static_cast<uint64_t>(st_.st_size);
     if (size > kMaxLegacyChunkFileSize) {
-      return Status::Corruption("2.x chunk: file too large", path_);
+      return Status::Corruption("2.x chunk: file is " + std::to_string(size) +
+                                    " bytes, more than a 4 MiB chunk can take",
+                                path_);
     }
     // Decoding is CPU work: more decodes at once than cores only add
     // buffers (an NBD server's 16 workers each held 8 MiB: 404 MiB RSS at
@@ -163,26 +142,22 @@ Result<bool> LegacyChunkStore::Contains(const Digest& digest) {
   return Status::FromErrno(errno, "stat", path);
 }
 
+// Get and Read go through a reader, the one place that reads and decodes.
 Status LegacyChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
-  const std::string path = ChunkName(digest);
-  struct stat st;
-  auto fd = OpenChunk(path, digest, &st);
-  if (!fd.ok()) return fd.status();
-  return DecodeFile(fd->get(), st, digest, path, out);
+  out->clear();
+  auto reader = Open(digest);
+  if (!reader.ok()) return reader.status();
+  out->resize((*reader)->PlainSize());
+  Status s = (*reader)->Read(0, *out);
+  if (!s.ok()) out->clear();  // never hand out unchecked bytes
+  return s;
 }
 
 Status LegacyChunkStore::Read(const Digest& digest, uint64_t offset,
                               std::span<uint8_t> out) {
-  std::vector<uint8_t> plain;
-  Status s = Get(digest, &plain);
-  if (!s.ok()) return s;
-  if (offset > plain.size() || out.size() > plain.size() - offset) {
-    return Status::InvalidArgument("read beyond the end of the chunk",
-                                   ChunkName(digest));
-  }
-  std::copy_n(plain.begin() + static_cast<ptrdiff_t>(offset), out.size(),
-              out.begin());
-  return Status::OK();
+  auto reader = Open(digest);
+  if (!reader.ok()) return reader.status();
+  return (*reader)->Read(offset, out);
 }
 
 Result<std::shared_ptr<ChunkReader>> LegacyChunkStore::Open(
