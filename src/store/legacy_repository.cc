@@ -250,12 +250,7 @@ Result<LegacyRevisionList> ScanLegacyRevisions(const std::string& dir,
     rev->source = source_name;
     list.complete.push_back(std::move(*rev));
   }
-  std::sort(list.complete.begin(), list.complete.end(),
-            [](const Revision& a, const Revision& b) {
-              return a.timestamp_us != b.timestamp_us
-                         ? a.timestamp_us < b.timestamp_us
-                         : a.id < b.id;
-            });
+  std::sort(list.complete.begin(), list.complete.end(), IsOlder);
   return list;
 }
 

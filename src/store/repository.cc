@@ -333,12 +333,7 @@ Result<Repository::RevisionList> Repository::ScanRevisions() const {
       if (!converted.count(d.id)) list.damaged.push_back(std::move(d));
     }
   }
-  std::sort(list.healthy.begin(), list.healthy.end(),
-            [](const Revision& a, const Revision& b) {
-              return a.timestamp_us != b.timestamp_us
-                         ? a.timestamp_us < b.timestamp_us
-                         : a.id < b.id;
-            });
+  std::sort(list.healthy.begin(), list.healthy.end(), IsOlder);
   return list;
 }
 

@@ -325,25 +325,11 @@ bool IsPrintableUtf8(std::string_view s) {
   return true;
 }
 
-Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
-  FieldReader f(n, "", name);
-  if (!n["format"]) {
-    return Status::NotSupported("unsupported revision format", name);
-  }
-  uint64_t format = 0;
-  Status s = f.Unsigned("format", &format, true);
-  if (!s.ok()) return s;
-  if (format != 1) {
-    return Status::NotSupported(
-        "unsupported revision format " + std::to_string(format), name);
-  }
-  s = f.String("id", &r->id, true);
-  if (!s.ok()) return s;
-  if (!IsRevisionId(r->id)) {
-    return f.Bad("id", "is not a revision id (letters, digits, '.', '_', '-')");
-  }
+// The keys ours and 2.x's revision files share, with the same meaning:
+// timestamp (required), parent, tags, trust.
+Status ReadHistoryFields(const FieldReader& f, Revision* r) {
   std::string text;
-  s = f.String("timestamp", &text, true);
+  Status s = f.String("timestamp", &text, true);
   if (!s.ok()) return s;
   auto ts = ParseTimestamp(text);
   if (!ts.ok()) return f.Bad("timestamp", ts.status().Message());
@@ -368,6 +354,28 @@ Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
   auto trust = ParseTrust(text);
   if (!trust.ok()) return f.Bad("trust", trust.status().Message());
   r->trust = *trust;
+  return Status::OK();
+}
+
+Status ReadRevision(const YAML::Node& n, const std::string& name, Revision* r) {
+  FieldReader f(n, "", name);
+  if (!n["format"]) {
+    return Status::NotSupported("unsupported revision format", name);
+  }
+  uint64_t format = 0;
+  Status s = f.Unsigned("format", &format, true);
+  if (!s.ok()) return s;
+  if (format != 1) {
+    return Status::NotSupported(
+        "unsupported revision format " + std::to_string(format), name);
+  }
+  s = f.String("id", &r->id, true);
+  if (!s.ok()) return s;
+  if (!IsRevisionId(r->id)) {
+    return f.Bad("id", "is not a revision id (letters, digits, '.', '_', '-')");
+  }
+  s = ReadHistoryFields(f, r);
+  if (!s.ok()) return s;
   s = f.Unsigned("size", &r->size, true);
   if (!s.ok()) return s;
   uint64_t chunk_size = 0;
@@ -457,32 +465,8 @@ Result<Revision> Revision::FromLegacyYaml(const std::string& text,
               "' (only 'chunked' revisions can be read)",
           name);
     }
-    s = f.String("timestamp", &text_value, true);
+    s = ReadHistoryFields(f, &r);
     if (!s.ok()) return s;
-    auto ts = ParseTimestamp(text_value);
-    if (!ts.ok()) return f.Bad("timestamp", ts.status().Message());
-    r.timestamp_us = *ts;
-    s = f.String("parent", &r.parent, false);
-    if (!s.ok()) return s;
-    if (!r.parent.empty() && !IsRevisionId(r.parent)) {
-      return f.Bad("parent", "is not a revision id");
-    }
-    if (YAML::Node tags = f.Get("tags")) {
-      if (!tags.IsSequence()) return f.Bad("tags", "expected a list");
-      for (const auto& t : tags) {
-        if (!t.IsScalar() || t.Scalar().empty() ||
-            !IsPrintableUtf8(t.Scalar())) {
-          return f.Bad("tags", "expected a list of tag names");
-        }
-        r.tags.insert(t.Scalar());
-      }
-    }
-    text_value = "trusted";
-    s = f.String("trust", &text_value, false);
-    if (!s.ok()) return s;
-    auto trust = ParseTrust(text_value);
-    if (!trust.ok()) return f.Bad("trust", trust.status().Message());
-    r.trust = *trust;
     auto stats = f.Map("stats");
     if (!stats.ok()) return stats.status();
     if (*stats) {

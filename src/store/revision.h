@@ -73,6 +73,13 @@ struct Revision {
                                          bool* complete);
 };
 
+// The order of a repository's revisions, oldest first: by timestamp, then
+// id (for a std::sort of revisions).
+inline bool IsOlder(const Revision& a, const Revision& b) {
+  return a.timestamp_us != b.timestamp_us ? a.timestamp_us < b.timestamp_us
+                                          : a.id < b.id;
+}
+
 // A revision whose metadata cannot be used: unreadable, not a regular file,
 // too large, not valid YAML, or naming another id.
 struct DamagedRevision {
