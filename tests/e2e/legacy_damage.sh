@@ -190,24 +190,30 @@ damage_meta map-size-over-limit "$R2" "${map_text/\"size\": 23592960/\"size\": 1
 damage_meta map-size-negative "$R2" "${map_text/\"size\": 23592960/\"size\": -4096}"
 damage_meta map-missing "$R2" ''
 
+# hold_lock FILE: a stand-in 2.x process holds FILE exclusively (fd 9)
+# until a line comes through $T/release; killing it releases everything.
+# Sets $holder, and returns once the lock is held.
+hold_lock() {
+  (
+    exec 9<"$1"
+    flock -x 9
+    read -r _ <"$T/release"
+  ) &
+  holder=$!
+  CLEANUPS+=("kill $holder 2>/dev/null")
+  for _ in $(seq 100); do
+    flock -n -s "$1" true || break
+    sleep 0.05
+  done
+  flock -n -s "$1" true && fail "the stand-in 2.x process does not hold $1"
+  return 0
+}
+
 # --- A stand-in 2.x purge holds .purge exclusively: restore waits, says
 # so, and proceeds when it is released.
 fixture_copy v253 "$T/locked"
 mkfifo "$T/release"
-# One process holds the lock (fd 9) until a line comes through the fifo;
-# killing it releases everything.
-(
-  exec 9<"$T/locked/.purge"
-  flock -x 9
-  read -r _ <"$T/release"
-) &
-holder=$!
-CLEANUPS+=("kill $holder 2>/dev/null")
-for _ in $(seq 100); do
-  flock -n -s "$T/locked/.purge" true || break
-  sleep 0.05
-done
-flock -n -s "$T/locked/.purge" true && fail "the stand-in purge does not hold .purge"
+hold_lock "$T/locked/.purge"
 "$BACKY" -b "$T/locked" restore -r $R1 "$T/waited.img" 2>"$T/wait.err" &
 restorer=$!
 said=0
@@ -230,17 +236,7 @@ cmp -s "$T/waited.img" "$T/$R1.img" || check_fail "restore after waiting: wrong 
 # fail at once, saying why, and change nothing; reading goes on.
 fixture_copy v253 "$T/busy"
 before=$(tree_sum "$T/busy")
-(
-  exec 9<"$T/busy/.backup"
-  flock -x 9
-  read -r _ <"$T/release"
-) &
-holder=$!
-CLEANUPS+=("kill $holder 2>/dev/null")
-for _ in $(seq 100); do
-  flock -n -s "$T/busy/.backup" true || break
-  sleep 0.05
-done
+hold_lock "$T/busy/.backup"
 for cmd in "distrust -r $R1" "forget -r $R1"; do
   # shellcheck disable=SC2086
   expect_clean_error "2.x backup running: $cmd" "\.backup|busy|running|locked" \
