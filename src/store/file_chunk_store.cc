@@ -1,6 +1,5 @@
 #include "store/file_chunk_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -412,23 +411,7 @@ Status FileChunkStore::Quarantine(const Digest& digest) {
 }
 
 Status FileChunkStore::List(const std::function<void(const Digest&)>& fn) {
-  DIR* top = ::opendir(chunks_dir_.c_str());
-  if (!top) return Status::FromErrno(errno, "open directory", chunks_dir_);
-  std::vector<std::string> prefixes;
-  while (struct dirent* e = ::readdir(top)) {
-    if (IsChunkPrefixDirName(e->d_name)) prefixes.emplace_back(e->d_name);
-  }
-  ::closedir(top);
-  for (const auto& p : prefixes) {
-    std::string dir = chunks_dir_ + "/" + p;
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return Status::FromErrno(errno, "open directory", dir);
-    while (struct dirent* e = ::readdir(d)) {
-      if (auto digest = ParseChunkFileName(e->d_name)) fn(*digest);
-    }
-    ::closedir(d);
-  }
-  return Status::OK();
+  return ForEachChunkFile(chunks_dir_, ParseChunkFileName, fn);
 }
 
 }  // namespace backy::store

@@ -1,5 +1,6 @@
 #include "store/fs_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -11,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+
+#include "store/filename.h"
 
 namespace backy::store {
 
@@ -120,6 +123,35 @@ std::string TempPath(const std::string& dir, std::string_view hint) {
                 static_cast<unsigned long long>(counter++),
                 static_cast<unsigned long long>(rng() & 0xffffffffu));
   return dir + buf + std::string(hint);
+}
+
+Result<std::vector<std::string>> ListDirectory(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Status::FromErrno(errno, "open directory", dir);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+Status ForEachChunkFile(
+    const std::string& chunks_dir,
+    const std::function<std::optional<Digest>(std::string_view)>& parse,
+    const std::function<void(const Digest&)>& fn) {
+  auto prefixes = ListDirectory(chunks_dir);
+  if (!prefixes.ok()) return prefixes.status();
+  for (const auto& p : *prefixes) {
+    if (!IsChunkPrefixDirName(p)) continue;
+    auto names = ListDirectory(chunks_dir + "/" + p);
+    if (!names.ok()) return names.status();
+    for (const auto& name : *names) {
+      if (auto digest = parse(name)) fn(*digest);
+    }
+  }
+  return Status::OK();
 }
 
 Status SyncDir(const std::string& dir) {

@@ -16,10 +16,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "store/digest.h"
 #include "store/file_io.h"
 #include "store/status.h"
 
@@ -82,6 +84,19 @@ Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data,
                        const std::string& tmp_dir, bool sync_dir = true);
 Status WriteFileAtomic(const std::string& path, std::string_view data,
                        const std::string& tmp_dir, bool sync_dir = true);
+
+// The names in directory `dir` ("." and ".." left out), in no particular
+// order. The error of opendir(2), naming `dir`, when it cannot be listed.
+Result<std::vector<std::string>> ListDirectory(const std::string& dir);
+
+// Calls `fn` for every file in the prefix directories of `chunks_dir`
+// (IsChunkPrefixDirName) whose name `parse` turns into a digest: the walk
+// of FileChunkStore::List and LegacyChunkStore::List, with their file-name
+// parsers. Fails when a directory cannot be listed.
+Status ForEachChunkFile(
+    const std::string& chunks_dir,
+    const std::function<std::optional<Digest>(std::string_view)>& parse,
+    const std::function<void(const Digest&)>& fn);
 
 // fsync() on a directory, so renames into it are durable.
 Status SyncDir(const std::string& dir);

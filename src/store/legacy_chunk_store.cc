@@ -1,6 +1,5 @@
 #include "store/legacy_chunk_store.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -195,28 +194,7 @@ Status LegacyChunkStore::Quarantine(const Digest& digest) {
 }
 
 Status LegacyChunkStore::List(const std::function<void(const Digest&)>& fn) {
-  DIR* top = ::opendir(chunks_dir_.c_str());
-  if (!top) return Status::FromErrno(errno, "open directory", chunks_dir_);
-  std::vector<std::string> prefixes;
-  while (struct dirent* e = ::readdir(top)) {
-    if (IsChunkPrefixDirName(e->d_name)) {
-      prefixes.emplace_back(e->d_name);
-    }
-  }
-  ::closedir(top);
-  for (const auto& p : prefixes) {
-    const std::string dir = chunks_dir_ + "/" + p;
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) {
-      if (errno == ENOTDIR || errno == ENOENT) continue;
-      return Status::FromErrno(errno, "open directory", dir);
-    }
-    while (struct dirent* e = ::readdir(d)) {
-      if (auto digest = ParseLegacyChunkFileName(e->d_name)) fn(*digest);
-    }
-    ::closedir(d);
-  }
-  return Status::OK();
+  return ForEachChunkFile(chunks_dir_, ParseLegacyChunkFileName, fn);
 }
 
 }  // namespace backy::store

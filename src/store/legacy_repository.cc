@@ -1,6 +1,5 @@
 #include "store/legacy_repository.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -202,15 +201,14 @@ Result<bool> IsLegacyRepository(const std::string& dir) {
 
 Result<LegacyRevisionList> ScanLegacyRevisions(const std::string& dir,
                                                const std::string& source_name) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return Status::FromErrno(errno, "open directory", dir);
+  auto names = ListDirectory(dir);
+  if (!names.ok()) return names.status();
   std::vector<std::string> ids;
-  while (struct dirent* e = ::readdir(d)) {
-    if (auto id = ParseLegacyRevisionFileName(e->d_name)) {
+  for (const auto& name : *names) {
+    if (auto id = ParseLegacyRevisionFileName(name)) {
       ids.push_back(std::move(*id));
     }
   }
-  ::closedir(d);
   std::sort(ids.begin(), ids.end());
   LegacyRevisionList list;
   for (const auto& id : ids) {

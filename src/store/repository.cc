@@ -34,14 +34,13 @@ bool Exists(const std::string& path) {
 // The ids of the revision files of `type` in `dir` (revisions/).
 Result<std::vector<std::string>> ListRevisionFiles(const std::string& dir,
                                                    RevisionFileType type) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return Status::FromErrno(errno, "open directory", dir);
+  auto names = ListDirectory(dir);
+  if (!names.ok()) return names.status();
   std::vector<std::string> out;
-  while (struct dirent* e = ::readdir(d)) {
-    auto file = ParseRevisionFileName(e->d_name);
+  for (const auto& name : *names) {
+    auto file = ParseRevisionFileName(name);
     if (file && file->type == type) out.push_back(std::move(file->id));
   }
-  ::closedir(d);
   return out;
 }
 

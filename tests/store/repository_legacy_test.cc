@@ -321,6 +321,14 @@ TEST_F(LegacyRepositoryTest, DamagedAndMissingChunksAreCorruptionNamingThem) {
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.ToString().find(path), std::string::npos);
   EXPECT_TRUE(chunks.Open(d0).status().IsCorruption());
+  // List finds every 2.x chunk file (the one removed above excepted).
+  size_t listed = 0, on_disk = 0;
+  ASSERT_OK(chunks.List([&](const Digest&) { ++listed; }));
+  for (const auto& e : fs::recursive_directory_iterator(ChunksDirName(v253_))) {
+    on_disk += e.path().string().ends_with(".chunk.lzo");
+  }
+  EXPECT_GT(listed, 5u);
+  EXPECT_EQ(listed, on_disk);
   // Read-only: nothing is quarantined or written.
   EXPECT_TRUE(chunks.Quarantine(index->slot(1)).IsNotSupported());
   EXPECT_TRUE(chunks.Put(d0, out).status().IsNotSupported());
