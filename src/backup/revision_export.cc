@@ -264,7 +264,8 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
   return p;
 }
 
-Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports() {
+Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports(
+    const nbd::Client& /*client*/) {
   std::vector<nbd::ExportInfo> out;
   for (auto& [job, r] : repos_) {
     auto revs = r.repo->Revisions();  // damaged revisions are skipped
@@ -287,7 +288,7 @@ Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports() {
 }
 
 Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
-    std::string_view name) {
+    std::string_view name, const nbd::Client& /*client*/) {
   std::string job, spec(name);
   if (!single_) {
     auto slash = name.find('/');

@@ -89,9 +89,10 @@ class RepositoryExports final : public nbd::ExportProvider {
   static Result<std::unique_ptr<RepositoryExports>> Open(
       const std::string& backupdir, uint64_t cache_bytes);
 
-  Result<std::vector<nbd::ExportInfo>> ListExports() override;
+  Result<std::vector<nbd::ExportInfo>> ListExports(
+      const nbd::Client& client) override;
   Result<std::shared_ptr<nbd::Export>> OpenExport(
-      std::string_view name) override;
+      std::string_view name, const nbd::Client& client) override;
 
  private:
   struct Repo {

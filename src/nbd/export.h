@@ -63,6 +63,12 @@ class Export {
   // Thread-safe.
   virtual std::string Description() const { return {}; }
 
+  // The name this export is known by for good, whatever name the client
+  // opened it by ("vm1/<revision id>" for "vm1/last"): sent as
+  // NBD_INFO_NAME and written in the connection log. Empty means the name
+  // the client gave. Constant for the lifetime of the object. Thread-safe.
+  virtual std::string CanonicalName() const { return {}; }
+
   // True if the export refuses writes; the server then advertises READ_ONLY
   // and answers WRITE/WRITE_ZEROES/TRIM with EPERM itself, without calling
   // the write methods below. Constant for the lifetime of the object.
@@ -179,6 +185,19 @@ class Export {
   virtual Status Flush() { return Status::OK(); }
 };
 
+// Who is asking: what an ExportProvider may decide access on, and what the
+// server logs about a connection.
+struct Client {
+  // "127.0.0.1:41234", "[::1]:41234", or "uid 1000 pid 4242" for a Unix
+  // socket peer (SO_PEERCRED).
+  std::string peer;
+  // The TLS identity: the PSK username, or the common name of a verified
+  // client certificate. Empty without TLS, or with TLS but no identity
+  // (x509 without --tls-verify-peer).
+  std::string identity;
+  bool tls = false;  // the connection is encrypted
+};
+
 // What NBD_OPT_LIST shows for one export.
 struct ExportInfo {
   std::string name;
@@ -192,20 +211,22 @@ class ExportProvider {
   ExportProvider& operator=(const ExportProvider&) = delete;
   virtual ~ExportProvider() = default;
 
-  // Lists the exports a client may open, in display order.
+  // Lists the exports `client` may open, in display order.
   // Thread-safe: called from worker threads, possibly concurrently with
   // OpenExport() and with itself.
-  virtual Result<std::vector<ExportInfo>> ListExports() = 0;
+  virtual Result<std::vector<ExportInfo>> ListExports(const Client& client) = 0;
 
-  // Opens the export called `name`; the empty name means the default
-  // export. Returns NotFound (with a message naming `name`) if there is no
-  // such export; any other error is reported to the client as "export not
-  // available" with the status message. The returned export stays valid
-  // for as long as the caller holds the pointer, even if the provider's set
-  // of exports changes meanwhile. Each connection opens its own; opening
-  // the same name twice may return the same object.
-  // Thread-safe, like ListExports().
-  virtual Result<std::shared_ptr<Export>> OpenExport(std::string_view name) = 0;
+  // Opens the export called `name` for `client`; the empty name means the
+  // default export. Returns NotFound (with a message naming `name`) if there
+  // is no such export, or if `client` may not see it (the same answer, so
+  // that it learns nothing of exports it may not read); any other error is
+  // reported to the client as "export not available" with the status message.
+  // The returned export stays valid for as long as the caller holds the
+  // pointer, even if the provider's set of exports changes meanwhile. Each
+  // connection opens its own; opening the same name twice may return the same
+  // object. Thread-safe, like ListExports().
+  virtual Result<std::shared_ptr<Export>> OpenExport(std::string_view name,
+                                                     const Client& client) = 0;
 };
 
 }  // namespace backy::nbd

@@ -73,8 +73,8 @@ asio::awaitable<Result<std::shared_ptr<Export>>> Connection::OpenExport(
   ExportProvider& provider = server_.provider;
   const ServerOptions& opts = server_.options;
   co_return co_await RunOnPool<Result<std::shared_ptr<Export>>>(
-      server_.pool, [&provider, &opts, &name]() {
-        Result<std::shared_ptr<Export>> r = provider.OpenExport(name);
+      server_.pool, [&provider, &opts, &name, this]() {
+        Result<std::shared_ptr<Export>> r = provider.OpenExport(name, client_);
         if (r.ok() && opts.cow && (*r)->IsReadOnly()) {
           std::shared_ptr<Export> cow =
               std::make_shared<CowExport>(*r, opts.cow_temp_dir);
@@ -212,7 +212,8 @@ asio::awaitable<bool> Connection::HandleList(std::span<const uint8_t> data) {
   ExportProvider& provider = server_.provider;
   Result<std::vector<ExportInfo>> list =
       co_await RunOnPool<Result<std::vector<ExportInfo>>>(
-          server_.pool, [&provider]() { return provider.ListExports(); });
+          server_.pool,
+          [&provider, this]() { return provider.ListExports(client_); });
   if (!list.ok()) {
     spdlog::debug("nbd[{}]: listing exports: {}", id_,
                   list.status().ToString());
@@ -267,7 +268,9 @@ asio::awaitable<bool> Connection::HandleInfoOrGo(uint32_t option,
   if (wants(kInfoName)) {
     std::vector<uint8_t> v(2);
     PutU16(v.data(), kInfoName);
-    v.insert(v.end(), name.begin(), name.end());
+    const std::string canonical =
+        exp->CanonicalName().empty() ? name : Truncated(exp->CanonicalName());
+    v.insert(v.end(), canonical.begin(), canonical.end());
     if (!co_await SendOptionReply(option, kRepInfo, v)) co_return false;
   }
   const std::string desc = Truncated(exp->Description());

@@ -208,6 +208,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool counted_ = false;  // counted in server_.active
   bool refused_ = false;  // over the connection limit
   Clock::time_point last_activity_;
+  Client client_;  // who is at the other end (peer, TLS identity)
 
   // Handshake state.
   bool no_zeroes_ = false;

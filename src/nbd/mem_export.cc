@@ -82,7 +82,8 @@ void StaticExportProvider::Add(std::string name, std::shared_ptr<Export> exp) {
   entries_.push_back({std::move(name), std::move(exp)});
 }
 
-Result<std::vector<ExportInfo>> StaticExportProvider::ListExports() {
+Result<std::vector<ExportInfo>> StaticExportProvider::ListExports(
+    const Client& /*client*/) {
   std::vector<ExportInfo> out;
   out.reserve(entries_.size());
   for (const Entry& e : entries_) {
@@ -92,7 +93,7 @@ Result<std::vector<ExportInfo>> StaticExportProvider::ListExports() {
 }
 
 Result<std::shared_ptr<Export>> StaticExportProvider::OpenExport(
-    std::string_view name) {
+    std::string_view name, const Client& /*client*/) {
   const std::string_view wanted = name.empty() ? default_name_ : name;
   for (const Entry& e : entries_) {
     if (e.name == wanted) return e.exp;

@@ -60,8 +60,10 @@ class StaticExportProvider : public ExportProvider {
   // Chooses the export opened by the empty name. Not thread-safe.
   void SetDefault(std::string name) { default_name_ = std::move(name); }
 
-  Result<std::vector<ExportInfo>> ListExports() override;
-  Result<std::shared_ptr<Export>> OpenExport(std::string_view name) override;
+  // Every client sees every export.
+  Result<std::vector<ExportInfo>> ListExports(const Client& client) override;
+  Result<std::shared_ptr<Export>> OpenExport(std::string_view name,
+                                             const Client& client) override;
 
  private:
   struct Entry {

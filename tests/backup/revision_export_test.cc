@@ -249,13 +249,13 @@ TEST_F(RevisionExportTest, ListingSkipsDamagedRevisions) {
   std::ofstream(repo_->RevisionPath(other.id)) << "id: [broken\n";
   auto p = RepositoryExports::Open(root_, 8 * kMiB);  // directory mode
   ASSERT_TRUE(p.ok()) << p.status().ToString();
-  auto list = (*p)->ListExports();
+  auto list = (*p)->ListExports({});
   ASSERT_TRUE(list.ok()) << list.status().ToString();
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].name, "repo/" + rev_.id);
-  auto e = (*p)->OpenExport("repo/last");
+  auto e = (*p)->OpenExport("repo/last", {});
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  EXPECT_TRUE((*p)->OpenExport("repo/" + other.id).status().IsNotFound());
+  EXPECT_TRUE((*p)->OpenExport("repo/" + other.id, {}).status().IsNotFound());
 }
 
 // A revision forgotten (or expired) between resolving its name and opening
@@ -265,7 +265,7 @@ TEST_F(RevisionExportTest, RevisionForgottenWhileOpeningIsNotFound) {
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   ScopedTestPoint forget("export-resolved",
                          [&] { ASSERT_OK(repo_->Forget(rev_.id)); });
-  auto e = (*p)->OpenExport("last");
+  auto e = (*p)->OpenExport("last", {});
   EXPECT_TRUE(e.status().IsNotFound()) << e.status().ToString();
   EXPECT_NE(e.status().ToString().find("removed"), std::string::npos)
       << e.status().ToString();
@@ -275,7 +275,7 @@ TEST_F(RevisionExportTest, IndexMissingWhileOpeningIsCorruption) {
   ASSERT_EQ(::unlink(repo_->IndexPath(rev_.id).c_str()), 0);
   auto p = RepositoryExports::Open(dir_, 8 * kMiB);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
-  auto e = (*p)->OpenExport("last");
+  auto e = (*p)->OpenExport("last", {});
   EXPECT_TRUE(e.status().IsCorruption()) << e.status().ToString();
 }
 
@@ -356,7 +356,7 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
   auto p = RepositoryExports::Open(dir_, 8 * kMiB);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   for (std::string name : {"", "last", "0", "daily"}) {
-    auto e = (*p)->OpenExport(name);
+    auto e = (*p)->OpenExport(name, {});
     ASSERT_TRUE(e.ok()) << name << ": " << e.status().ToString();
     EXPECT_EQ((*e)->Size(), image_.size());
     std::vector<uint8_t> buf(3 * kBlock);
@@ -364,8 +364,8 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
     EXPECT_TRUE(
         std::equal(buf.begin(), buf.end(), image_.begin() + kChunk - kBlock));
   }
-  EXPECT_TRUE((*p)->OpenExport("no-such-revision").status().IsNotFound());
-  auto list = (*p)->ListExports();
+  EXPECT_TRUE((*p)->OpenExport("no-such-revision", {}).status().IsNotFound());
+  auto list = (*p)->ListExports({});
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 1u);
   EXPECT_EQ((*list)[0].name, rev_.id);

@@ -57,22 +57,22 @@ TEST(StaticExportProviderTest, ListsAndOpensByName) {
                                                 "first"));
   provider.Add("b", std::make_shared<MemExport>(std::vector<uint8_t>(20), false,
                                                 "second"));
-  auto list = provider.ListExports();
+  auto list = provider.ListExports({});
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*list)[1].name, "b");
   EXPECT_EQ((*list)[1].description, "second");
 
-  auto b = provider.OpenExport("b");
+  auto b = provider.OpenExport("b", {});
   ASSERT_TRUE(b.ok());
   EXPECT_EQ((*b)->Size(), 20u);
-  auto def = provider.OpenExport("");
+  auto def = provider.OpenExport("", {});
   ASSERT_TRUE(def.ok());
   EXPECT_EQ((*def)->Size(), 10u);
   provider.SetDefault("b");
-  EXPECT_EQ((*provider.OpenExport(""))->Size(), 20u);
+  EXPECT_EQ((*provider.OpenExport("", {}))->Size(), 20u);
 
-  auto missing = provider.OpenExport("nope");
+  auto missing = provider.OpenExport("nope", {});
   ASSERT_FALSE(missing.ok());
   EXPECT_TRUE(missing.status().IsNotFound());
   EXPECT_NE(missing.status().Message().find("nope"), std::string::npos);
