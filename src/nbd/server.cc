@@ -82,8 +82,9 @@ Status CheckListenAddress(const sockaddr* sa, TlsMode mode, bool insecure,
   if (sa->sa_family == AF_UNIX || IsLoopback(sa)) return Status::OK();
   if (mode == TlsMode::kRequire || insecure) return Status::OK();
   return Status::InvalidArgument(
-      "refusing to serve disks without TLS on a non-loopback address (give "
-      "--tls-certificates or --tls-psk, or --insecure)",
+      "refusing to serve disks on a non-loopback address without TLS "
+      "required (give --tls-certificates or --tls-psk, and not --tls on; or "
+      "--insecure)",
       where);
 }
 
@@ -143,7 +144,9 @@ Status ListenTcp(asio::io_context& io, const ServerOptions& o, TlsMode mode,
                                   asio::ip::tcp::resolver::passive |
                                       asio::ip::tcp::resolver::numeric_service,
                                   ec);
-  const std::string where = o.host + ":" + std::to_string(o.port);
+  const std::string where =
+      (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) +
+      ":" + std::to_string(o.port);
   if (ec) return FromAsio(ec, "resolving listen address", where);
   // Every address first: a name that is partly loopback binds nothing.
   for (const auto& entry : results) {

@@ -351,6 +351,7 @@ TlsSession::Io TlsSession::Fail(int rc) {
                                                      &out, 0) >= 0) {
       error_ = "client certificate refused: " +
                std::string(reinterpret_cast<char*>(out.data), out.size);
+      while (!error_.empty() && error_.back() == ' ') error_.pop_back();
       gnutls_free(out.data);
     }
   }

@@ -3,6 +3,7 @@
 //   nbd_test_server [--socket PATH | --host H --port N] [--cow]
 //                   [--tls off|on|require] [--tls-certificates DIR]
 //                   [--tls-psk FILE] [--tls-verify-peer] [--insecure]
+//                   [--tls-handshake-timeout SECONDS]
 //                   [--log-connections]
 //                   [--max-connections N] [--idle-timeout SECONDS]
 //                   [--threads N] [--workers-only] [--debug]
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
       opts.tls.psk_file = next();
     } else if (arg == "--tls-verify-peer") {
       opts.tls.verify_peer = true;
+    } else if (arg == "--tls-handshake-timeout") {
+      opts.tls.handshake_timeout = std::chrono::seconds(std::stol(next()));
     } else if (arg == "--insecure") {
       opts.insecure = true;
     } else if (arg == "--log-connections") {
