@@ -37,11 +37,9 @@ asio::awaitable<bool> Connection::SendOptionReply(
   p = PutU32(p, option);
   p = PutU32(p, type);
   PutU32(p, static_cast<uint32_t>(data.size()));
-  std::array<asio::const_buffer, 2> bufs{
-      asio::buffer(hdr), asio::buffer(data.data(), data.size())};
-  boost::system::error_code ec;
-  co_await asio::async_write(socket_, bufs, Redirect(ec));
-  co_return !ec;
+  std::vector<ReplyPart> parts{{&hdr[0], sizeof(hdr)},
+                               {data.data(), data.size()}};
+  co_return co_await SendAll(std::move(parts));
 }
 
 asio::awaitable<bool> Connection::SendOptionError(uint32_t option,
@@ -89,15 +87,18 @@ asio::awaitable<bool> Connection::Handshake() {
   uint8_t* p = PutU64(greeting, kNbdMagic);
   p = PutU64(p, kOptMagic);
   PutU16(p, kFlagFixedNewstyle | kFlagNoZeroes);
-  boost::system::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(greeting), Redirect(ec));
-  if (ec) co_return false;
+  std::vector<ReplyPart> parts{{&greeting[0], sizeof(greeting)}};
+  if (!co_await SendAll(std::move(parts))) co_return false;
 
   uint8_t cflags_buf[4];
-  if (!co_await reader_.Read(cflags_buf, 4)) co_return false;
+  if (!co_await reader_.Read(cflags_buf, 4)) {
+    SetReadEnd();
+    co_return false;
+  }
   const uint32_t cflags = GetU32(cflags_buf);
   if (!KnownClientFlags(cflags)) {
     spdlog::debug("nbd[{}]: unknown client flags {:#x}", id_, cflags);
+    SetEnd("error: unknown client flags");
     co_return false;
   }
   no_zeroes_ = (cflags & kClientFlagNoZeroes) != 0;
@@ -105,33 +106,57 @@ asio::awaitable<bool> Connection::Handshake() {
   std::vector<uint8_t> data;
   for (;;) {
     uint8_t hdr[sizeof(OptionHeader)];
-    if (!co_await reader_.Read(hdr, sizeof(hdr))) co_return false;
+    if (!co_await reader_.Read(hdr, sizeof(hdr))) {
+      SetReadEnd();
+      co_return false;
+    }
     last_activity_ = Clock::now();
     OptionHeaderFields h;
     if (const char* why = DecodeOptionHeader(hdr, &h)) {
       spdlog::debug("nbd[{}]: {} (magic {:#x}, option {}, {} bytes)", id_, why,
                     h.magic, h.option, h.length);
+      SetEnd(std::string("error: ") + why);
       co_return false;
     }
     const uint32_t option = h.option;
     const uint32_t length = h.length;
     data.resize(length);
     if (length > 0 && !co_await reader_.Read(data.data(), length)) {
+      SetReadEnd();
       co_return false;
     }
     spdlog::debug("nbd[{}]: option {} ({} bytes)", id_, option, length);
 
     if (option == kOptAbort) {
+      SetEnd("NBD_OPT_ABORT");
       co_await SendOptionReply(option, kRepAck, {});
       co_return false;
     }
     if (server_.stopping || refused_) {
-      if (option == kOptExportName) co_return false;  // cannot answer
+      if (option == kOptExportName) {  // cannot answer
+        SetEnd(server_.stopping ? "server shutdown"
+                                : "error: over the connection limit");
+        co_return false;
+      }
       const bool ok = co_await SendOptionError(
           option, server_.stopping ? kRepErrShutdown : kRepErrPolicy,
           server_.stopping ? "server is shutting down"
                            : "too many connections to this server");
       if (!ok) co_return false;
+      continue;
+    }
+    // FORCEDTLS: nothing but STARTTLS (and ABORT) before TLS.
+    if (server_.tls_mode == TlsMode::kRequire && !tls_ &&
+        option != kOptStartTls) {
+      if (option == kOptExportName) {  // cannot answer: hang up
+        SetEnd("error: NBD_OPT_EXPORT_NAME without TLS (TLS is required)");
+        co_return false;
+      }
+      if (!co_await SendOptionError(
+              option, kRepErrTlsReqd,
+              "TLS is required: send NBD_OPT_STARTTLS first")) {
+        co_return false;
+      }
       continue;
     }
 
@@ -166,8 +191,7 @@ asio::awaitable<bool> Connection::Handshake() {
         ok = co_await HandleMetaContext(option, data);
         break;
       case kOptStartTls:
-        ok = co_await SendOptionError(option, kRepErrUnsup,
-                                      "TLS is not supported");
+        ok = co_await HandleStartTls(data);
         break;
       default:
         ok = co_await SendOptionError(option, kRepErrUnsup,
@@ -185,6 +209,8 @@ asio::awaitable<bool> Connection::HandleExportName(
   if (!r.ok()) {
     // NBD_OPT_EXPORT_NAME cannot carry an error: the spec says hang up.
     spdlog::debug("nbd[{}]: export '{}': {}", id_, name, r.status().ToString());
+    n_.name = name;  // for the log
+    SetEnd("error: export not available: " + r.status().Message());
     co_return false;
   }
   n_.exp = *r;
@@ -199,9 +225,82 @@ asio::awaitable<bool> Connection::HandleExportName(
   PutU16(p, n_.transmission_flags);
   const size_t len =
       sizeof(ExportNameReply) + (no_zeroes_ ? 0 : kExportNameZeroPad);
-  boost::system::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(reply, len), Redirect(ec));
-  co_return !ec;
+  std::vector<ReplyPart> parts{{&reply[0], len}};
+  co_return co_await SendAll(std::move(parts));
+}
+
+asio::awaitable<bool> Connection::HandleStartTls(
+    std::span<const uint8_t> data) {
+  if (server_.tls == nullptr) {
+    co_return co_await SendOptionError(kOptStartTls, kRepErrPolicy,
+                                       "TLS is not enabled on this server");
+  }
+  if (tls_) {
+    co_return co_await SendOptionError(kOptStartTls, kRepErrInvalid,
+                                       "TLS is already on");
+  }
+  if (!data.empty()) {
+    co_return co_await SendOptionError(kOptStartTls, kRepErrInvalid,
+                                       "NBD_OPT_STARTTLS takes no data");
+  }
+  if (!co_await SendOptionReply(kOptStartTls, kRepAck, {})) co_return false;
+  // The client must wait for the ACK: bytes already here were sent in
+  // plaintext and must not be taken for the handshake, nor for options
+  // protected by it (a man in the middle could have injected them).
+  if (reader_.Buffered() > 0) {
+    SetEnd("TLS handshake failed: plaintext data after NBD_OPT_STARTTLS");
+    co_return false;
+  }
+  Result<std::unique_ptr<TlsSession>> session =
+      TlsSession::Create(*server_.tls, socket_.native_handle());
+  if (!session.ok()) {
+    SetEnd("TLS handshake failed: " + session.status().Message());
+    co_return false;
+  }
+  tls_ = std::move(*session);
+  tls_handshaking_ = true;
+  // A client that starts the handshake and stalls must not keep its slot.
+  tls_deadline_.expires_after(server_.options.tls.handshake_timeout);
+  tls_deadline_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && self->tls_handshaking_) {
+          self->Close("TLS handshake failed: timed out");
+        }
+      });
+  bool ok = false;
+  for (;;) {
+    const TlsSession::Io io = tls_->Handshake();
+    if (io == TlsSession::Io::kOk) {
+      ok = true;
+      break;
+    }
+    if (io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) {
+      SetEnd("TLS handshake failed: " + tls_->error());
+      break;
+    }
+    boost::system::error_code ec;
+    co_await socket_.async_wait(io == TlsSession::Io::kWantRead
+                                    ? Socket::wait_read
+                                    : Socket::wait_write,
+                                Redirect(ec));
+    if (ec || closed_) {
+      SetEnd("TLS handshake failed: " + ec.message());
+      break;
+    }
+  }
+  tls_handshaking_ = false;
+  tls_deadline_.cancel();
+  if (!ok) {
+    refused_identity_ = tls_->refused_identity();
+    co_return false;
+  }
+  reader_.UseTls(tls_.get());
+  client_.tls = true;
+  client_.identity = tls_->identity();
+  last_activity_ = Clock::now();
+  spdlog::debug("nbd[{}]: TLS on, identity '{}'", id_,
+                Printable(client_.identity));
+  co_return true;
 }
 
 asio::awaitable<bool> Connection::HandleList(std::span<const uint8_t> data) {

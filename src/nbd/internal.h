@@ -31,6 +31,7 @@
 #include "nbd/export.h"
 #include "nbd/protocol.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 #include "nbd/wire.h"
 #include "store/status.h"
 
@@ -68,14 +69,17 @@ struct ServerState {
   ExportProvider& provider;
   asio::io_context& io;
   asio::thread_pool& pool;
-  bool stopping = false;              // SIGINT/SIGTERM received
-  uint32_t active = 0;                // connections counted against the limit
-  uint64_t next_id = 0;               // for log messages
-  std::set<Connection*> connections;  // alive, for shutdown
+  TlsMode tls_mode = TlsMode::kOff;     // options.tls.mode, resolved
+  const TlsCredentials* tls = nullptr;  // set unless kOff
+  bool stopping = false;                // SIGINT/SIGTERM received
+  uint32_t active = 0;                  // connections counted against the limit
+  uint64_t next_id = 0;                 // for log messages
+  std::set<Connection*> connections;    // alive, for shutdown
 };
 
 // Buffers the receive side of a socket so that pipelined request headers
-// cost one recv() per batch instead of one per request.
+// cost one recv() per batch instead of one per request; after UseTls(),
+// what it reads is decrypted by the session.
 class Reader {
  public:
   explicit Reader(Socket& socket);
@@ -83,14 +87,27 @@ class Reader {
   asio::awaitable<bool> Read(void* dst, size_t n);
   // Reads and discards `n` bytes; false on EOF or error.
   asio::awaitable<bool> Skip(uint64_t n);
+  // Bytes received and not yet consumed.
+  size_t Buffered() const { return end_ - begin_; }
+  // From now on reads go through `tls` (which must outlive the Reader).
+  // REQUIRES: Buffered() == 0 (plaintext sent before the handshake must not
+  // pass for data sent under TLS).
+  void UseTls(TlsSession* tls) { tls_ = tls; }
+  // Why the last Read/Skip returned false: empty when the peer closed the
+  // connection (or it was closed here), else the error.
+  const std::string& error() const { return error_; }
 
  private:
   static constexpr size_t kCapacity = 64 * 1024;
   asio::awaitable<bool> Fill();
+  // Receives 1 to `cap` bytes into `dst`.
+  asio::awaitable<bool> ReceiveSome(uint8_t* dst, size_t cap, size_t* got);
   Socket& socket_;
+  TlsSession* tls_ = nullptr;
   std::unique_ptr<uint8_t[]> buf_;
   size_t begin_ = 0;
   size_t end_ = 0;
+  std::string error_;
 };
 
 // What the handshake agreed on, fixed for the transmission phase.
@@ -120,6 +137,7 @@ struct ReplyPart {
 // steady-state serving does not allocate.
 struct Request : RequestFields {
   uint32_t budget = 0;  // payload bytes counted in inflight_bytes_
+  uint32_t served = 0;  // data bytes of a successful READ reply (for the log)
 
   // Payload buffer (WRITE data in, READ data out) of at least `n` bytes;
   // its capacity is kept across requests up to 256 KiB (ReleaseLargeBuffer
@@ -143,6 +161,9 @@ struct Request : RequestFields {
   std::vector<FileExtent> files;      // zero-copy data; pins its files
 };
 
+// How a write to the socket went (WriteSome()).
+enum class WriteResult { kDone, kBlocked, kError };
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(ServerState& server, Socket socket, uint64_t id);
@@ -150,11 +171,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Runs the connection to the end: handshake, then transmission.
   static asio::awaitable<void> Run(std::shared_ptr<Connection> self);
-  // Drops the connection (shutdown, idle timeout); in-flight requests
-  // still complete and are recycled. Idempotent.
-  void Close();
+  // Drops the connection (shutdown, idle timeout, an error); `why` is how
+  // the connection ended, for the log, unless an earlier reason was given.
+  // In-flight requests still complete and are recycled. Idempotent.
+  void Close(std::string_view why);
 
  private:
+  // Records how the connection ended; the first reason given wins.
+  void SetEnd(std::string_view why);
+  // SetEnd() for a failed Reader: the peer closed, or an error.
+  void SetReadEnd();
+  ConnectionRecord Record() const;
+
+  // Writes parts[*first ...] until all are sent (kDone) or the socket is
+  // full (kBlocked: wait for WriteWait(), call again with the same parts),
+  // advancing *first and trimming the first unfinished part; plain or TLS.
+  // kError with the reason in *err.
+  WriteResult WriteSome(std::vector<ReplyPart>& parts, size_t* first,
+                        std::string* err);
+  WriteResult WriteTls(std::vector<ReplyPart>& parts, size_t* first,
+                       std::string* err);
+  // What to wait for after kBlocked.
+  Socket::wait_type WriteWait() const;
+  // Sends all of `parts` (handshake replies); false if the connection
+  // failed.
+  asio::awaitable<bool> SendAll(std::vector<ReplyPart> parts);
+
   // handshake.cc: option haggling; true when transmission should start.
   asio::awaitable<bool> Handshake();
   asio::awaitable<bool> SendOptionReply(uint32_t option, uint32_t type,
@@ -167,6 +209,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> HandleMetaContext(uint32_t option,
                                           std::span<const uint8_t> data);
   asio::awaitable<bool> HandleList(std::span<const uint8_t> data);
+  // NBD_OPT_STARTTLS: the ACK, then the TLS handshake; false if the
+  // connection must end (a failed handshake cannot fall back to plaintext).
+  asio::awaitable<bool> HandleStartTls(std::span<const uint8_t> data);
   asio::awaitable<Result<std::shared_ptr<Export>>> OpenExport(
       const std::string& name);
   uint16_t TransmissionFlags(const Export& exp) const;
@@ -208,7 +253,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool counted_ = false;  // counted in server_.active
   bool refused_ = false;  // over the connection limit
   Clock::time_point last_activity_;
+  const Clock::time_point start_;
   Client client_;  // who is at the other end (peer, TLS identity)
+
+  // The connection log (ConnectionRecord).
+  std::string end_;               // how it ended; first reason wins
+  std::string refused_identity_;  // a TLS credential offered and refused
+  uint64_t bytes_read_ = 0;
+
+  // TLS (after NBD_OPT_STARTTLS).
+  std::unique_ptr<TlsSession> tls_;
+  bool tls_handshaking_ = false;
+  asio::steady_timer tls_deadline_;
+  // Replies under TLS (WriteTls): small parts are gathered into full
+  // records in tls_staging_; a record GnuTLS could not send yet is retried
+  // as it was (tls_pending_: staging or the start of a part).
+  std::unique_ptr<uint8_t[]> tls_staging_;
+  size_t tls_staging_len_ = 0;
+  const uint8_t* tls_pending_ = nullptr;
+  size_t tls_pending_len_ = 0;
+  bool tls_pending_direct_ = false;  // points into parts[*first]
+  bool tls_want_read_ = false;       // kBlocked waits for readability
 
   // Handshake state.
   bool no_zeroes_ = false;

@@ -16,6 +16,8 @@
 // before sending anything is reported cleanly; a simple reply would have to
 // hang up on an error after its header went out. We never stream a reply
 // before the whole request is done, so that case cannot arise here.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -34,6 +36,39 @@ namespace backy::nbd {
 Reader::Reader(Socket& socket)
     : socket_(socket), buf_(new uint8_t[kCapacity]) {}
 
+asio::awaitable<bool> Reader::ReceiveSome(uint8_t* dst, size_t cap,
+                                          size_t* got) {
+  boost::system::error_code ec;
+  if (tls_ == nullptr) {
+    *got =
+        co_await socket_.async_read_some(asio::buffer(dst, cap), Redirect(ec));
+    if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) {
+      error_ = ec.message();
+    }
+    co_return !ec && *got > 0;
+  }
+  // GnuTLS keeps decrypted data of a record read in part: always ask it
+  // first, and wait for the socket only when it has nothing.
+  for (;;) {
+    switch (tls_->Recv(dst, cap, got)) {
+      case TlsSession::Io::kOk:
+        co_return true;
+      case TlsSession::Io::kEof:
+        co_return false;
+      case TlsSession::Io::kError:
+        error_ = "TLS: " + tls_->error();
+        co_return false;
+      case TlsSession::Io::kWantRead:
+        co_await socket_.async_wait(Socket::wait_read, Redirect(ec));
+        break;
+      case TlsSession::Io::kWantWrite:
+        co_await socket_.async_wait(Socket::wait_write, Redirect(ec));
+        break;
+    }
+    if (ec) co_return false;  // closed here (shutdown, timeout)
+  }
+}
+
 asio::awaitable<bool> Reader::Fill() {
   if (begin_ == end_) begin_ = end_ = 0;
   if (end_ == kCapacity) {
@@ -41,10 +76,10 @@ asio::awaitable<bool> Reader::Fill() {
     end_ -= begin_;
     begin_ = 0;
   }
-  boost::system::error_code ec;
-  const size_t n = co_await socket_.async_read_some(
-      asio::buffer(buf_.get() + end_, kCapacity - end_), Redirect(ec));
-  if (ec || n == 0) co_return false;
+  size_t n = 0;
+  if (!co_await ReceiveSome(buf_.get() + end_, kCapacity - end_, &n)) {
+    co_return false;
+  }
   end_ += n;
   co_return true;
 }
@@ -60,9 +95,13 @@ asio::awaitable<bool> Reader::Read(void* dst, size_t n) {
     if (n == 0) co_return true;
     if (n >= kCapacity / 2) {
       // Large payloads go straight to their destination.
-      boost::system::error_code ec;
-      co_await asio::async_read(socket_, asio::buffer(out, n), Redirect(ec));
-      co_return !ec;
+      while (n > 0) {
+        size_t got = 0;
+        if (!co_await ReceiveSome(out, n, &got)) co_return false;
+        out += got;
+        n -= got;
+      }
+      co_return true;
     }
     if (!co_await Fill()) co_return false;
   }
@@ -117,26 +156,95 @@ void Request::ReleaseLargeBuffer() {
 
 // ---- Connection lifecycle -----------------------------------------------
 
+namespace {
+
+// "127.0.0.1:41234", "[::1]:41234", or "uid 1000 pid 4242" for a Unix
+// socket (SO_PEERCRED).
+std::string PeerName(Socket& socket) {
+  const int fd = socket.native_handle();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return "unknown peer";
+  }
+  char addr[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+    return std::string(addr) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+    return "[" + std::string(addr) +
+           "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  if (ss.ss_family == AF_UNIX) {
+    struct ucred cred {};
+    socklen_t clen = sizeof(cred);
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+      return "uid " + std::to_string(cred.uid) + " pid " +
+             std::to_string(cred.pid);
+    }
+    return "unix socket peer";
+  }
+  return "peer of family " + std::to_string(ss.ss_family);
+}
+
+}  // namespace
+
 Connection::Connection(ServerState& server, Socket socket, uint64_t id)
     : server_(server),
       socket_(std::move(socket)),
       id_(id),
       reader_(socket_),
       last_activity_(Clock::now()),
+      start_(Clock::now()),
+      tls_deadline_(server.io),
       write_event_(server.io),
       change_event_(server.io),
-      idle_timer_(server.io) {}
+      idle_timer_(server.io) {
+  client_.peer = PeerName(socket_);
+}
 
 Connection::~Connection() = default;
 
-void Connection::Close() {
+void Connection::SetEnd(std::string_view why) {
+  if (end_.empty()) end_ = why;
+}
+
+void Connection::SetReadEnd() {
+  SetEnd(reader_.error().empty() ? "client closed"
+                                 : "error: " + reader_.error());
+}
+
+void Connection::Close(std::string_view why) {
+  SetEnd(why);
   if (closed_) return;
   closed_ = true;
   boost::system::error_code ec;
+  // close_notify, unless a record is half sent (it would corrupt the stream).
+  if (tls_ && !tls_handshaking_ && tls_pending_ == nullptr) tls_->Bye();
   socket_.shutdown(Socket::shutdown_both, ec);
   socket_.close(ec);
   idle_timer_.cancel();
+  tls_deadline_.cancel();
   NotifyChange();
+}
+
+ConnectionRecord Connection::Record() const {
+  ConnectionRecord r;
+  r.id = id_;
+  r.client = client_;
+  r.refused_identity = refused_identity_;
+  r.export_name = n_.name;
+  r.opened = n_.exp != nullptr;
+  if (n_.exp) r.canonical_name = n_.exp->CanonicalName();
+  if (r.canonical_name.empty()) r.canonical_name = n_.name;
+  r.bytes_read = bytes_read_;
+  r.duration = Clock::now() - start_;
+  r.end = end_;
+  return r;
 }
 
 asio::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
@@ -153,19 +261,33 @@ asio::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
   if (server.options.idle_timeout.count() > 0) {
     asio::co_spawn(server.io, Watchdog(self), asio::detached);
   }
-  spdlog::debug("nbd[{}]: connected", self->id_);
+  spdlog::debug("nbd[{}]: connected from {}", self->id_, self->client_.peer);
 
-  if (co_await self->Handshake()) {
+  {
+    // Every write goes through WriteSome() (plain or TLS), which must never
+    // block the io thread.
+    boost::system::error_code ec;
+    self->socket_.non_blocking(true, ec);
+    if (ec) self->Close("error: cannot make the socket non-blocking");
+  }
+  if (!self->closed_ && co_await self->Handshake()) {
     spdlog::debug("nbd[{}]: serving '{}' ({} bytes, flags {:#x})", self->id_,
                   self->n_.name, self->n_.size, self->n_.transmission_flags);
+    if (server.options.on_export_opened) {
+      server.options.on_export_opened(self->Record());
+    }
     co_await self->Transmission();
   }
 
-  self->Close();
+  self->Close("error: connection ended");  // a reason was set before
+  const ConnectionRecord record = self->Record();
   self->n_.exp.reset();  // drops a copy-on-write overlay right away
   if (self->counted_) --server.active;
   server.connections.erase(self.get());
-  spdlog::debug("nbd[{}]: disconnected", self->id_);
+  spdlog::debug("nbd[{}]: disconnected: {}", self->id_, record.end);
+  if (server.options.on_connection_end) {
+    server.options.on_connection_end(record);
+  }
 }
 
 asio::awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
@@ -182,7 +304,7 @@ asio::awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
       continue;
     }
     spdlog::debug("nbd[{}]: idle for {}s, closing", self->id_, timeout.count());
-    self->Close();
+    self->Close("idle timeout");
   }
 }
 
@@ -216,6 +338,8 @@ void Connection::Recycle(Request* r) {
   --inflight_;
   inflight_bytes_ -= r->budget;
   r->budget = 0;
+  bytes_read_ += r->served;
+  r->served = 0;
   change_event_.cancel();
 }
 
@@ -231,23 +355,14 @@ uint32_t Connection::Validate(const Request& r, const char** why) const {
 
 asio::awaitable<void> Connection::Transmission() {
   asio::co_spawn(server_.io, WriteLoop(shared_from_this()), asio::detached);
-  {
-    // SendOrEnqueue() writes without blocking the io thread.
-    boost::system::error_code ec;
-    socket_.non_blocking(true, ec);
-    if (ec) {
-      spdlog::debug("nbd[{}]: cannot make the socket non-blocking: {}", id_,
-                    ec.message());
-      Close();
-    }
-  }
   const uint32_t max_inflight =
       std::max<uint32_t>(1, server_.options.max_inflight_per_connection);
   const uint32_t inline_max = server_.options.inline_read_max;
   const uint64_t max_inflight_bytes =
       server_.options.max_inflight_bytes_per_connection;
   inline_reads_ = inline_max > 0 && n_.exp->CanReadNoWait();
-  zero_copy_ = inline_reads_ && n_.exp->CanReadToFiles();
+  // Under TLS every byte is encrypted on its way out: no sendfile(2).
+  zero_copy_ = inline_reads_ && n_.exp->CanReadToFiles() && tls_ == nullptr;
 
   while (!closed_) {
     while ((inflight_ >= max_inflight ||
@@ -258,12 +373,16 @@ asio::awaitable<void> Connection::Transmission() {
     if (closed_) break;
 
     uint8_t hdr[sizeof(RequestHeader)];
-    if (!co_await reader_.Read(hdr, sizeof(hdr))) break;  // EOF or error
+    if (!co_await reader_.Read(hdr, sizeof(hdr))) {  // EOF or error
+      SetReadEnd();
+      break;
+    }
     last_activity_ = Clock::now();
     RequestFields f;
     if (!DecodeRequestHeader(hdr, &f)) {
       spdlog::debug("nbd[{}]: bad request magic {:#x}, dropping connection",
                     id_, GetU32(hdr));
+      SetEnd("error: bad request magic");
       break;
     }
     Request* r = AllocRequest();
@@ -284,12 +403,14 @@ asio::awaitable<void> Connection::Transmission() {
         ok = co_await reader_.Skip(r->length);
       }
       if (!ok) {
+        SetReadEnd();
         Recycle(r);
         break;
       }
     }
     if (r->type == kCmdDisc) {
       spdlog::debug("nbd[{}]: client disconnect request", id_);
+      SetEnd("NBD_CMD_DISC");
       Recycle(r);
       break;
     }
@@ -330,8 +451,6 @@ void Connection::Enqueue(Request* r) {
 }
 
 namespace {
-
-enum class WriteResult { kDone, kBlocked, kError };
 
 // Writes parts[*first ...] to the non-blocking socket `sock` until all are
 // sent (kDone) or the socket is full (kBlocked), advancing *first and
@@ -389,6 +508,110 @@ WriteResult WriteParts(int sock, std::vector<ReplyPart>& parts, size_t* first,
 
 }  // namespace
 
+WriteResult Connection::WriteSome(std::vector<ReplyPart>& parts, size_t* first,
+                                  std::string* err) {
+  if (tls_) return WriteTls(parts, first, err);
+  int e = 0;
+  const WriteResult w = WriteParts(socket_.native_handle(), parts, first, &e);
+  if (w == WriteResult::kError) *err = std::strerror(e);
+  return w;
+}
+
+Socket::wait_type Connection::WriteWait() const {
+  return tls_ && tls_want_read_ ? Socket::wait_read : Socket::wait_write;
+}
+
+// Big records keep TLS cheap (one header, one MAC, one send per 16 KiB):
+// data parts of a full record or more are encrypted straight from their
+// buffer, and only headers and the tails of data are copied, into staging,
+// to fill a record.
+WriteResult Connection::WriteTls(std::vector<ReplyPart>& parts, size_t* first,
+                                 std::string* err) {
+  constexpr size_t kRecord = TlsSession::kMaxRecord;
+  if (!tls_staging_) tls_staging_.reset(new uint8_t[kRecord]);
+  auto skip_empty = [&] {
+    while (*first < parts.size() && parts[*first].len == 0) ++*first;
+  };
+  auto consume = [&](size_t n) {  // drops n bytes from the front of parts
+    while (n > 0) {
+      ReplyPart& q = parts[*first];
+      assert(q.fd < 0 && "no file parts under TLS");
+      const size_t take = std::min(n, q.len);
+      q.data += take;
+      q.len -= take;
+      n -= take;
+      skip_empty();
+    }
+  };
+  for (;;) {
+    if (tls_pending_ == nullptr) {
+      skip_empty();
+      if (tls_staging_len_ == 0 && *first == parts.size()) {
+        return WriteResult::kDone;
+      }
+      if (tls_staging_len_ == 0 && parts[*first].len >= kRecord) {
+        tls_pending_ = parts[*first].data;
+        tls_pending_len_ = kRecord;
+        tls_pending_direct_ = true;
+      } else {
+        while (tls_staging_len_ < kRecord && *first < parts.size()) {
+          const ReplyPart& q = parts[*first];
+          const size_t take = std::min(kRecord - tls_staging_len_, q.len);
+          std::memcpy(tls_staging_.get() + tls_staging_len_, q.data, take);
+          tls_staging_len_ += take;
+          consume(take);
+        }
+        tls_pending_ = tls_staging_.get();
+        tls_pending_len_ = tls_staging_len_;
+        tls_pending_direct_ = false;
+      }
+    }
+    size_t sent = 0;
+    switch (tls_->Send(tls_pending_, tls_pending_len_, &sent)) {
+      case TlsSession::Io::kOk:
+        break;
+      case TlsSession::Io::kWantRead:
+        tls_want_read_ = true;
+        return WriteResult::kBlocked;
+      case TlsSession::Io::kWantWrite:
+        tls_want_read_ = false;
+        return WriteResult::kBlocked;
+      default:
+        *err = "TLS: " + tls_->error();
+        return WriteResult::kError;
+    }
+    sent = std::min(sent, tls_pending_len_);
+    if (tls_pending_direct_) {
+      consume(sent);
+    } else {
+      std::memmove(tls_staging_.get(), tls_staging_.get() + sent,
+                   tls_staging_len_ - sent);
+      tls_staging_len_ -= sent;
+    }
+    tls_pending_ = nullptr;
+  }
+}
+
+asio::awaitable<bool> Connection::SendAll(std::vector<ReplyPart> parts) {
+  size_t first = 0;
+  for (;;) {
+    if (closed_) co_return false;
+    std::string err;
+    const WriteResult w = WriteSome(parts, &first, &err);
+    if (w == WriteResult::kDone) co_return true;
+    if (w == WriteResult::kError) {
+      Close("error: write failed: " + err);
+      co_return false;
+    }
+    boost::system::error_code ec;
+    co_await socket_.async_wait(WriteWait(), Redirect(ec));
+    if (ec) {
+      Close("error: write failed: " + ec.message());
+      co_return false;
+    }
+  }
+}
+
 void Connection::SendOrEnqueue(Request* r) {
   // Sending right away, rather than after the next requests are read and
   // served, copies the reply into the socket while it is still in the CPU
@@ -399,13 +622,12 @@ void Connection::SendOrEnqueue(Request* r) {
     return;
   }
   size_t first = 0;
-  int err = 0;
-  const WriteResult w =
-      WriteParts(socket_.native_handle(), r->parts, &first, &err);
+  std::string err;
+  const WriteResult w = WriteSome(r->parts, &first, &err);
   if (w == WriteResult::kError) {
-    spdlog::debug("nbd[{}]: write failed: {}", id_, std::strerror(err));
+    spdlog::debug("nbd[{}]: write failed: {}", id_, err);
     write_failed_ = true;
-    Close();
+    Close("error: write failed: " + err);
     Recycle(r);
     return;
   }
@@ -426,7 +648,7 @@ void Connection::SendOrEnqueue(Request* r) {
       spdlog::error("nbd[{}]: re-reading data for a queued reply: {}", id_,
                     s.ToString());
       write_failed_ = true;
-      Close();
+      Close("error: re-reading data for a queued reply: " + s.Message());
       Recycle(r);
       return;
     }
@@ -464,22 +686,21 @@ asio::awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     size_t first = 0;
     c.writing_ = true;
     while (!c.write_failed_ && !c.closed_) {
-      int err = 0;
-      const WriteResult w =
-          WriteParts(c.socket_.native_handle(), c.batch_parts_, &first, &err);
+      std::string err;
+      const WriteResult w = c.WriteSome(c.batch_parts_, &first, &err);
       if (w == WriteResult::kDone) break;
       if (w == WriteResult::kError) {
-        spdlog::debug("nbd[{}]: write failed: {}", c.id_, std::strerror(err));
+        spdlog::debug("nbd[{}]: write failed: {}", c.id_, err);
         c.write_failed_ = true;
-        c.Close();
+        c.Close("error: write failed: " + err);
         break;
       }
       boost::system::error_code ec;
-      co_await c.socket_.async_wait(Socket::wait_write, Redirect(ec));
+      co_await c.socket_.async_wait(c.WriteWait(), Redirect(ec));
       if (ec) {
         spdlog::debug("nbd[{}]: write failed: {}", c.id_, ec.message());
         c.write_failed_ = true;
-        c.Close();
+        c.Close("error: write failed: " + ec.message());
       }
     }
     c.writing_ = false;
@@ -655,6 +876,7 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
     }
     EncodeSimple(r, 0);
     add_data(offset, r->length);
+    r->served = r->length;
     return true;
   }
 
@@ -726,6 +948,7 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
       add_data(run.offset, run.length);
     }
   }
+  r->served = r->length;
   return true;
 }
 

@@ -94,6 +94,23 @@ bool MatchesBaseAllocation(const std::vector<std::string>& queries, bool set) {
   return match;
 }
 
+std::string Printable(std::string_view s) {
+  constexpr size_t kMax = 64;
+  std::string out;
+  for (unsigned char c : s.substr(0, kMax)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out;
+}
+
 bool DecodeRequestHeader(const uint8_t* hdr, RequestFields* out) {
   if (GetU32(hdr) != kRequestMagic) return false;
   out->flags = GetU16(hdr + 4);

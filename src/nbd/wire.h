@@ -9,6 +9,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nbd/protocol.h"
@@ -95,6 +96,11 @@ const char* ParseMetaContextRequest(std::span<const uint8_t> data,
 // Whether `queries` name base:allocation, the one context served: for a
 // LIST (`set` false) an empty list and the "base:" namespace match too.
 bool MatchesBaseAllocation(const std::vector<std::string>& queries, bool set);
+
+// A client-supplied string (export name, PSK username) fit for a log line:
+// printable ASCII kept, other bytes, quotes and backslashes as \xNN, cut at
+// 64 bytes (then "...").
+std::string Printable(std::string_view s);
 
 // ---- Transmission ---------------------------------------------------------
 

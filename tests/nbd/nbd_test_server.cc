@@ -1,6 +1,10 @@
 // nbd_test_server: serves test exports through backy::nbd::RunServer.
 //
 //   nbd_test_server [--socket PATH | --host H --port N] [--cow]
+//                   [--tls off|on|require] [--tls-certificates DIR]
+//                   [--tls-psk FILE] [--tls-verify-peer] [--insecure]
+//                   [--tls-handshake-timeout SECONDS]
+//                   [--log-connections]
 //                   [--max-connections N] [--idle-timeout SECONDS]
 //                   [--threads N] [--workers-only] [--debug]
 //                   (--workers-only before --file)
@@ -54,6 +58,33 @@ int main(int argc, char** argv) {
       opts.port = static_cast<uint16_t>(std::stoi(next()));
     } else if (arg == "--cow") {
       opts.cow = true;
+    } else if (arg == "--tls") {
+      const std::string m = next();
+      if (m == "off") {
+        opts.tls.mode = backy::nbd::TlsMode::kOff;
+      } else if (m == "on") {
+        opts.tls.mode = backy::nbd::TlsMode::kOn;
+      } else if (m == "require") {
+        opts.tls.mode = backy::nbd::TlsMode::kRequire;
+      } else {
+        return Usage("--tls off|on|require");
+      }
+    } else if (arg == "--tls-certificates") {
+      opts.tls.certificates_dir = next();
+    } else if (arg == "--tls-psk") {
+      opts.tls.psk_file = next();
+    } else if (arg == "--tls-verify-peer") {
+      opts.tls.verify_peer = true;
+    } else if (arg == "--tls-handshake-timeout") {
+      opts.tls.handshake_timeout = std::chrono::seconds(std::stol(next()));
+    } else if (arg == "--insecure") {
+      opts.insecure = true;
+    } else if (arg == "--log-connections") {
+      auto log = [](const backy::nbd::ConnectionRecord& r) {
+        spdlog::info("{}", backy::nbd::DescribeConnection(r));
+      };
+      opts.on_export_opened = log;
+      opts.on_connection_end = log;
     } else if (arg == "--max-connections") {
       opts.max_connections = static_cast<uint32_t>(std::stoul(next()));
     } else if (arg == "--idle-timeout") {

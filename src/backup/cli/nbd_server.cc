@@ -60,6 +60,22 @@ Result<uint64_t> ParseSize(const std::string& s) {
   return v << shift;
 }
 
+// "0660" -> 0660: octal digits only, at most 0777.
+Result<uint32_t> ParseMode(const std::string& s) {
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '7') break;
+    v = v * 8 + static_cast<uint32_t>(c - '0');
+    if (v > 0777) break;
+  }
+  if (s.empty() || s.size() > 4 || v > 0777 ||
+      s.find_first_not_of("01234567") != std::string::npos) {
+    return Status::InvalidArgument("'" + s +
+                                   "' is not an octal mode (0000 to 0777)");
+  }
+  return v;
+}
+
 // The server's memory is the block cache (bounded by --cache-size) plus
 // buffers that come and go: read replies and the 512 KiB blocks workers
 // decode. glibc would keep freed large buffers in per-thread arenas (one
@@ -126,12 +142,50 @@ class NbdServerCommand final : public Command {
                     "are answered without them)")
         ->capture_default_str()
         ->check(CLI::Range(1u, 1024u));
+    app->add_option("--tls", tls_mode_,
+                    "off, on (clients choose) or require (default once "
+                    "credentials are given, else off)")
+        ->check(CLI::IsMember({"off", "on", "require"}));
+    app->add_option("--tls-certificates", options_.tls.certificates_dir,
+                    "x509: DIR with server-cert.pem, server-key.pem and "
+                    "ca-cert.pem (for --tls-verify-peer)");
+    app->add_option("--tls-psk", options_.tls.psk_file,
+                    "PSK: psktool's key FILE of username:hexkey lines");
+    app->add_flag("--tls-verify-peer", options_.tls.verify_peer,
+                  "Require a client certificate signed by ca-cert.pem");
+    app->add_flag("--insecure", options_.insecure,
+                  "Allow a non-loopback address without TLS required, and a "
+                  "socket mode with bits for others");
+    app->add_option("--socket-mode", socket_mode_,
+                    "Mode of the --socket file, octal (default 0600)")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+              return ParseMode(v).ok() ? std::string()
+                                       : ParseMode(v).status().Message();
+            },
+            "OCTAL"));
+    app->add_option("--socket-group", options_.socket_group,
+                    "Group of the --socket file (e.g. with --socket-mode "
+                    "0660)");
   }
   Status Run(const GlobalOptions& global) override {
     RaiseOpenFileLimit();
     BoundHeapGrowth();
     auto cache = ParseSize(cache_size_);
     if (!cache.ok()) return cache.status();
+    if (tls_mode_ == "off") options_.tls.mode = nbd::TlsMode::kOff;
+    if (tls_mode_ == "on") options_.tls.mode = nbd::TlsMode::kOn;
+    if (tls_mode_ == "require") options_.tls.mode = nbd::TlsMode::kRequire;
+    auto mode = ParseMode(socket_mode_);
+    if (!mode.ok()) return mode.status();
+    options_.socket_mode = *mode;
+    // The connection log: who read what, at info level.
+    options_.on_export_opened = [](const nbd::ConnectionRecord& r) {
+      spdlog::info("{}", nbd::DescribeConnection(r));
+    };
+    options_.on_connection_end = [](const nbd::ConnectionRecord& r) {
+      spdlog::info("{}", nbd::DescribeConnection(r));
+    };
     auto provider = RepositoryExports::Open(global.backupdir, *cache);
     if (!provider.ok()) return provider.status();
     options_.idle_timeout = std::chrono::seconds(idle_timeout_);
@@ -152,6 +206,8 @@ class NbdServerCommand final : public Command {
 
  private:
   nbd::ServerOptions options_;
+  std::string tls_mode_;  // empty: the default (see nbd::TlsOptions)
+  std::string socket_mode_ = "0600";
   std::string cache_size_ = "256M";
   int64_t idle_timeout_ = 300;
 };
