@@ -91,14 +91,16 @@ make_psk() {
 }
 
 # ---- data -----------------------------------------------------------------------
-# mixed_image FILE SEED: 24 MiB: 8 random, 4 text, 4 written zeros, 4 random,
-# 4 MiB never written (a hole).
+# mixed_image FILE SEED: 24 MiB: 0-8 MiB random, 8-12 text, 12-15 written
+# zeros, 15-16 bytes 0xa5 (for qemu-io read -P), 16-20 random, 20-24 never
+# written (a hole).
 mixed_image() {
   local f=$1 s=$2
   rm -f "$f"
   { rand_bytes "$s-a" 8
-    seq 1 1000000 | sed "s/^/$s line /" | head -c $((4 * 1024 * 1024))
-    head -c $((4 * 1024 * 1024)) /dev/zero
+    { seq 1 1000000 | sed "s/^/$s line /" || true; } | head -c $((4 * 1024 * 1024))
+    head -c $((3 * 1024 * 1024)) /dev/zero
+    head -c $((1024 * 1024)) /dev/zero | tr '\0' '\245'
     rand_bytes "$s-b" 4
   } > "$f"
   truncate -s 24M "$f"
@@ -119,6 +121,57 @@ make_mixed_repo() {
   [ "$SHA0" != "$SHA1" ] || fail "the two revisions are equal"
 }
 
+# ---- clients ----------------------------------------------------------------------
+# check_libnbd URI_PREFIX QUERY: nbdinfo (show, --list) and nbdcopy of
+# make_mixed_repo's revisions (by id, last, tag; 1 and 4 connections)
+# through one transport.
+check_libnbd() {
+  local base=$1 q=$2 out
+  out=$(bounded nbdinfo "$base/$REV1?$q") || fail "nbdinfo $base/$REV1"
+  grep -q "with TLS" <<<"$out" || fail "nbdinfo did not use TLS: $out"
+  grep -q "export-size: 25165824" <<<"$out" || fail "nbdinfo size: $out"
+  out=$(bounded nbdinfo --list "$base/?$q") || fail "nbdinfo --list $base"
+  grep -q "^export=\"$REV0\":" <<<"$out" || fail "list lacks $REV0: $out"
+  grep -q "^export=\"$REV1\":" <<<"$out" || fail "list lacks $REV1: $out"
+  [ "$(bounded nbdcopy "$base/$REV1?$q" - | sha)" = "$SHA1" ] ||
+    fail "nbdcopy of $REV1 over $base differs from restore"
+  [ "$(bounded nbdcopy "$base/last?$q" - | sha)" = "$SHA0" ] ||
+    fail "nbdcopy of last over $base differs from restore"
+  # nbdcopy's default: 4 connections, all TLS.
+  [ "$(bounded nbdcopy --connections=4 "$base/daily?$q" - | sha)" = "$SHA1" ] ||
+    fail "nbdcopy --connections=4 of daily over $base differs"
+}
+
+# check_qemu OBJECT OPTS: qemu-img info and compare and qemu-io read -P on
+# the export $REV1 (OBJECT: the --object tls-creds-* with id=tls0; OPTS:
+# the --image-opts server part).
+check_qemu() {
+  local obj=$1 opts=$2 out
+  out=$(bounded qemu-img info --object "$obj" --image-opts \
+    "driver=nbd,$opts,export=$REV1,tls-creds=tls0") || fail "qemu-img info ($opts)"
+  grep -q "25165824 bytes" <<<"$out" || fail "qemu-img info: $out"
+  bounded qemu-img compare --object "$obj" --image-opts \
+    "driver=file,filename=$T/rev1.img" \
+    "driver=nbd,$opts,export=$REV1,tls-creds=tls0" ||
+    fail "qemu-img compare of $REV1 ($opts)"
+  # Different revisions must compare different (the compare can fail).
+  if bounded qemu-img compare --object "$obj" --image-opts \
+    "driver=file,filename=$T/rev1.img" \
+    "driver=nbd,$opts,export=$REV0,tls-creds=tls0" >/dev/null 2>&1; then
+    fail "qemu-img compare found revision 0 equal to revision 1"
+  fi
+  bounded qemu-io -r --object "$obj" --image-opts \
+    "driver=nbd,$opts,export=$REV1,tls-creds=tls0" \
+    -c "read -P 0xa5 15M 1M" -c "read -P 0 12M 3M" -c "read -P 0 20M 4M" \
+    >"$T/qio" 2>&1 || fail "qemu-io read -P ($opts): $(cat "$T/qio")"
+  grep -q "Pattern verification failed" "$T/qio" && fail "qemu-io: $(cat "$T/qio")"
+  if bounded qemu-io -r --object "$obj" --image-opts \
+    "driver=nbd,$opts,export=$REV1,tls-creds=tls0" -c "read -P 0xa5 0 64k" \
+    >/dev/null 2>&1; then
+    fail "qemu-io read -P 0xa5 of random data succeeded"
+  fi
+}
+
 # ---- servers --------------------------------------------------------------------
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -136,7 +189,7 @@ _wait_ready() {
 }
 
 # start_backy ARGS...: backy -b ${REPO:-$T/repo} nbd-server ARGS; TCP on
-# 127.0.0.1 and a free port unless ARGS has --socket (or -H/-p). A port
+# 127.0.0.1 (or ARGS' -H) and a free port unless ARGS has --socket. A port
 # taken in between (tests run in parallel) is retried with another one.
 # Sets $server, $port and $slog (its log file).
 SERVERS_STARTED=0
