@@ -16,8 +16,13 @@ line per step, and exits 0 when the server behaved, 1 otherwise):
              name) appears in any reply.
   plain-ok   (server with --tls on) Without TLS, GO on --export: INFO
              replies and ACK, and a 4 KiB read.
-  garbage    STARTTLS, then random bytes instead of a ClientHello: the
-             server must close the connection (within --wait seconds).
+  garbage    STARTTLS, then --junk instead of a ClientHello (random: a
+             record header claiming 64 KiB then random bytes; nbd: a
+             plaintext NBD_OPT_GO; zeros: 4 KiB of zeros): the server must
+             close the connection (within --wait seconds).
+  starttls-checks  STARTTLS with data gets ERR_INVALID (and the connection
+             goes on: ABORT is answered); with --tls-off, STARTTLS gets
+             ERR_UNSUP or ERR_POLICY and GO then works in plaintext.
   partial    STARTTLS, then the first 60 bytes of a real ClientHello, then
              silence for --hold seconds (or until the server hangs up);
              prints "held" or "closed after N s".
@@ -363,7 +368,13 @@ def scenario_garbage(args):
     c = Raw(args.addr, args.wait)
     greet(c)
     starttls(c)
-    junk = b"\x16\x03\x01\xff\xff" + os.urandom(4091)
+    if args.junk == "random":
+        junk = b"\x16\x03\x01\xff\xff" + os.urandom(4091)
+    elif args.junk == "nbd":
+        d = name_data(args.export, True)
+        junk = struct.pack(">QII", IHAVEOPT, OPT["go"], len(d)) + d
+    else:
+        junk = bytes(4096)
     try:
         c.send(junk)
     except (BrokenPipeError, ConnectionResetError):
@@ -372,6 +383,31 @@ def scenario_garbage(args):
     print("garbage: " + ("closed after %.1f s" % t if t is not None else
                          "still open after %d s" % args.wait))
     return t is not None
+
+
+def scenario_starttls_checks(args):
+    c = Raw(args.addr, args.wait)
+    greet(c)
+    ok = True
+    if args.tls_off:
+        send_opt(c, OPT["starttls"])
+        names = [rep_name(t) for t, _ in replies_until_final(c, "starttls")]
+        print("starttls with TLS off:", " ".join(names))
+        ok &= names in (["ERR_UNSUP"], ["ERR_POLICY"])
+        go(c, args.export)
+        return ok
+    send_opt(c, OPT["starttls"], b"junk")
+    names = [rep_name(t) for t, _ in replies_until_final(c, "starttls")]
+    print("starttls with data:", " ".join(names))
+    ok &= names == ["ERR_INVALID"]
+    send_opt(c, OPT["abort"])
+    try:
+        _, t, _ = read_reply(c)
+        print("abort:", rep_name(t))
+        ok &= t == REP_ACK
+    except Closed:
+        print("abort: closed")
+    return ok
 
 
 def scenario_partial(args):
@@ -430,18 +466,24 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("addr")
     p.add_argument("scenario", choices=["plain", "plain-ok", "garbage",
-                                        "partial", "tls", "vanish"])
+                                        "starttls-checks", "partial", "tls",
+                                        "vanish"])
     p.add_argument("--export", default="")
     p.add_argument("--forbid")
     p.add_argument("--ca")
     p.add_argument("--cert")
     p.add_argument("--expect")
     p.add_argument("--how", choices=["half", "reset"], default="half")
+    p.add_argument("--junk", choices=["random", "nbd", "zeros"],
+                   default="random")
+    p.add_argument("--tls-off", action="store_true")
     p.add_argument("--wait", type=int, default=20)
     p.add_argument("--hold", type=int, default=10)
     args = p.parse_args()
     fn = {"plain": scenario_plain, "plain-ok": scenario_plain_ok,
-          "garbage": scenario_garbage, "partial": scenario_partial,
+          "garbage": scenario_garbage,
+          "starttls-checks": scenario_starttls_checks,
+          "partial": scenario_partial,
           "tls": scenario_tls, "vanish": scenario_vanish}[args.scenario]
     try:
         ok = fn(args)
