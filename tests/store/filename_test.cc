@@ -83,10 +83,10 @@ TEST(FileNameTest, PinNamesRoundTripAndNothingElseIsAPin) {
   }
   EXPECT_EQ(PinFileBaseName(token, PinFileType::kPin), token + ".pin");
   EXPECT_EQ(PinsDirName("/r"), "/r/pins");
-  for (const std::string name :
-       {token, token + ".pin.tmp", "x.pin", ".pin", token.substr(1) + ".pin",
-        "0123456789ABCDEF0123456789abcdef.pin", token + "0.index",
-        "../" + token.substr(3) + ".pin"}) {
+  for (const std::string& name : std::vector<std::string>{
+           token, token + ".pin.tmp", "x.pin", ".pin", token.substr(1) + ".pin",
+           "0123456789ABCDEF0123456789abcdef.pin", token + "0.index",
+           "../" + token.substr(3) + ".pin"}) {
     EXPECT_FALSE(ParsePinFileName(name).has_value()) << name;
   }
 }
