@@ -69,7 +69,7 @@ no_legacy_files() {
   left=$(cd "$1" && find . -mindepth 1 \( -name '*.chunk.lzo' -o -path ./chunks/store \
     -o -name .backup -o -name .purge -o -name last -o -name last.rev \) -print;
     cd "$1" && find . -mindepth 1 -maxdepth 1 ! -name config ! -name lock \
-      ! -name purge.lock ! -name chunks ! -name revisions ! -name tmp -print)
+      ! -name purge.lock ! -name chunks ! -name revisions ! -name tmp ! -name pins -print)
   [ -z "$left" ] || fail "2.x files left in $1: $left"
   [ "$(stat -c %a "$1")" = 700 ] || fail "$1 is not private"
 }
