@@ -21,6 +21,7 @@
 #include "backup/rbd_sink.h"
 #endif
 #include "store/fs_util.h"
+#include "store/test_point.h"
 
 namespace backy::backup {
 
@@ -310,7 +311,12 @@ Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
 
 Status RunRestore(store::Repository& repo, const store::Revision& revision,
                   RestoreSink& sink, const RestoreOptions& options) {
-  auto index = repo.LoadIndex(revision);
+  // Pinned, not purge.lock: a purge may run while we read, and keeps our
+  // chunks even if the revision is forgotten meanwhile.
+  auto pin = repo.PinRevision(revision, "restore");
+  if (!pin.ok()) return pin.status();
+  TestPoint("restore-pinned");
+  auto index = pin->LoadIndex();
   if (!index.ok()) {
     if (RevisionRemoved(repo, revision)) {
       return Status::NotFound(

@@ -69,8 +69,10 @@ Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
 bool RevisionRemoved(const store::Repository& repo,
                      const store::Revision& revision);
 
-// Restores `revision` of `repo` into `sink`. NotFound when the revision
+// Restores `revision` of `repo` into `sink`, holding a pin on it
+// (Repository::PinRevision) while it reads. NotFound when the revision
 // was removed since it was listed (see RevisionRemoved).
+// Test point "restore-pinned" (store/test_point.h): once it is pinned.
 Status RunRestore(store::Repository& repo, const store::Revision& revision,
                   RestoreSink& sink, const RestoreOptions& options);
 

@@ -46,12 +46,14 @@ RevisionExport::RevisionExport(std::shared_ptr<store::Repository> repo,
                                store::Revision revision,
                                store::RevisionIndex index,
                                std::shared_ptr<BlockCache> cache,
-                               std::shared_ptr<ChunkReaderCache> readers)
+                               std::shared_ptr<ChunkReaderCache> readers,
+                               store::RevisionPin pin)
     : repo_(std::move(repo)),
       revision_(std::move(revision)),
       index_(std::move(index)),
       cache_(std::move(cache)),
-      readers_(std::move(readers)) {}
+      readers_(std::move(readers)),
+      pin_(std::move(pin)) {}
 
 std::string RevisionExport::Description() const {
   return "revision " + revision_.id + ", " + DescribeRevision(revision_);
@@ -232,10 +234,14 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
   auto add = [&](const std::string& job, const std::string& dir) -> Status {
     auto repo = store::Repository::Open(dir);
     if (!repo.ok()) return repo.status();
-    auto lock = (*repo)->LockReader();
-    if (!lock.ok()) return lock.status();
+    store::FileLock lock;
+    if ((*repo)->legacy()) {
+      auto l = (*repo)->LockReader();
+      if (!l.ok()) return l.status();
+      lock = std::move(*l);
+    }
     p->repos_[job] = Repo{std::shared_ptr<store::Repository>(std::move(*repo)),
-                          std::move(*lock)};
+                          std::move(lock)};
     return Status::OK();
   };
   std::error_code ec;
@@ -310,7 +316,9 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   if (!pos.ok()) return pos.status();
   const store::Revision& rev = (*revs)[*pos];
   TestPoint("export-resolved");
-  auto index = it->second.repo->LoadIndex(rev);
+  auto pin = it->second.repo->PinRevision(rev, "nbd-server");
+  if (!pin.ok()) return pin.status();
+  auto index = pin->LoadIndex();
   if (!index.ok()) {
     // forget/expire remove the metadata first, then the index.
     if (RevisionRemoved(*it->second.repo, rev)) {
@@ -320,8 +328,9 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
     }
     return index.status();
   }
-  return std::shared_ptr<nbd::Export>(std::make_shared<RevisionExport>(
-      it->second.repo, rev, std::move(*index), cache_, readers_));
+  return std::shared_ptr<nbd::Export>(
+      std::make_shared<RevisionExport>(it->second.repo, rev, std::move(*index),
+                                       cache_, readers_, std::move(*pin)));
 }
 
 }  // namespace backy::backup

@@ -28,11 +28,13 @@ namespace backy::backup {
 class RevisionExport final : public nbd::Export {
  public:
   // `readers` may be shared with other exports of repositories that
-  // outlive it (RepositoryExports keeps them all).
+  // outlive it (RepositoryExports keeps them all). `pin` (of `revision`)
+  // is held as long as the export lives, so a purge keeps its chunks.
   RevisionExport(std::shared_ptr<store::Repository> repo,
                  store::Revision revision, store::RevisionIndex index,
                  std::shared_ptr<BlockCache> cache,
-                 std::shared_ptr<ChunkReaderCache> readers);
+                 std::shared_ptr<ChunkReaderCache> readers,
+                 store::RevisionPin pin = {});
 
   uint64_t Size() const override { return index_.image_size(); }
   std::string Description() const override;
@@ -75,6 +77,7 @@ class RevisionExport final : public nbd::Export {
   const store::RevisionIndex index_;
   std::shared_ptr<BlockCache> cache_;
   std::shared_ptr<ChunkReaderCache> readers_;
+  store::RevisionPin pin_;
 };
 
 // "2026-11-22 03:10:02 UTC, tags daily,weekly, trusted" (for NBD_OPT_LIST).
@@ -83,9 +86,10 @@ std::string DescribeRevision(const store::Revision& r);
 class RepositoryExports final : public nbd::ExportProvider {
  public:
   // Opens BACKUPDIR: a repository (export names are SPECs) or a directory
-  // whose subdirectories are repositories (names are JOB/SPEC). Takes each
-  // repository's reader lock for the provider's lifetime, so no purge
-  // deletes chunks from under the server.
+  // whose subdirectories are repositories (names are JOB/SPEC). Each
+  // opened export pins its revision (store/revision_pin.h), so a purge may
+  // run and keeps what is served; a 2.x repository's reader lock (.purge
+  // shared, as 2.x's readers took it) is held for the provider's lifetime.
   static Result<std::unique_ptr<RepositoryExports>> Open(
       const std::string& backupdir, uint64_t cache_bytes);
 
@@ -97,7 +101,7 @@ class RepositoryExports final : public nbd::ExportProvider {
  private:
   struct Repo {
     std::shared_ptr<store::Repository> repo;
-    store::FileLock lock;
+    store::FileLock lock;  // a 2.x repository's only
   };
   RepositoryExports() = default;
 

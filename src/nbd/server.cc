@@ -205,6 +205,12 @@ Status ListenUnix(asio::io_context& io, const ServerOptions& o,
     if (!g.ok()) return g.status();
     gid = *g;
   }
+  // asio's endpoint would throw on a path longer than sun_path holds.
+  constexpr size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1;
+  if (path.size() > kMaxPath) {
+    return Status::InvalidArgument(
+        "socket path longer than " + std::to_string(kMaxPath) + " bytes", path);
+  }
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -220,7 +226,16 @@ Status ListenUnix(asio::io_context& io, const ServerOptions& o,
     return Status::FromErrno(errno, "creating a private directory for", path);
   }
   const std::string tmp = dir_template + "/s";
-  Status s = Listen(io, asio::local::stream_protocol::endpoint(tmp), path, out);
+  Status s;
+  if (tmp.size() > kMaxPath) {
+    s = Status::InvalidArgument(
+        "socket path too long to bind it privately first (its directory "
+        "plus 13 bytes must fit in " +
+            std::to_string(kMaxPath) + ")",
+        path);
+  } else {
+    s = Listen(io, asio::local::stream_protocol::endpoint(tmp), path, out);
+  }
   if (s.ok() && gid != static_cast<gid_t>(-1) &&
       ::lchown(tmp.c_str(), static_cast<uid_t>(-1), gid) != 0) {
     s = Status::FromErrno(errno, "setting group " + o.socket_group, path);

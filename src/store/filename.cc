@@ -44,6 +44,10 @@ std::string RevisionsDirName(std::string_view dir) {
   return Join(dir, kRevisionsDirName);
 }
 
+std::string PinsDirName(std::string_view dir) {
+  return Join(dir, kPinsDirName);
+}
+
 std::string RevisionFileBaseName(std::string_view id, RevisionFileType type) {
   std::string name(id);
   name += type == RevisionFileType::kMetadata ? kRevisionSuffix : kIndexSuffix;
@@ -100,6 +104,28 @@ std::optional<RevisionFile> ParseRevisionFileName(std::string_view name) {
     return RevisionFile{std::string(*id), RevisionFileType::kIndex};
   }
   return std::nullopt;
+}
+
+std::optional<PinFile> ParsePinFileName(std::string_view name) {
+  for (PinFileType type : {PinFileType::kPin, PinFileType::kIndex}) {
+    const std::string_view suffix =
+        type == PinFileType::kPin ? kPinSuffix : kIndexSuffix;
+    if (name.size() == kPinTokenLength + suffix.size() &&
+        name.ends_with(suffix)) {
+      const std::string_view token = name.substr(0, kPinTokenLength);
+      if (token.find_first_not_of("0123456789abcdef") ==
+          std::string_view::npos) {
+        return PinFile{std::string(token), type};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string PinFileBaseName(std::string_view token, PinFileType type) {
+  std::string name(token);
+  name += type == PinFileType::kPin ? kPinSuffix : kIndexSuffix;
+  return name;
 }
 
 std::string LegacyBackupLockFileName(std::string_view dir) {

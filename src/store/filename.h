@@ -3,6 +3,7 @@
 // db/filename.h). man/backy-store.5 describes the same layout:
 //   DIR/config  DIR/lock  DIR/purge.lock  DIR/tmp/  DIR/quarantine/
 //   DIR/revisions/<id>.rev  DIR/revisions/<id>.index
+//   DIR/pins/<token>.pin  DIR/pins/<token>.index  (store/revision_pin.h)
 //   DIR/chunks/<xx>/<digest>.chunk  (xx: the digest's first two hex digits)
 // Pure functions; thread-safe.
 #pragma once
@@ -23,10 +24,14 @@ inline constexpr std::string_view kTmpDirName = "tmp";
 inline constexpr std::string_view kChunksDirName = "chunks";
 inline constexpr std::string_view kQuarantineDirName = "quarantine";
 inline constexpr std::string_view kRevisionsDirName = "revisions";
+inline constexpr std::string_view kPinsDirName = "pins";
 // Suffixes of the files in revisions/ and of chunk files.
 inline constexpr std::string_view kRevisionSuffix = ".rev";
 inline constexpr std::string_view kIndexSuffix = ".index";
 inline constexpr std::string_view kChunkSuffix = ".chunk";
+inline constexpr std::string_view kPinSuffix = ".pin";
+// A pin's token: this many lower-case hex digits.
+inline constexpr size_t kPinTokenLength = 32;
 // A chunk's prefix directory is named for the first this-many hex digits
 // of its digest.
 inline constexpr size_t kChunkPrefixLength = 2;
@@ -39,6 +44,7 @@ std::string TmpDirName(std::string_view dir);
 std::string ChunksDirName(std::string_view dir);
 std::string QuarantineDirName(std::string_view dir);
 std::string RevisionsDirName(std::string_view dir);
+std::string PinsDirName(std::string_view dir);
 // DIR/revisions/<id>.rev: the revision's metadata (YAML).
 std::string RevisionFileName(std::string_view dir, std::string_view id);
 // DIR/revisions/<id>.index: the revision's index (binary).
@@ -76,6 +82,20 @@ std::optional<RevisionFile> ParseRevisionFileName(std::string_view name);
 // The name of a revision file of `type` for `id`: "<id>.rev" or
 // "<id>.index" (ParseRevisionFileName's inverse).
 std::string RevisionFileBaseName(std::string_view id, RevisionFileType type);
+
+// The files of a pin in pins/ (store/revision_pin.h): "<token>.pin", the
+// file its reader holds locked, and "<token>.index", its hard link to the
+// revision's index.
+enum class PinFileType { kPin, kIndex };
+struct PinFile {
+  std::string token;
+  PinFileType type;
+};
+// The pin file named `name` (a name in pins/, token of kPinTokenLength
+// lower-case hex digits); nullopt for any other name.
+std::optional<PinFile> ParsePinFileName(std::string_view name);
+// ParsePinFileName's inverse: "<token>.pin" or "<token>.index".
+std::string PinFileBaseName(std::string_view token, PinFileType type);
 
 // The files of a backy 2.x repository (store/legacy_repository.h), in the
 // same directory layout 2.x used:

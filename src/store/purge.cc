@@ -1,7 +1,11 @@
 #include "store/purge.h"
 
 #include <filesystem>
+#include <set>
 #include <unordered_set>
+
+#include "store/filename.h"
+#include "store/revision_pin.h"
 
 namespace backy::store {
 
@@ -11,6 +15,35 @@ uint64_t StoredSize(ChunkStore& chunks, const Digest& d) {
   auto size = std::filesystem::file_size(chunks.ChunkName(d), ec);
   return ec ? 0 : size;
 }
+
+Status Mark(const std::string& what, const Result<RevisionIndex>& index,
+            std::unordered_set<Digest, DigestHash>* used) {
+  if (!index.ok()) {
+    return index.status().WithContext(
+        "cannot purge: the index of " + what +
+        " is unreadable, and deleting chunks it may name would lose data "
+        "(repair it, or forget the revision)");
+  }
+  for (size_t i = 0; i < index->slot_count(); ++i) {
+    if (!index->IsZero(i)) used->insert(index->slot(i));
+  }
+  return Status::OK();
+}
+
+Status Sweep(ChunkStore& chunks,
+             const std::unordered_set<Digest, DigestHash>& used,
+             PurgePlan* plan) {
+  return chunks.List([&](const Digest& d) {
+    ++plan->chunks_total;
+    if (used.count(d)) {
+      ++plan->chunks_referenced;
+    } else {
+      plan->unused.push_back(d);
+      plan->bytes_unused += StoredSize(chunks, d);
+    }
+  });
+}
+
 }  // namespace
 
 Result<PurgePlan> PlanPurge(
@@ -19,27 +52,11 @@ Result<PurgePlan> PlanPurge(
         load_index) {
   std::unordered_set<Digest, DigestHash> used;
   for (const auto& id : index_ids) {
-    auto index = load_index(id);
-    if (!index.ok()) {
-      return index.status().WithContext(
-          "cannot purge: the index of revision " + id +
-          " is unreadable, and deleting chunks it may name would lose data "
-          "(repair it, or forget the revision)");
-    }
-    for (size_t i = 0; i < index->slot_count(); ++i) {
-      if (!index->IsZero(i)) used.insert(index->slot(i));
-    }
+    Status s = Mark("revision " + id, load_index(id), &used);
+    if (!s.ok()) return s;
   }
   PurgePlan plan;
-  Status s = chunks.List([&](const Digest& d) {
-    ++plan.chunks_total;
-    if (used.count(d)) {
-      ++plan.chunks_referenced;
-    } else {
-      plan.unused.push_back(d);
-      plan.bytes_unused += StoredSize(chunks, d);
-    }
-  });
+  Status s = Sweep(chunks, used, &plan);
   if (!s.ok()) return s;
   return plan;
 }
@@ -50,8 +67,36 @@ Result<PurgePlan> PlanPurge(Repository& repo) {
   // until it is repaired or forgotten.
   auto ids = repo.IndexIds();
   if (!ids.ok()) return ids.status();
-  return PlanPurge(repo.chunks(), *ids,
-                   [&](const std::string& id) { return repo.LoadIndex(id); });
+  auto pins = ScanPins(repo.dir());
+  if (!pins.ok()) return pins.status();
+  std::unordered_set<Digest, DigestHash> used;
+  for (const auto& id : *ids) {
+    Status s = Mark("revision " + id, repo.LoadIndex(id), &used);
+    if (!s.ok()) return s;
+  }
+  PurgePlan plan;
+  const std::set<std::string> published(ids->begin(), ids->end());
+  std::set<std::string> pinned, forgotten;
+  for (const auto& pin : pins->live) {
+    // Read from the link opened by the scan: the pin's reader may let go
+    // meanwhile, the bytes stay readable.
+    const std::string link = PinsDirName(repo.dir()) + "/" +
+                             PinFileBaseName(pin.token, PinFileType::kIndex);
+    const std::string id = pin.revision_id.empty() ? link : pin.revision_id;
+    Status s =
+        Mark("pinned revision " + id + " (" + link + ")",
+             ReadIndexFile(pin.index.get(), pin.index_size, link), &used);
+    if (!s.ok()) return s;
+    ++plan.pins_live;
+    pinned.insert(id);
+    if (!published.count(id)) forgotten.insert(id);
+  }
+  plan.pinned_revisions = pinned.size();
+  plan.pinned_forgotten = forgotten.size();
+  plan.stale_pins = std::move(pins->stale);
+  Status s = Sweep(repo.chunks(), used, &plan);
+  if (!s.ok()) return s;
+  return plan;
 }
 
 Status ExecutePurge(ChunkStore& chunks, const PurgePlan& plan,
@@ -68,6 +113,9 @@ Status ExecutePurge(ChunkStore& chunks, const PurgePlan& plan,
 }
 
 Status ExecutePurge(Repository& repo, const PurgePlan& plan, uint64_t* freed) {
+  *freed = 0;
+  Status s = RemoveStalePins(repo.dir(), plan.stale_pins);
+  if (!s.ok()) return s;
   return ExecutePurge(repo.chunks(), plan, freed);
 }
 

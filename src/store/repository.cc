@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "store/duration.h"
 #include "store/file_chunk_store.h"
@@ -361,19 +363,12 @@ Result<RevisionIndex> Repository::LoadIndex(const Revision& revision) const {
   return LoadIndex(revision.id);
 }
 
-Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
-  const std::string path = IndexPath(id);
-  struct stat st;
-  auto fd = OpenRegularFile(path, &st);
-  if (fd.status().IsNotFound()) {
-    return Status::Corruption("index of revision " + id + " is missing", path);
-  }
-  if (!fd.ok()) return fd.status();
+Result<RevisionIndex> ReadIndexFile(int fd, uint64_t file_size,
+                                    const std::string& path) {
   // The header says how large the file must be: check that before reading
   // (and allocating for) the slots.
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   std::vector<uint8_t> bytes(std::min<uint64_t>(file_size, kIndexHeaderSize));
-  Status s = PReadAll(fd->get(), bytes, 0, path);
+  Status s = PReadAll(fd, bytes, 0, path);
   if (!s.ok()) return s;
   auto expected = RevisionIndex::FileSizeFromHeader(bytes, path);
   if (!expected.ok()) return expected.status();
@@ -384,10 +379,21 @@ Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
                               path);
   }
   bytes.resize(*expected);
-  s = PReadAll(fd->get(), std::span<uint8_t>(bytes).subspan(kIndexHeaderSize),
+  s = PReadAll(fd, std::span<uint8_t>(bytes).subspan(kIndexHeaderSize),
                kIndexHeaderSize, path);
   if (!s.ok()) return s;
   return RevisionIndex::Decode(bytes, path);
+}
+
+Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
+  const std::string path = IndexPath(id);
+  struct stat st;
+  auto fd = OpenRegularFile(path, &st);
+  if (fd.status().IsNotFound()) {
+    return Status::Corruption("index of revision " + id + " is missing", path);
+  }
+  if (!fd.ok()) return fd.status();
+  return ReadIndexFile(fd->get(), static_cast<uint64_t>(st.st_size), path);
 }
 
 Status Repository::Publish(const Revision& revision,
@@ -464,22 +470,36 @@ Result<FileLock> Repository::LockReader() {
       });
 }
 
+Result<RevisionPin> Repository::PinRevision(const Revision& revision,
+                                            std::string_view what) {
+  return RevisionPin::Create(
+      dir_, revision,
+      std::string(what) + " (pid " + std::to_string(::getpid()) + ")");
+}
+
 Result<FileLock> Repository::LockPurge() {
   Status legacy_status = RequireCurrentFormat("purge");
   if (!legacy_status.ok()) return legacy_status;
-  // Every writer (backup, forget, expire) and reader holds purge.lock
-  // shared for its whole run, so holding it exclusively means none is
-  // running; those starting meanwhile wait for us. No writer lock is
-  // needed (and taking one would make a backup that starts now fail).
-  auto p =
-      FileLock::Acquire(PurgeLockFileName(dir_), FileLock::Mode::kExclusive);
-  if (p.status().IsBusy()) {
-    return Status::Busy(
-        "repository is in use by a backup, restore, verify or nbd-server; "
-        "purge later",
-        dir_);
+  // Every writer (backup, forget, expire) holds purge.lock shared for its
+  // whole run, so holding it exclusively means none is running; those
+  // starting meanwhile wait for us, and so do readers about to pin. No
+  // writer lock is needed (and taking one would make a backup that starts
+  // now fail). A reader holds the lock only for the moment it pins: worth
+  // a short wait, a writer is not.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (true) {
+    auto p =
+        FileLock::Acquire(PurgeLockFileName(dir_), FileLock::Mode::kExclusive);
+    if (!p.status().IsBusy()) return p;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status::Busy(
+          "repository is in use by a backup, forget, expire, distrust, "
+          "upgrade or verify; purge later",
+          dir_);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return p;
 }
 
 Status Repository::RemoveLeftovers() {

@@ -6,8 +6,11 @@
 //   DIR/lock                    flock: the writer lock, held exclusively by
 //                               backup, forget, expire, distrust, and
 //                               verify while it updates revisions
-//   DIR/purge.lock              flock: shared by readers and backups,
+//   DIR/purge.lock              flock: shared by writers for their run
+//                               and by readers while they pin a revision,
 //                               exclusive by purge
+//   DIR/pins/<token>.pin|.index revisions pinned by readers (restore,
+//                               verify, nbd-server): store/revision_pin.h
 //   DIR/revisions/<id>.rev      revision metadata (YAML), published last
 //   DIR/revisions/<id>.index    revision index (binary)
 //   DIR/chunks/<xx>/<digest>.chunk
@@ -36,6 +39,7 @@
 #include "store/fs_util.h"
 #include "store/index.h"
 #include "store/revision.h"
+#include "store/revision_pin.h"
 #include "store/schedule.h"
 
 namespace backy::store {
@@ -56,6 +60,12 @@ struct RepositoryConfig {
   static Result<RepositoryConfig> FromYaml(const std::string& text,
                                            const std::string& name);
 };
+
+// Reads and checks the index file open as `fd`, of `file_size` bytes: its
+// size is checked against its header before the slots are read. Errors
+// name `path`. (Repository::LoadIndex and RevisionPin::LoadIndex.)
+Result<RevisionIndex> ReadIndexFile(int fd, uint64_t file_size,
+                                    const std::string& path);
 
 class Repository {
  public:
@@ -142,12 +152,23 @@ class Repository {
     FileLock purge;
   };
   Result<Locks> LockWriter(std::string_view what);
-  // purge.lock shared: restore, nbd-server, verify (and every holder of
-  // the writer lock, through LockWriter). Waits while a purge runs (purges
-  // are short), saying so in the log.
+  // purge.lock shared (for a 2.x repository .purge, as 2.x's readers took
+  // it): every holder of the writer lock, through LockWriter, and readers
+  // that read a whole repository (upgrade --dry-run; nbd-server on a 2.x
+  // repository). Waits while a purge runs (purges are short), saying so in
+  // the log. Readers of one revision pin it instead (PinRevision).
   Result<FileLock> LockReader();
-  // For purge: purge.lock exclusive, without waiting. Busy when a backup,
-  // restore, verify or NBD server is using the repository.
+  // A reader's claim on `revision` (store/revision_pin.h): a purge keeps
+  // every chunk its index names, also after the revision is forgotten,
+  // until the pin is released. Takes purge.lock shared only while pinning
+  // (waiting for a running purge). `what` ("restore", "nbd-server") and
+  // the pid are recorded for purge's messages. NotFound when the revision
+  // was removed since it was listed. Safe to call from several threads.
+  Result<RevisionPin> PinRevision(const Revision& revision,
+                                  std::string_view what);
+  // For purge: purge.lock exclusive, waiting at most a second (readers
+  // hold it shared only while they pin). Busy when a backup, forget,
+  // expire, distrust, upgrade or verify's update is running.
   Result<FileLock> LockPurge();
 
   // Removes leftovers of crashed writers: everything in tmp/ and indexes

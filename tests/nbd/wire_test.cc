@@ -173,5 +173,13 @@ TEST(NbdWireTest, ValidateRequestRangesWithoutOverflow) {
   EXPECT_EQ(ValidateRequest(r, c, &why), kEinval);
 }
 
+TEST(NbdWireTest, PrintableEscapesWhatALogLineMustNotCarry) {
+  EXPECT_EQ(Printable("alice"), "alice");
+  EXPECT_EQ(Printable(std::string("a\nb\0c", 5)), "a\\x0ab\\x00c");
+  EXPECT_EQ(Printable("it's \\"), "it\\x27s \\x5c");
+  EXPECT_EQ(Printable("\xff"), "\\xff");
+  EXPECT_EQ(Printable(std::string(100, 'x')), std::string(64, 'x') + "...");
+}
+
 }  // namespace
 }  // namespace backy::nbd

@@ -73,5 +73,23 @@ TEST(FileNameTest, OtherNamesAreNotRevisions) {
   }
 }
 
+TEST(FileNameTest, PinNamesRoundTripAndNothingElseIsAPin) {
+  const std::string token = "0123456789abcdef0123456789abcdef";
+  for (auto type : {PinFileType::kPin, PinFileType::kIndex}) {
+    auto parsed = ParsePinFileName(PinFileBaseName(token, type));
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(parsed->token, token);
+    EXPECT_EQ(parsed->type, type);
+  }
+  EXPECT_EQ(PinFileBaseName(token, PinFileType::kPin), token + ".pin");
+  EXPECT_EQ(PinsDirName("/r"), "/r/pins");
+  for (const std::string& name : std::vector<std::string>{
+           token, token + ".pin.tmp", "x.pin", ".pin", token.substr(1) + ".pin",
+           "0123456789ABCDEF0123456789abcdef.pin", token + "0.index",
+           "../" + token.substr(3) + ".pin"}) {
+    EXPECT_FALSE(ParsePinFileName(name).has_value()) << name;
+  }
+}
+
 }  // namespace
 }  // namespace backy::store

@@ -1,4 +1,5 @@
-// backy purge [--dry-run]: delete chunks no revision references.
+// backy purge [--dry-run]: delete chunks that no revision and no reader's
+// pin references, and the pins of readers that are gone.
 #include "store/purge.h"
 
 #include <cstdio>
@@ -13,7 +14,9 @@ class PurgeCommand final : public Command {
  public:
   std::string Name() const override { return "purge"; }
   std::string Description() const override {
-    return "Delete chunks that no revision references and print what it freed";
+    return "Delete chunks that no revision (nor a revision a running "
+           "restore, verify or nbd-server reads) references; print what it "
+           "freed";
   }
   void Setup(CLI::App* app) override {
     app->add_flag("-n,--dry-run", dry_run_, "Print what would be freed");
@@ -33,6 +36,7 @@ class PurgeCommand final : public Command {
       std::printf("would free %zu of %llu chunks, %s\n", plan->unused.size(),
                   static_cast<unsigned long long>(plan->chunks_total),
                   FormatBytes(plan->bytes_unused).c_str());
+      PrintPins(*plan, "would remove");
       return Status::OK();
     }
     uint64_t freed = 0;
@@ -41,10 +45,21 @@ class PurgeCommand final : public Command {
     std::printf("freed %zu of %llu chunks, %s\n", plan->unused.size(),
                 static_cast<unsigned long long>(plan->chunks_total),
                 FormatBytes(freed).c_str());
+    PrintPins(*plan, "removed");
     return Status::OK();
   }
 
  private:
+  // What readers' pins kept, and the pins of readers gone (kill -9).
+  static void PrintPins(const store::PurgePlan& plan, const char* removed) {
+    auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::printf(
+        "pins: %llu live, of %llu revision(s) (%llu forgotten, kept for "
+        "their readers); %s %zu stale\n",
+        n(plan.pins_live), n(plan.pinned_revisions), n(plan.pinned_forgotten),
+        removed, plan.stale_pins.size());
+  }
+
   bool dry_run_ = false;
 };
 

@@ -30,8 +30,6 @@ class RestoreCommand final : public Command {
   Status Run(const GlobalOptions& global) override {
     auto repo = OpenRepository(global);
     if (!repo.ok()) return repo.status();
-    auto lock = (*repo)->LockReader();
-    if (!lock.ok()) return lock.status();
     auto rev = FindRevision(**repo, spec_);
     if (!rev.ok()) return rev.status();
     RestoreOptions options;

@@ -45,8 +45,6 @@ class VerifyCommand final : public Command {
   Status Run(const GlobalOptions& global) override {
     auto repo = OpenRepository(global);
     if (!repo.ok()) return repo.status();
-    auto reader = (*repo)->LockReader();
-    if (!reader.ok()) return reader.status();
     auto revs = (*repo)->Revisions();
     if (!revs.ok()) return revs.status();
     std::vector<store::Revision> todo;
@@ -67,7 +65,10 @@ class VerifyCommand final : public Command {
     Status first_error;
     for (const auto& r : todo) {
       ChunkReport report;
-      auto index = (*repo)->LoadIndex(r);
+      // Pinned while its chunks are read: a purge meanwhile keeps them.
+      auto pin = (*repo)->PinRevision(r, "verify");
+      auto index = pin.ok() ? pin->LoadIndex()
+                            : Result<store::RevisionIndex>(pin.status());
       if (!index.ok()) {
         // forget/expire remove the metadata first, then the index.
         if (RevisionRemoved(**repo, r)) {

@@ -30,6 +30,24 @@ refused "--tls off" --tls off --tls-psk "$TMP/keys.psk"
 refused "No such group|no such group" --socket "$TMP/g.sock" --socket-group no-such-group-here
 [ ! -e "$TMP/open.sock" ] || fail "refused socket was created"
 
+# Socket activation: a passed socket on a wildcard address is refused too
+# (bound, never listening, so nobody could connect to it meanwhile).
+activated() {  # ADDR ARGS...: backy nbd-server ARGS with one passed socket
+  local addr=$1
+  shift
+  /usr/bin/python3 - "$addr" "$BACKY" -b "$TMP/repo" nbd-server "$@" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind((sys.argv[1], 0))
+os.dup2(s.fileno(), 3)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])
+PY
+}
+err=$(activated 0.0.0.0 2>&1) && fail "activated wildcard socket served"
+grep -q "non-loopback address.*socket activation fd 3" <<<"$err" ||
+  fail "activated wildcard socket: $err"
+
 # Group socket for a restore group.
 group=$(getent group daemon >/dev/null && echo daemon || id -gn)
 "$BACKY" -b "$TMP/repo" nbd-server --socket "$SOCK" --socket-mode 0660 \
