@@ -19,8 +19,12 @@
 #                     text, written zeros, holes); sets REV0/REV1 (ids of
 #                     the newest and the one before) and SHA0/SHA1 (sha256
 #                     of `backy restore -r ID -`), and $T/rev1.img.
+# check_libnbd, check_qemu   the interop checks of nbd_tls_x509/psk.sh
 # start_backy [ARGS]  backy -b ${REPO:-$T/repo} nbd-server on a free
-#                     loopback port (or ARGS' --socket); sets $server, $port.
+#                     loopback port (or ARGS' --socket); sets $server, $port
+#                     and $slog (its log); alive fails if it died.
+# Clients run under `bounded` (timeout $CLIENT_TIMEOUT s): a server that
+# stops answering fails the test instead of hanging it.
 set -euo pipefail
 
 export PATH="/usr/bin:$PATH"  # Debian's python3 (ssl, nbd modules)
