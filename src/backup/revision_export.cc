@@ -328,9 +328,11 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
     }
     return index.status();
   }
-  return std::shared_ptr<nbd::Export>(
+  auto exp =
       std::make_shared<RevisionExport>(it->second.repo, rev, std::move(*index),
-                                       cache_, readers_, std::move(*pin)));
+                                       cache_, readers_, std::move(*pin));
+  if (!single_) exp->SetCanonicalName(job + "/" + rev.id);
+  return std::shared_ptr<nbd::Export>(std::move(exp));
 }
 
 }  // namespace backy::backup

@@ -38,6 +38,12 @@ class RevisionExport final : public nbd::Export {
 
   uint64_t Size() const override { return index_.image_size(); }
   std::string Description() const override;
+  // The revision id ("JOB/ID" once RepositoryExports names the job).
+  std::string CanonicalName() const override {
+    return canonical_name_.empty() ? revision_.id : canonical_name_;
+  }
+  // Set before the export is handed out; not thread-safe.
+  void SetCanonicalName(std::string name) { canonical_name_ = std::move(name); }
   Status Read(uint64_t offset, std::span<uint8_t> buf) override {
     return ReadRange(offset, buf, /*nowait=*/false, nullptr);
   }
@@ -78,6 +84,7 @@ class RevisionExport final : public nbd::Export {
   std::shared_ptr<BlockCache> cache_;
   std::shared_ptr<ChunkReaderCache> readers_;
   store::RevisionPin pin_;
+  std::string canonical_name_;
 };
 
 // "2026-11-22 03:10:02 UTC, tags daily,weekly, trusted" (for NBD_OPT_LIST).

@@ -255,6 +255,8 @@ TEST_F(RevisionExportTest, ListingSkipsDamagedRevisions) {
   EXPECT_EQ((*list)[0].name, "repo/" + rev_.id);
   auto e = (*p)->OpenExport("repo/last", {});
   ASSERT_TRUE(e.ok()) << e.status().ToString();
+  // NBD_INFO_NAME and the connection log name the revision, not "last".
+  EXPECT_EQ((*e)->CanonicalName(), "repo/" + rev_.id);
   EXPECT_TRUE((*p)->OpenExport("repo/" + other.id, {}).status().IsNotFound());
 }
 
