@@ -22,6 +22,15 @@ std::optional<std::string_view> Stem(std::string_view name,
   return name.substr(0, name.size() - suffix.size());
 }
 
+// Lower-case hex digits only, as Digest::Hex() and pin tokens write them.
+bool IsLowerHex(std::string_view s) {
+  return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+std::string_view PinSuffix(PinFileType type) {
+  return type == PinFileType::kPin ? kPinSuffix : kIndexSuffix;
+}
+
 }  // namespace
 
 std::string ConfigFileName(std::string_view dir) {
@@ -82,8 +91,7 @@ std::string QuarantinedChunkFileName(std::string_view quarantine_dir,
 bool IsChunkPrefixDirName(std::string_view name) {
   // Lower-case hex digits, as Digest::Hex() writes them: ".." has two
   // characters too, and is not one.
-  return name.size() == kChunkPrefixLength &&
-         name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  return name.size() == kChunkPrefixLength && IsLowerHex(name);
 }
 
 std::optional<Digest> ParseChunkFileName(std::string_view name) {
@@ -108,15 +116,9 @@ std::optional<RevisionFile> ParseRevisionFileName(std::string_view name) {
 
 std::optional<PinFile> ParsePinFileName(std::string_view name) {
   for (PinFileType type : {PinFileType::kPin, PinFileType::kIndex}) {
-    const std::string_view suffix =
-        type == PinFileType::kPin ? kPinSuffix : kIndexSuffix;
-    if (name.size() == kPinTokenLength + suffix.size() &&
-        name.ends_with(suffix)) {
-      const std::string_view token = name.substr(0, kPinTokenLength);
-      if (token.find_first_not_of("0123456789abcdef") ==
-          std::string_view::npos) {
-        return PinFile{std::string(token), type};
-      }
+    auto token = Stem(name, PinSuffix(type));
+    if (token && token->size() == kPinTokenLength && IsLowerHex(*token)) {
+      return PinFile{std::string(*token), type};
     }
   }
   return std::nullopt;
@@ -124,7 +126,7 @@ std::optional<PinFile> ParsePinFileName(std::string_view name) {
 
 std::string PinFileBaseName(std::string_view token, PinFileType type) {
   std::string name(token);
-  name += type == PinFileType::kPin ? kPinSuffix : kIndexSuffix;
+  name += PinSuffix(type);
   return name;
 }
 
