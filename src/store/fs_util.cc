@@ -125,16 +125,35 @@ std::string TempPath(const std::string& dir, std::string_view hint) {
   return dir + buf + std::string(hint);
 }
 
-Result<std::vector<std::string>> ListDirectory(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return Status::FromErrno(errno, "open directory", dir);
+Result<std::vector<std::string>> ListDirectory(int dirfd,
+                                               const std::string& path) {
+  // fdopendir() takes the descriptor over: list through a duplicate.
+  const int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return Status::FromErrno(errno, "dup", path);
+  DIR* d = ::fdopendir(dup);
+  if (!d) {
+    const int err = errno;
+    ::close(dup);
+    return Status::FromErrno(err, "open directory", path);
+  }
   std::vector<std::string> names;
+  errno = 0;
   while (struct dirent* e = ::readdir(d)) {
     const std::string_view name = e->d_name;
     if (name != "." && name != "..") names.emplace_back(name);
   }
+  // A listing cut short must not pass for the whole directory (purge
+  // decides what to delete from listings).
+  const int err = errno;
   ::closedir(d);
+  if (err) return Status::FromErrno(err, "list directory", path);
   return names;
+}
+
+Result<std::vector<std::string>> ListDirectory(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::FromErrno(errno, "open directory", dir);
+  return ListDirectory(fd.get(), dir);
 }
 
 Status ForEachChunkFile(

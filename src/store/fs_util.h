@@ -86,8 +86,13 @@ Status WriteFileAtomic(const std::string& path, std::string_view data,
                        const std::string& tmp_dir, bool sync_dir = true);
 
 // The names in directory `dir` ("." and ".." left out), in no particular
-// order. The error of opendir(2), naming `dir`, when it cannot be listed.
+// order. An error naming `dir` when it cannot be opened or read to the end.
 Result<std::vector<std::string>> ListDirectory(const std::string& dir);
+// The same for the directory open as `dirfd` (which stays open and
+// unchanged), for callers that opened it without following symlinks;
+// errors name `path`.
+Result<std::vector<std::string>> ListDirectory(int dirfd,
+                                               const std::string& path);
 
 // Calls `fn` for every file in the prefix directories of `chunks_dir`
 // (IsChunkPrefixDirName) whose name `parse` turns into a digest: the walk

@@ -1,6 +1,5 @@
 #include "store/revision_pin.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -82,27 +81,6 @@ Result<UniqueFd> OpenPinsDir(const std::string& pins) {
     return Status::FromErrno(errno, "open directory", pins);
   }
   return fd;
-}
-
-// The names in the directory open as `dirfd` ("." and ".." left out).
-Result<std::vector<std::string>> ListDirFd(int dirfd, const std::string& path) {
-  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return Status::FromErrno(errno, "dup", path);
-  DIR* d = ::fdopendir(dup);
-  if (!d) {
-    ::close(dup);
-    return Status::FromErrno(errno, "open directory", path);
-  }
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string_view name = e->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  const int err = errno;
-  ::closedir(d);
-  if (err) return Status::FromErrno(err, "list directory", path);
-  return names;
 }
 
 // lstat of `name` in `dirfd`: its type, or 0 when it is gone.
@@ -290,7 +268,7 @@ Result<PinScan> ScanPins(const std::string& dir) {
   }
   auto dirfd = OpenPinsDir(pins);
   if (!dirfd.ok()) return dirfd.status();
-  auto names = ListDirFd(dirfd->get(), pins);
+  auto names = ListDirectory(dirfd->get(), pins);
   if (!names.ok()) return names.status();
   std::set<std::string> pin_tokens, index_tokens;
   auto ignore = [&](const std::string& name, const char* why) {
