@@ -105,6 +105,10 @@ class RepositoryExports final : public nbd::ExportProvider {
   Result<std::shared_ptr<nbd::Export>> OpenExport(
       std::string_view name, const nbd::Client& client) override;
 
+  // True when BACKUPDIR is one repository (names are SPECs), false for a
+  // directory of repositories (names are JOB/SPEC).
+  bool single_repository() const { return single_; }
+
  private:
   struct Repo {
     std::shared_ptr<store::Repository> repo;
