@@ -337,8 +337,10 @@ Result<std::shared_ptr<RevisionExport>> RepositoryExports::OpenRevision(
   // revision's export: "last" is held while connections opened by "last"
   // are open, not while some other name of the same revision is.
   auto handle = [&](std::shared_ptr<RevisionExport> exp) {
-    std::shared_ptr<RevisionExport> h(exp.get(),
-                                      [keep = exp](RevisionExport*) {});
+    // The deleter lets go of the export when the last holder does: the
+    // deleter itself lives as long as by_name_'s weak_ptr does.
+    std::shared_ptr<RevisionExport> h(
+        exp.get(), [keep = exp](RevisionExport*) mutable { keep.reset(); });
     by_name_[name_key] = h;
     return h;
   };

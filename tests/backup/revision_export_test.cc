@@ -418,6 +418,28 @@ TEST_F(RevisionExportTest, NameMeansOneRevisionWhileHeld) {
   EXPECT_EQ(d->get(), tag->get());
 }
 
+// The last connection to let go of an export unpins its revision (a purge
+// may then free its chunks), though the name's entry is still remembered.
+TEST_F(RevisionExportTest, LastHolderUnpins) {
+  auto p = RepositoryExports::Open(dir_, 8 * kMiB);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto pins = [&] {
+    size_t n = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator(store::PinsDirName(dir_))) {
+      n += e.path().extension() == ".pin";
+    }
+    return n;
+  };
+  {
+    auto a = (*p)->OpenExport("last", {});
+    auto b = (*p)->OpenExport(rev_.id, {});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(pins(), 1u);  // one export, one pin
+  }
+  EXPECT_EQ(pins(), 0u);
+}
+
 // Many threads opening one name at once get one export.
 TEST_F(RevisionExportTest, ConcurrentOpensOfOneNameShareOneExport) {
   auto p = RepositoryExports::Open(root_, 8 * kMiB);  // directory mode
