@@ -7,28 +7,13 @@
 
 #include <filesystem>
 
-#include "support/test_util.h"
+#include "support/temp_repository.h"
 
 namespace backy::store {
 namespace {
 
 class RevisionCacheTest : public ::testing::Test {
  protected:
-  RevisionCacheTest() {
-    char tmpl[] = "/tmp/backy-revcache-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    dir_ += "/repo";
-    RepositoryConfig config;
-    config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
-    EXPECT_OK(Repository::Init(dir_, config));
-    auto r = Repository::Open(dir_);
-    EXPECT_OK(r.status());
-    repo_ = std::move(*r);
-  }
-  ~RevisionCacheTest() override {
-    std::filesystem::remove_all(std::filesystem::path(dir_).parent_path());
-  }
-
   Revision Publish(int64_t ts) {
     RevisionIndex index(uint64_t{kDefaultChunkSize}, kDefaultChunkSize);
     Revision r;
@@ -41,8 +26,9 @@ class RevisionCacheTest : public ::testing::Test {
     return r;
   }
 
-  std::string dir_;
-  std::unique_ptr<Repository> repo_;
+  TempRepository tmp_;
+  const std::string dir_ = tmp_.dir();
+  std::unique_ptr<Repository> repo_ = tmp_.Take();
 };
 
 std::vector<std::string> Ids(const RevisionCache::List& list) {
