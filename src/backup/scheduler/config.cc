@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "backup/scheduler/metrics.h"
 #include "backup/source_factory.h"
 #include "store/duration.h"
 #include "store/fs_util.h"
@@ -74,6 +75,15 @@ class Parser {
       return Error(n, what + " must be a number" + range + ", got " + Quote(t));
     }
     return v;
+  }
+
+  // true or false, nothing else (not YAML 1.1's yes/no/on/off: a config
+  // read by both backy and other tools must mean the same to each).
+  Result<bool> Bool(const YAML::Node& n, const std::string& what) const {
+    if (n.IsScalar() && n.Scalar() == "true") return true;
+    if (n.IsScalar() && n.Scalar() == "false") return false;
+    return Error(n, what + " must be true or false" +
+                        (n.IsScalar() ? ", got " + Quote(n.Scalar()) : ""));
   }
 
   // A duration ("30s", "5m", "1h", "1d", "1w") or plain seconds, in
@@ -189,7 +199,8 @@ class Parser {
 
   Status Api(const YAML::Node& a, DaemonConfig* c) const {
     if (!a.IsMap()) return Error(a, "'api' must be a mapping");
-    Status s = KnownKeys(a, "api", {"listen", "token", "token-file"});
+    Status s = KnownKeys(a, "api",
+                         {"listen", "token", "token-file", "metrics-public"});
     if (!s.ok()) return s;
     if (a["listen"]) {
       auto v = Str(a["listen"], "api.listen");
@@ -214,6 +225,11 @@ class Parser {
       auto v = Str(a["token-file"], "api.token-file");
       if (!v.ok()) return v.status();
       c->api.token_file = *v;
+    }
+    if (a["metrics-public"]) {
+      auto v = Bool(a["metrics-public"], "api.metrics-public");
+      if (!v.ok()) return v.status();
+      c->api.metrics_public = *v;
     }
     if (!c->api.token.empty() && !c->api.token_file.empty()) {
       return Error(a, "api: set either 'token' or 'token-file', not both");
@@ -429,6 +445,8 @@ class Parser {
     namespace fs = std::filesystem;
     std::vector<std::pair<std::string, std::string>> own = {
         {"the status file (global.status-file)", c.status_file},
+        {"the metrics file (next to global.status-file)",
+         MetricsFilePath(c.status_file)},
         {"the lock", c.LockFile()}};
     if (c.log_file != "-")
       own.push_back({"the log (global.log-file)", c.log_file});

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "backup/scheduler/metrics.h"
 #include "store/filename.h"
 #include "store/fs_util.h"
 #include "store/legacy_repository.h"
@@ -152,14 +153,27 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
   }
   std::map<std::string, int64_t> last;
   std::optional<int64_t> newest;
+  RepositoryFigures figures;
+  figures.revisions = static_cast<int64_t>(revs->size());
   for (const auto& r : *revs) {
     for (const auto& t : r.tags) {
       auto& v = last[t];
       v = std::max(v, r.timestamp_us);
     }
-    if (!newest || r.timestamp_us > *newest) newest = r.timestamp_us;
+    if (!newest || r.timestamp_us > *newest) {
+      newest = r.timestamp_us;
+      figures.newest_bytes_read = r.stats.bytes_read;
+      figures.newest_bytes_written = r.stats.bytes_written;
+    }
   }
   planner->SetHistory(name, std::move(last), newest);
+  auto disk = DiskBytes(config.JobDir(name));
+  if (disk.ok()) {
+    figures.disk_bytes = *disk;
+  } else {
+    spdlog::warn("job {}: {}", name, disk.status().Message());
+  }
+  planner->SetFigures(name, figures);
 }
 
 void ReconcileJobs(const DaemonConfig& config, Planner* planner) {
