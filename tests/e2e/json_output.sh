@@ -63,9 +63,11 @@ log "an empty repository: []"
 log "a damaged revision is listed and the exit code stays 1"
 cp -a "$T/repo" "$T/damaged"
 id=$("$BACKY" -b "$T/damaged" find -r 1)
-echo "garbage: [" >> "$T/damaged/$id.rev"
+echo "id: [broken" > "$T/damaged/revisions/$id.rev"
 rc=0; "$BACKY" -b "$T/damaged" status --json > "$T/d.json" 2>/dev/null || rc=$?
 [ "$rc" = 1 ] || fail "damaged status --json exit $rc"
+"$BACKY" -b "$T/damaged" status --yaml > "$T/d.yaml" 2>/dev/null || true
+agree "$T/d.json" "$T/d.yaml"
 jq -e --arg id "$id" '.[-1].id == $id and (.[-1].damaged | type == "string")' "$T/d.json" >/dev/null ||
   fail "damaged: $(cat "$T/d.json")"
 
