@@ -126,12 +126,15 @@ TEST(MetricsTextTest, MadeFromThePlannersState) {
 }
 
 TEST(MetricsFileTest, WrittenNextToTheStatusFileOwnerOnly) {
-  EXPECT_EQ(MetricsFilePath("/srv/backy/status"), "/srv/backy/backy.prom");
-  EXPECT_EQ(MetricsFilePath("status"), "./backy.prom");
+  DaemonConfig c;
+  c.status_file = "/srv/backy/status";
+  EXPECT_EQ(c.MetricsFile(), "/srv/backy/backy.prom");
+  c.status_file = "status";
+  EXPECT_EQ(c.MetricsFile(), "./backy.prom");
   const auto dir = std::filesystem::temp_directory_path() /
                    ("backy-metrics-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  ASSERT_OK(WriteMetricsFile((dir / "status").string(), TwoJobs()));
+  ASSERT_OK(WriteMetricsFile((dir / "backy.prom").string(), TwoJobs()));
   std::ifstream in(dir / "backy.prom");
   std::stringstream text;
   text << in.rdbuf();

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <set>
 
-#include "backup/scheduler/metrics.h"
 #include "backup/source_factory.h"
 #include "store/duration.h"
 #include "store/fs_util.h"
@@ -445,8 +444,7 @@ class Parser {
     namespace fs = std::filesystem;
     std::vector<std::pair<std::string, std::string>> own = {
         {"the status file (global.status-file)", c.status_file},
-        {"the metrics file (next to global.status-file)",
-         MetricsFilePath(c.status_file)},
+        {"the metrics file (next to global.status-file)", c.MetricsFile()},
         {"the lock", c.LockFile()}};
     if (c.log_file != "-")
       own.push_back({"the log (global.log-file)", c.log_file});
@@ -480,6 +478,12 @@ class Parser {
 };
 
 }  // namespace
+
+std::string DaemonConfig::MetricsFile() const {
+  std::filesystem::path dir = std::filesystem::path(status_file).parent_path();
+  if (dir.empty()) dir = ".";
+  return (dir / "backy.prom").string();
+}
 
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
                                        const std::string& path) {

@@ -61,6 +61,8 @@ struct DaemonConfig {
   }
   // The lock one scheduler per base-dir holds.
   std::string LockFile() const { return base_dir + "/scheduler.lock"; }
+  // The Prometheus textfile (metrics.h), in the status file's directory.
+  std::string MetricsFile() const;
 };
 
 // The allowed ranges of the numeric values (InvalidArgument outside them,

@@ -197,7 +197,7 @@ class Daemon {
     const StatusDoc doc = MakeStatus(planner_, Now());
     Status s = WriteStatusFile(config_.status_file, doc);
     if (!s.ok()) spdlog::warn("status file: {}", s.Message());
-    s = WriteMetricsFile(config_.status_file, doc);
+    s = WriteMetricsFile(config_.MetricsFile(), doc);
     if (!s.ok()) spdlog::warn("metrics file: {}", s.Message());
   }
 

@@ -81,17 +81,10 @@ std::string MetricsText(const StatusDoc& doc) {
   return prometheus::TextSerializer().Serialize(registry.Collect());
 }
 
-std::string MetricsFilePath(const std::string& status_file) {
-  std::filesystem::path dir = std::filesystem::path(status_file).parent_path();
+Status WriteMetricsFile(const std::string& path, const StatusDoc& doc) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
-  return (dir / kMetricsFileName).string();
-}
-
-Status WriteMetricsFile(const std::string& status_file, const StatusDoc& doc) {
-  const std::string path = MetricsFilePath(status_file);
-  return store::WriteFileAtomic(
-      path, MetricsText(doc),
-      std::filesystem::path(path).parent_path().string());
+  return store::WriteFileAtomic(path, MetricsText(doc), dir);
 }
 
 Result<uint64_t> DiskBytes(const std::string& dir) {

@@ -22,21 +22,16 @@ namespace backy::backup::scheduler {
 inline constexpr const char* kMetricsContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
-// The textfile collector's file, in the status file's directory.
-inline constexpr const char* kMetricsFileName = "backy.prom";
-
 // `doc` in the text exposition format. A job without a revision has no
 // last-success, bytes-read or bytes-written sample; a job that never ran
 // has no last-duration sample (absent, not 0, so alerts on them stay
 // quiet until there is a figure).
 std::string MetricsText(const StatusDoc& doc);
 
-// Where the textfile of the status file `status_file` goes.
-std::string MetricsFilePath(const std::string& status_file);
-
-// Writes MetricsText(doc) to MetricsFilePath(status_file) atomically (the
-// collector never reads half a file), mode 0600 like the status file.
-Status WriteMetricsFile(const std::string& status_file, const StatusDoc& doc);
+// Writes MetricsText(doc) to `path` (DaemonConfig::MetricsFile())
+// atomically (the collector never reads half a file), mode 0600 like the
+// status file.
+Status WriteMetricsFile(const std::string& path, const StatusDoc& doc);
 
 // The bytes allocated to the files under `dir` (st_blocks, symlinks not
 // followed): what the repository costs on disk. One stat per file.

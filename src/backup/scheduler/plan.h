@@ -81,6 +81,7 @@ struct RepositoryFigures {
   uint64_t newest_bytes_read = 0;
   uint64_t newest_bytes_written = 0;
   uint64_t disk_bytes = 0;  // the repository directory's allocated bytes
+  bool disk_measured = false;
 };
 
 // Everything the scheduler knows about one job.

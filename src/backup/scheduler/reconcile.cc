@@ -143,7 +143,7 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
 }
 
 void LoadHistory(const DaemonConfig& config, const std::string& name,
-                 Planner* planner) {
+                 Planner* planner, bool measure_disk) {
   auto repo = store::Repository::Open(config.JobDir(name));
   if (!repo.ok()) return;
   auto revs = (*repo)->Revisions();
@@ -167,11 +167,19 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
     }
   }
   planner->SetHistory(name, std::move(last), newest);
-  auto disk = DiskBytes(config.JobDir(name));
-  if (disk.ok()) {
-    figures.disk_bytes = *disk;
+  auto it = planner->jobs().find(name);
+  if (it != planner->jobs().end() && it->second.figures.disk_measured &&
+      !measure_disk) {
+    figures.disk_bytes = it->second.figures.disk_bytes;
+    figures.disk_measured = true;
   } else {
-    spdlog::warn("job {}: {}", name, disk.status().Message());
+    auto disk = DiskBytes(config.JobDir(name));
+    if (disk.ok()) {
+      figures.disk_bytes = *disk;
+      figures.disk_measured = true;
+    } else {
+      spdlog::warn("job {}: {}", name, disk.status().Message());
+    }
   }
   planner->SetFigures(name, figures);
 }
@@ -180,7 +188,7 @@ void ReconcileJobs(const DaemonConfig& config, Planner* planner) {
   planner->Configure(config);
   for (const auto& [name, job] : config.jobs) {
     EnsureRepository(config, name, job);
-    LoadHistory(config, name, planner);
+    LoadHistory(config, name, planner, /*measure_disk=*/false);
   }
 }
 
