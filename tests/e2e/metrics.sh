@@ -43,6 +43,9 @@ api POST /v1/jobs/good/run > /dev/null
 api POST /metrics > /dev/null
 [ "$(cat "$T/code")" = 405 ] || fail "POST /metrics: $(cat "$T/code")"
 stop_daemon
+grep -q "api: GET /metrics 200" "$BASE/scheduler.log" &&
+  fail "every scrape is logged: $(grep -c "GET /metrics 200" "$BASE/scheduler.log") lines"
+grep -q "api: GET /metrics 401" "$BASE/scheduler.log" || fail "the refused scrape is not logged"
 
 log "backy.prom: owner-only, accepted by promtool, the same figures as the status file"
 PROM=$BASE/backy.prom

@@ -395,6 +395,10 @@ class ServerImpl final : public ApiServer {
         spdlog::info("api: {} {} {}{}", LogSafe(method), LogSafe(path),
                      out.status, Suppressed(n));
       }
+    } else if (method == "GET" && path == "/metrics" && out.status == 200) {
+      // A Prometheus server scrapes every few seconds: at info level that
+      // would be most of the log.
+      spdlog::debug("api: GET /metrics 200");
     } else {
       spdlog::info("api: {} {} {}", LogSafe(method), LogSafe(path), out.status);
     }
