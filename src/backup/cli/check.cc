@@ -64,7 +64,7 @@ const char* StateName(int code) {
   return kNames[code >= 0 && code <= 3 ? code : 3];
 }
 
-CheckResult Unknown(const std::string& message) {
+CheckResult UnknownResult(const std::string& message) {
   CheckResult r;
   r.summary = "UNKNOWN: " + message;
   return r;
@@ -90,7 +90,7 @@ std::string JobLine(const JobCheck& j) {
   return line;
 }
 
-std::string Text(const CheckResult& r) {
+std::string PluginText(const CheckResult& r) {
   if (!r.checked) return r.summary + "\n";
   using scheduler::PerfDatum;
   const double jobs = static_cast<double>(r.jobs.size());
@@ -116,8 +116,8 @@ std::string Text(const CheckResult& r) {
   return scheduler::FormatPluginOutput(r.summary, totals, lines, per_job);
 }
 
-// The same as Text, as one YAML document (for --yaml and --json).
-std::string Document(const CheckResult& r) {
+// The same as PluginText, as one YAML document (for --yaml and --json).
+std::string CheckDocument(const CheckResult& r) {
   YAML::Emitter e;
   e << YAML::BeginMap;
   e << YAML::Key << "status" << YAML::Value << StateName(r.code);
@@ -207,8 +207,8 @@ class CheckCommand final : public Command {
 
   Status Run(const GlobalOptions&) override {
     if (timeout_s_ > 0) {
-      auto out = Render(
-          Unknown("check timed out after " + std::to_string(timeout_s_) + "s"));
+      auto out = Render(UnknownResult("check timed out after " +
+                                      std::to_string(timeout_s_) + "s"));
       if (!out.ok()) return out.status();
       g_timeout_output = *out;
       struct sigaction sa = {};
@@ -230,8 +230,8 @@ class CheckCommand final : public Command {
 
  private:
   Result<std::string> Render(const CheckResult& r) const {
-    if (!yaml_ && !json_) return Text(r);
-    return RenderDocument(Document(r), json_);
+    if (!yaml_ && !json_) return PluginText(r);
+    return RenderDocument(CheckDocument(r), json_);
   }
 
   // The newest revision, trust and damage of the job's repository.
@@ -303,15 +303,15 @@ class CheckCommand final : public Command {
 
   CheckResult Check() {
     auto config = scheduler::LoadDaemonConfig(config_);
-    if (!config.ok()) return Unknown(config.status().Message());
+    if (!config.ok()) return UnknownResult(config.status().Message());
     // A plugin's output is its answer: the backy 2.x keys this config still
     // has (telnet-port, ...) are the scheduler's to warn about; -v shows
     // them here.
     for (const auto& w : config->warnings) spdlog::debug("{}", w);
     struct stat st;
     if (::stat(config->status_file.c_str(), &st) != 0) {
-      return Unknown("no status file " + config->status_file +
-                     " (has the scheduler ever run?)");
+      return UnknownResult("no status file " + config->status_file +
+                           " (has the scheduler ever run?)");
     }
     CheckResult r;
     r.checked = true;
