@@ -47,13 +47,15 @@ RevisionExport::RevisionExport(std::shared_ptr<store::Repository> repo,
                                store::RevisionIndex index,
                                std::shared_ptr<BlockCache> cache,
                                std::shared_ptr<ChunkReaderCache> readers,
-                               store::RevisionPin pin)
+                               store::RevisionPin pin,
+                               std::shared_ptr<BlockFile> block_file)
     : repo_(std::move(repo)),
       revision_(std::move(revision)),
       index_(std::move(index)),
       cache_(std::move(cache)),
       readers_(std::move(readers)),
-      pin_(std::move(pin)) {}
+      pin_(std::move(pin)),
+      block_file_(std::move(block_file)) {}
 
 std::string RevisionExport::Description() const {
   return "revision " + revision_.id + ", " + DescribeRevision(revision_);
@@ -140,6 +142,20 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       pos = to;
       continue;
     }
+    const BlockFile::Key file_key{d, static_cast<uint32_t>(block_start),
+                                  block_len};
+    if (block_file_) {
+      // Decoded before, and kept in the page cache: a pread and a check.
+      const uint64_t to = std::min(end, block_end);
+      auto got =
+          block_file_->Read(file_key, static_cast<uint32_t>(pos - block_start),
+                            out.subspan(pos - offset, to - pos), nowait);
+      if (!got.ok()) return got.status();  // WouldBlock: to a worker
+      if (*got) {
+        pos = to;
+        continue;
+      }
+    }
     if (pos == block_start && block_end <= end) {
       // Whole blocks: decode straight into the caller's buffer, together
       // with the following whole blocks that are not cached either.
@@ -156,6 +172,15 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       }
       Status s = read(pos, out.subspan(pos - offset, run_end - pos));
       if (!s.ok()) return fail(s);
+      if (block_file_) {
+        // Keep them for the next reader (a second copy, a VM's reads).
+        for (uint64_t b0 = pos; b0 < run_end; b0 += bs) {
+          const uint32_t len =
+              static_cast<uint32_t>(std::min<uint64_t>(bs, run_end - b0));
+          block_file_->Put({d, static_cast<uint32_t>(b0), len},
+                           out.subspan(b0 - offset, len));
+        }
+      }
       pos = run_end;
       continue;
     }
@@ -178,6 +203,7 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
       if (!filled.ok()) return fail(filled.status());
       block = std::move(*filled);
     }
+    if (block_file_) block_file_->Put(file_key, {block->data(), block->size});
     const uint64_t to = std::min(end, block_end);
     std::memcpy(out.data() + (pos - offset),
                 block->data() + (pos - block_start), to - pos);
@@ -227,9 +253,11 @@ Status RevisionExport::Cache(uint64_t offset, uint64_t length) {
 }
 
 Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
-    const std::string& backupdir, uint64_t cache_bytes) {
+    const std::string& backupdir, uint64_t cache_bytes,
+    std::shared_ptr<BlockFile> block_file) {
   std::unique_ptr<RepositoryExports> p(new RepositoryExports());
   p->cache_ = std::make_shared<BlockCache>(cache_bytes);
+  p->block_file_ = std::move(block_file);
   p->readers_ = std::make_shared<ChunkReaderCache>(OpenChunkLimit());
   auto add = [&](const std::string& job, const std::string& dir) -> Status {
     auto repo = store::Repository::Open(dir);
@@ -357,8 +385,9 @@ Result<std::shared_ptr<RevisionExport>> RepositoryExports::OpenRevision(
     }
     return index.status();
   }
-  auto exp = std::make_shared<RevisionExport>(
-      r.repo, rev, std::move(*index), cache_, readers_, std::move(*pin));
+  auto exp =
+      std::make_shared<RevisionExport>(r.repo, rev, std::move(*index), cache_,
+                                       readers_, std::move(*pin), block_file_);
   if (!single_) exp->SetCanonicalName(revision_key);
   spdlog::debug("nbd-server: export '{}' is revision {}", name, rev.id);
   by_revision_[revision_key] = exp;

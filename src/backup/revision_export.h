@@ -20,6 +20,7 @@
 #include <string>
 
 #include "backup/block_cache.h"
+#include "backup/block_file.h"
 #include "nbd/export.h"
 #include "store/fs_util.h"
 #include "store/repository.h"
@@ -36,7 +37,8 @@ class RevisionExport final : public nbd::Export {
                  store::Revision revision, store::RevisionIndex index,
                  std::shared_ptr<BlockCache> cache,
                  std::shared_ptr<ChunkReaderCache> readers,
-                 store::RevisionPin pin = {});
+                 store::RevisionPin pin = {},
+                 std::shared_ptr<BlockFile> block_file = nullptr);
 
   uint64_t Size() const override { return index_.image_size(); }
   std::string Description() const override;
@@ -86,6 +88,7 @@ class RevisionExport final : public nbd::Export {
   std::shared_ptr<BlockCache> cache_;
   std::shared_ptr<ChunkReaderCache> readers_;
   store::RevisionPin pin_;
+  std::shared_ptr<BlockFile> block_file_;  // may be null
   std::string canonical_name_;
 };
 
@@ -110,8 +113,11 @@ class RepositoryExports final : public nbd::ExportProvider {
   //
   // Revision lists are cached per repository (store::RevisionCache), so
   // listing and opening cost a stat() while no revision changes.
+  // Decoded compressed blocks are cached in memory up to `cache_bytes`,
+  // and beyond that in `block_file` (may be null).
   static Result<std::unique_ptr<RepositoryExports>> Open(
-      const std::string& backupdir, uint64_t cache_bytes);
+      const std::string& backupdir, uint64_t cache_bytes,
+      std::shared_ptr<BlockFile> block_file = nullptr);
 
   Result<std::vector<nbd::ExportInfo>> ListExports(
       const nbd::Client& client) override;
@@ -149,6 +155,7 @@ class RepositoryExports final : public nbd::ExportProvider {
   std::map<std::string, std::weak_ptr<RevisionExport>> by_name_;
   std::map<std::string, std::weak_ptr<RevisionExport>> by_revision_;
   std::shared_ptr<BlockCache> cache_;
+  std::shared_ptr<BlockFile> block_file_;
   // Declared after repos_, so destroyed before the stores it reads.
   std::shared_ptr<ChunkReaderCache> readers_;
 };

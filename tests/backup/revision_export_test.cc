@@ -373,6 +373,37 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
   EXPECT_EQ((*list)[0].name, rev_.id);
 }
 
+// Issue 14: with no memory cache, partial reads of compressed blocks are
+// served from the block file once decoded (and equal the image); a
+// streaming read fills it too.
+TEST_F(RevisionExportTest, BlockFileServesDecodedBlocks) {
+  auto file = BlockFile::Create("/tmp", 64 * kMiB);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  std::shared_ptr<BlockFile> bf = std::move(*file);
+  cache_ = std::make_shared<BlockCache>(0);
+  readers_ = std::make_shared<ChunkReaderCache>(64);
+  RevisionExport e(repo_, rev_, index_, cache_, readers_, {}, bf);
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 200; ++i) {
+    ExpectRead(e, 2 * kChunk + rng() % (kChunk - 4096), 4096);
+  }
+  EXPECT_EQ(bf->blocks(), kChunk / store::kCompressedBlockSize);
+  EXPECT_GT(bf->hits(), 150u);  // all but the first read of each block
+  // Raw and zero slots never go there.
+  ExpectRead(e, 0, 2 * kChunk);
+  EXPECT_EQ(bf->blocks(), kChunk / store::kCompressedBlockSize);
+  // The whole revision, streamed, still equals the image (from the file
+  // where it holds the block).
+  const uint64_t before = bf->hits();
+  ExpectRead(e, 0, image_.size());
+  EXPECT_GT(bf->hits(), before);
+  // ReadNoWait is served from it too (its pages are in the page cache).
+  std::vector<uint8_t> buf(4096);
+  ASSERT_OK(e.ReadNoWait(2 * kChunk + 8192, buf));
+  EXPECT_TRUE(std::equal(buf.begin(), buf.end(),
+                         image_.begin() + 2 * kChunk + 8192));
+}
+
 // Issue 12: a name means one revision while any connection holds it. A
 // multi-connection client (nbdcopy: 4) opening "last" around a backup got
 // connections reading two different revisions.

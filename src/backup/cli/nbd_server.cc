@@ -129,6 +129,20 @@ class NbdServerCommand final : public Command {
               return size.ok() ? std::string() : size.status().Message();
             },
             "SIZE"));
+    app->add_option("--disk-cache-size", disk_cache_size_,
+                    "Decompressed chunk blocks kept beyond --cache-size in "
+                    "an unnamed file, served from the page cache (0: none; "
+                    "up to 1T)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& v) {
+              auto size = ParseSize(v);
+              return size.ok() ? std::string() : size.status().Message();
+            },
+            "SIZE"));
+    app->add_option("--disk-cache-dir", disk_cache_dir_,
+                    "Directory of the --disk-cache-size file (default: "
+                    "$TMPDIR, else /var/tmp)");
     app->add_option("--max-connections", options_.max_connections,
                     "Connections served at once")
         ->capture_default_str()
@@ -186,7 +200,23 @@ class NbdServerCommand final : public Command {
     options_.on_connection_end = [](const nbd::ConnectionRecord& r) {
       spdlog::info("{}", nbd::DescribeConnection(r));
     };
-    auto provider = RepositoryExports::Open(global.backupdir, *cache);
+    auto disk_cache = ParseSize(disk_cache_size_);
+    if (!disk_cache.ok()) return disk_cache.status();
+    std::shared_ptr<BlockFile> block_file;
+    if (*disk_cache > 0) {
+      std::string dir = disk_cache_dir_;
+      if (dir.empty()) {
+        const char* t = std::getenv("TMPDIR");
+        dir = (t != nullptr && *t != '\0') ? t : "/var/tmp";
+      }
+      auto f = BlockFile::Create(dir, *disk_cache);
+      if (!f.ok()) {
+        return f.status().WithContext("--disk-cache-size " + disk_cache_size_);
+      }
+      block_file = std::move(*f);
+    }
+    auto provider = RepositoryExports::Open(global.backupdir, *cache,
+                                            std::move(block_file));
     if (!provider.ok()) return provider.status();
     options_.idle_timeout = std::chrono::seconds(idle_timeout_);
     options_.on_ready = [this] {
@@ -209,6 +239,8 @@ class NbdServerCommand final : public Command {
   std::string tls_mode_;  // empty: the default (see nbd::TlsOptions)
   std::string socket_mode_ = "0600";
   std::string cache_size_ = "256M";
+  std::string disk_cache_size_ = "4G";
+  std::string disk_cache_dir_;
   int64_t idle_timeout_ = 300;
 };
 
