@@ -210,10 +210,14 @@ class NbdServerCommand final : public Command {
         dir = (t != nullptr && *t != '\0') ? t : "/var/tmp";
       }
       auto f = BlockFile::Create(dir, *disk_cache);
-      if (!f.ok()) {
-        return f.status().WithContext("--disk-cache-size " + disk_cache_size_);
+      if (f.ok()) {
+        block_file = std::move(*f);
+      } else if (!disk_cache_dir_.empty()) {
+        return f.status().WithContext("--disk-cache-dir");
+      } else {
+        // The default place: a cache is worth a warning, not a refusal.
+        spdlog::warn("nbd-server: no disk cache: {}", f.status().ToString());
       }
-      block_file = std::move(*f);
     }
     auto provider = RepositoryExports::Open(global.backupdir, *cache,
                                             std::move(block_file));
