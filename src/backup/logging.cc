@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "store/repository.h"
+
 namespace backy::backup {
 namespace {
 
@@ -326,13 +328,17 @@ Status AppendToLog(const std::string& path, spdlog::level::level_enum level,
   return Status::OK();
 }
 
-void LogToRepository(const std::string& dir, const std::string& line,
-                     bool on_stderr) {
-  const std::string path = RepositoryLogName(dir);
-  auto repo_log = FileSink::Open(path);
+namespace {
+
+// LogToRepository, with the repository log `path` ("": none).
+void LogCommandResult(const std::string& path, const std::string& line,
+                      bool on_stderr) {
+  auto repo_log = path.empty() ? Result<std::shared_ptr<FileSink>>(nullptr)
+                               : FileSink::Open(path);
   dev_t dev = 0;
   ino_t ino = 0;
-  const bool known = repo_log.ok() && (*repo_log)->Identity(&dev, &ino);
+  const bool known =
+      repo_log.ok() && *repo_log && (*repo_log)->Identity(&dev, &ino);
   std::vector<spdlog::sink_ptr> sinks;
   bool through_l = false;  // -l names the repository log: write it once
   for (const auto& s : spdlog::default_logger()->sinks()) {
@@ -341,17 +347,30 @@ void LogToRepository(const std::string& dir, const std::string& line,
     if (f && known && f->Is(dev, ino)) through_l = true;
     sinks.push_back(s);
   }
-  if (repo_log.ok() && !through_l) sinks.push_back(*repo_log);
+  if (repo_log.ok() && *repo_log && !through_l) sinks.push_back(*repo_log);
   spdlog::logger logger("repository", sinks.begin(), sinks.end());
   logger.set_level(spdlog::level::trace);
   logger.info(line);
   if (!repo_log.ok()) {
     std::fprintf(stderr, "backy: warning: %s\n",
                  repo_log.status().Message().c_str());
-  } else if ((*repo_log)->failed()) {
+  } else if (*repo_log && (*repo_log)->failed()) {
     std::fprintf(stderr, "backy: warning: cannot write the log %s: %s\n",
                  path.c_str(), std::strerror((*repo_log)->last_errno()));
   }
+}
+
+}  // namespace
+
+void LogToRepository(const std::string& dir, const std::string& line,
+                     bool on_stderr) {
+  LogCommandResult(RepositoryLogName(dir), line, on_stderr);
+}
+
+void LogToRepository(const store::Repository& repo, const std::string& line,
+                     bool on_stderr) {
+  LogCommandResult(repo.legacy() ? "" : RepositoryLogName(repo.dir()), line,
+                   on_stderr);
 }
 
 }  // namespace backy::backup

@@ -15,6 +15,10 @@
 
 #include "store/status.h"
 
+namespace backy::store {
+class Repository;
+}
+
 namespace backy::backup {
 
 // DIR/backy.log: the repository's log, where a command run with `-b DIR`
@@ -77,6 +81,11 @@ Status AppendToLog(const std::string& path, spdlog::level::level_enum level,
 // that cannot be written is a warning on stderr naming it; the command's
 // result does not change.
 void LogToRepository(const std::string& dir, const std::string& line,
+                     bool on_stderr);
+// The same for `repo`, except that a backy 2.x repository read in place
+// gets no line (it stays as 2.x leaves it; the other log files and stderr
+// still do).
+void LogToRepository(const store::Repository& repo, const std::string& line,
                      bool on_stderr);
 
 }  // namespace backy::backup

@@ -52,7 +52,7 @@ class BackupCommand final : public Command {
     if (!rev.ok()) return rev.status();
     const auto& st = rev->stats;
     LogToRepository(
-        (*repo)->dir(),
+        **repo,
         fmt::format(
             "backup {}: revision {} ({}): {} read, {} written, chunks {} new / "
             "{} reused / {} zero / {} carried, {:.1f}s; verified {}/{} chunks "

@@ -34,7 +34,7 @@ class ExpireCommand final : public Command {
                               store::ConfigFileName((*repo)->dir()) +
                               ": nothing expires";
       std::printf("%s\n", why.c_str());
-      if (!dry_run_) LogToRepository((*repo)->dir(), "expire: " + why, false);
+      if (!dry_run_) LogToRepository(**repo, "expire: " + why, false);
       return Status::OK();
     }
     std::optional<store::Repository::Locks> locks;
@@ -71,7 +71,7 @@ class ExpireCommand final : public Command {
         done.pop_back();
       }
       LogToRepository(
-          (*repo)->dir(),
+          **repo,
           fmt::format("expire: {}; {}",
                       done.empty() ? "nothing removed"
                                    : fmt::format("{}", fmt::join(done, ", ")),

@@ -33,7 +33,7 @@ class ForgetCommand final : public Command {
       Status s = (*repo)->Forget(d.id);
       if (!s.ok()) return s;
       std::printf("forgot damaged revision %s\n", d.id.c_str());
-      LogToRepository((*repo)->dir(), "forgot damaged revision " + d.id,
+      LogToRepository(**repo, "forgot damaged revision " + d.id,
                       /*on_stderr=*/false);
       return Status::OK();
     }
@@ -43,7 +43,7 @@ class ForgetCommand final : public Command {
     Status s = (*repo)->Forget(id);
     if (!s.ok()) return s;
     std::printf("forgot revision %s\n", id.c_str());
-    LogToRepository((*repo)->dir(), "forgot revision " + id,
+    LogToRepository(**repo, "forgot revision " + id,
                     /*on_stderr=*/false);
     return Status::OK();
   }

@@ -50,7 +50,7 @@ class PurgeCommand final : public Command {
                 FormatBytes(freed).c_str());
     PrintPins(*plan, "removed");
     LogToRepository(
-        (*repo)->dir(),
+        **repo,
         fmt::format("purge: freed {} of {} chunks, {} ({} bytes); "
                     "{} live pins, {} stale pins removed",
                     plan->unused.size(), plan->chunks_total, FormatBytes(freed),

@@ -53,7 +53,7 @@ class RestoreCommand final : public Command {
                                  target_);
     }
     if (!s.ok()) return s;
-    LogToRepository((*repo)->dir(),
+    LogToRepository(**repo,
                     fmt::format("restored revision {} ({}) to {}", rev->id,
                                 FormatBytes(rev->size), target_),
                     /*on_stderr=*/true);

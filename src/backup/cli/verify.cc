@@ -70,7 +70,7 @@ class VerifyCommand final : public Command {
     std::vector<std::string> outcomes;
     auto log_outcomes = [&] {
       if (outcomes.empty()) return;
-      LogToRepository((*repo)->dir(),
+      LogToRepository(**repo,
                       fmt::format("verify: {}", fmt::join(outcomes, "; ")),
                       /*on_stderr=*/false);
     };
