@@ -51,10 +51,20 @@ grep -q "info backup often: revision" "$JLOG" || fail "the new job log lacks the
 
 if command -v logrotate > /dev/null; then
   log "the shipped logrotate snippet: logrotate -d accepts it, logrotate -f rotates"
+  snippet=$BACKY_SOURCE_DIR/man/backy.logrotate
+  build=$(cd "$(dirname "$BACKY")/../.." && pwd)
+  if command -v cmake > /dev/null && [ -f "$build/cmake_install.cmake" ]; then
+    # The file `cmake --install` ships, where it ships it.
+    DESTDIR=$T/root cmake --install "$build" --prefix /usr/local > "$T/install.log" 2>&1 ||
+      fail "cmake --install: $(tail -3 "$T/install.log")"
+    cmp "$T/root/etc/logrotate.d/backy" "$snippet" ||
+      fail "cmake --install did not ship $snippet as /etc/logrotate.d/backy: $(grep -i logrotate "$T/install.log")"
+    snippet=$T/root/etc/logrotate.d/backy
+  fi
   sed -e "s#/srv/backy#$BASE#g" \
       -e "s#systemctl kill .*#kill -USR1 $DPID#" \
       -e "s#create 0600 root root#create 0600 $(id -un) $(id -gn)#" \
-      "$BACKY_SOURCE_DIR/man/backy.logrotate" > "$T/logrotate.conf"
+      "$snippet" > "$T/logrotate.conf"
   grep -q "kill -USR1 $DPID" "$T/logrotate.conf" || fail "the snippet has no postrotate to point at the daemon"
   logrotate -d -s "$T/lr.state" "$T/logrotate.conf" > "$T/lr.debug" 2>&1 ||
     fail "logrotate -d: $(cat "$T/lr.debug")"
