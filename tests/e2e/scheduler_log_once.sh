@@ -33,7 +33,7 @@ count() { [ -e "$1" ] || { echo 0; return; }; grep -cF -- "$2" "$1" || true; }
 # once_in FILE: this run's start line is in FILE once and in no other log.
 once_in() {
   local w want started="scheduler started (pid $DPID)"
-  for w in "$BASE/scheduler.log" "$T/d.log" "$T/conf.log" "$T/daemon.err" "$T/j.err" "$T/dash.err"; do
+  for w in "$BASE/scheduler.log" "$T/d.log" "$T/conf.log" "$T/daemon.err" "$T/j.err" "$T/dash.err" "$T/sym.err"; do
     want=0; [ "$w" = "$1" ] && want=1
     [ "$(count "$w" "$started")" = $want ] || fail "'$started' $(count "$w" "$started") times in $w (want $want)"
   done
@@ -51,6 +51,15 @@ once_in "$T/d.log"
 [ ! -s "$T/daemon.err" ] || fail "stderr got lines: $(head -3 "$T/daemon.err")"
 [ "$(stat -c %a "$T/d.log")" = 600 ] || fail "the -l log is mode $(stat -c %a "$T/d.log")"
 mv "$T/d.log" "$T/old.log.1"
+
+log "-l naming a planted symlink: refused, not followed; the log goes to stderr"
+echo precious > "$T/victim"
+ln -s "$T/victim" "$T/sym.log"
+run_daemon "$T/sym.err" "$T/sym.err" -l "$T/sym.log"
+grep -q "cannot open log file $T/sym.log: it is a symlink (refused)" "$T/sym.err" ||
+  fail "no error naming the symlink: $(head -3 "$T/sym.err")"
+[ "$(cat "$T/victim")" = precious ] || fail "the symlink's target was written"
+once_in "$T/sym.err"
 
 log "under the journal (JOURNAL_STREAM names stderr): stderr only, with priorities"
 : > "$T/j.err"

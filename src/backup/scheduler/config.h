@@ -58,6 +58,8 @@ struct DaemonConfig {
   }
   // The lock one scheduler per base-dir holds.
   std::string LockFile() const { return base_dir + "/scheduler.lock"; }
+  // global.log-file when it is not given.
+  std::string DefaultLogFile() const { return base_dir + "/scheduler.log"; }
 };
 
 // The allowed ranges of the numeric values (InvalidArgument outside them,

@@ -86,15 +86,14 @@ class Daemon {
   // went to stderr.
   void UseOneLog(const DaemonConfig& config) {
     const bool journal = StderrIsJournal();
-    const std::string file =
-        ChooseDaemonLog(options_.logfile, config.log_file,
-                        config.base_dir + "/scheduler.log", journal);
+    const std::string file = ChooseDaemonLog(options_.logfile, config.log_file,
+                                             config.DefaultLogFile(), journal);
     const auto level =
         options_.verbose ? spdlog::level::debug : spdlog::level::info;
     Status s = UseOnlyDaemonLog(file, level, journal);
     if (!s.ok()) {
+      (void)UseOnlyDaemonLog("", level, journal);  // stderr: cannot fail
       spdlog::warn("the scheduler log: {}; logging to stderr", s.Message());
-      s = UseOnlyDaemonLog("", level, journal);
     }
   }
 
