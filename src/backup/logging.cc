@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -108,7 +107,7 @@ class FileSink final : public spdlog::sinks::base_sink<std::mutex> {
     return Identity(&d, &i) && d == dev && i == ino;
   }
 
-  // Whether the last line was written, for AppendToLog's caller.
+  // Whether a line could not be written, and why (errno).
   bool failed() {
     std::lock_guard<std::mutex> lock(mutex_);
     return failed_;
@@ -187,6 +186,36 @@ spdlog::sink_ptr MakeConsole(bool verbose) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   console->set_pattern(verbose ? "%H:%M:%S.%e %^%l%$ %v" : "%^%v%$");
   return console;
+}
+
+// LogToRepository, with the repository log `path` ("": none).
+void LogCommandResult(const std::string& path, const std::string& line,
+                      bool on_stderr) {
+  auto repo_log = path.empty() ? Result<std::shared_ptr<FileSink>>(nullptr)
+                               : FileSink::Open(path);
+  dev_t dev = 0;
+  ino_t ino = 0;
+  const bool known =
+      repo_log.ok() && *repo_log && (*repo_log)->Identity(&dev, &ino);
+  std::vector<spdlog::sink_ptr> sinks;
+  bool through_l = false;  // -l names the repository log: write it once
+  for (const auto& s : spdlog::default_logger()->sinks()) {
+    auto f = FindFileSink(s);
+    if (!f && !on_stderr) continue;  // stderr
+    if (f && known && f->Is(dev, ino)) through_l = true;
+    sinks.push_back(s);
+  }
+  if (repo_log.ok() && *repo_log && !through_l) sinks.push_back(*repo_log);
+  spdlog::logger logger("repository", sinks.begin(), sinks.end());
+  logger.set_level(spdlog::level::trace);
+  logger.info(line);
+  if (!repo_log.ok()) {
+    std::fprintf(stderr, "backy: warning: %s\n",
+                 repo_log.status().Message().c_str());
+  } else if (*repo_log && (*repo_log)->failed()) {
+    std::fprintf(stderr, "backy: warning: cannot write the log %s: %s\n",
+                 path.c_str(), std::strerror((*repo_log)->last_errno()));
+  }
 }
 
 }  // namespace
@@ -272,16 +301,16 @@ Status UseOnlyDaemonLog(const std::string& file,
     }
     keep->set_level(level);
     logger->sinks().assign({keep});
-  } else {
+  } else if (journal) {
+    // journald stamps the time; the priority prefix keeps the level.
     auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    if (journal) {
-      auto formatter = std::make_unique<spdlog::pattern_formatter>();
-      formatter->add_flag<JournalPriorityFlag>('*').set_pattern("%*%v");
-      console->set_formatter(std::move(formatter));
-    } else {
-      console->set_pattern(
-          level <= spdlog::level::debug ? "%H:%M:%S.%e %^%l%$ %v" : "%^%v%$");
-    }
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JournalPriorityFlag>('*').set_pattern("%*%v");
+    console->set_formatter(std::move(formatter));
+    console->set_level(level);
+    logger->sinks().assign({console});
+  } else {
+    auto console = MakeConsole(level <= spdlog::level::debug);
     console->set_level(level);
     logger->sinks().assign({console});
   }
@@ -327,40 +356,6 @@ Status AppendToLog(const std::string& path, spdlog::level::level_enum level,
   }
   return Status::OK();
 }
-
-namespace {
-
-// LogToRepository, with the repository log `path` ("": none).
-void LogCommandResult(const std::string& path, const std::string& line,
-                      bool on_stderr) {
-  auto repo_log = path.empty() ? Result<std::shared_ptr<FileSink>>(nullptr)
-                               : FileSink::Open(path);
-  dev_t dev = 0;
-  ino_t ino = 0;
-  const bool known =
-      repo_log.ok() && *repo_log && (*repo_log)->Identity(&dev, &ino);
-  std::vector<spdlog::sink_ptr> sinks;
-  bool through_l = false;  // -l names the repository log: write it once
-  for (const auto& s : spdlog::default_logger()->sinks()) {
-    auto f = FindFileSink(s);
-    if (!f && !on_stderr) continue;  // stderr
-    if (f && known && f->Is(dev, ino)) through_l = true;
-    sinks.push_back(s);
-  }
-  if (repo_log.ok() && *repo_log && !through_l) sinks.push_back(*repo_log);
-  spdlog::logger logger("repository", sinks.begin(), sinks.end());
-  logger.set_level(spdlog::level::trace);
-  logger.info(line);
-  if (!repo_log.ok()) {
-    std::fprintf(stderr, "backy: warning: %s\n",
-                 repo_log.status().Message().c_str());
-  } else if (*repo_log && (*repo_log)->failed()) {
-    std::fprintf(stderr, "backy: warning: cannot write the log %s: %s\n",
-                 path.c_str(), std::strerror((*repo_log)->last_errno()));
-  }
-}
-
-}  // namespace
 
 void LogToRepository(const std::string& dir, const std::string& line,
                      bool on_stderr) {
