@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <map>
 #include <vector>
 
@@ -456,17 +455,16 @@ struct Supervisor::Impl {
       AppendJobLog(run.spec.dir, spdlog::level::info,
                    fmt::format("scheduler: {} done in {:.1f}s", step, secs));
     } else if (code == 130 || stopping) {
-      AppendJobLog(run.spec.dir, spdlog::level::warn,
-                   fmt::format("scheduler: {} stopped after {:.1f}s (exit {}): "
-                               "{}",
-                               step, secs, code, failure));
+      AppendJobLog(
+          run.spec.dir, spdlog::level::warn,
+          fmt::format("scheduler: {} stopped after {:.1f}s (exit {}): {}", step,
+                      secs, code, failure));
     } else {
       AppendJobLog(
           run.spec.dir,
           run.step == Step::kBackup ? spdlog::level::err : spdlog::level::warn,
-          fmt::format("scheduler: {} failed after {:.1f}s (exit {}): "
-                      "{}",
-                      step, secs, code, failure));
+          fmt::format("scheduler: {} failed after {:.1f}s (exit {}): {}", step,
+                      secs, code, failure));
     }
   }
 
