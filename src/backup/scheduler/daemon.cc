@@ -45,6 +45,7 @@ class Daemon {
                   [this](const RunEnd& end) { EndRun(end); }) {}
 
   Status Run() {
+    if (!options_.logfile.empty()) UseOneLog(options_.logfile);
     auto config = LoadDaemonConfig(options_.config_path);
     if (!config.ok()) return config.status();
     Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
@@ -58,7 +59,10 @@ class Daemon {
       return lock.status().WithContext("another scheduler uses this base-dir");
     }
     lock_ = std::move(*lock);
-    UseOneLog(*config);
+    if (options_.logfile.empty()) {
+      UseOneLog(ChooseDaemonLog(options_.logfile, config->log_file,
+                                config->DefaultLogFile(), StderrIsJournal()));
+    }
     LogConfigWarnings(*config);
     s = ApplyConfig(std::move(*config), /*initial=*/true);
     if (!s.ok()) return s;
@@ -82,12 +86,11 @@ class Daemon {
   static int64_t Now() { return store::NowMicros(); }
 
   // The daemon's log goes to one place (ChooseDaemonLog): the -l file,
-  // global.log-file, the journal or BASE/scheduler.log. Until here, errors
-  // went to stderr.
-  void UseOneLog(const DaemonConfig& config) {
+  // global.log-file, the journal or BASE/scheduler.log ("": stderr). Until
+  // the config is read, what goes wrong goes to stderr (and to the -l file,
+  // which is the only log from the start).
+  void UseOneLog(const std::string& file) {
     const bool journal = StderrIsJournal();
-    const std::string file = ChooseDaemonLog(options_.logfile, config.log_file,
-                                             config.DefaultLogFile(), journal);
     const auto level =
         options_.verbose ? spdlog::level::debug : spdlog::level::info;
     Status s = UseOnlyDaemonLog(file, level, journal);
