@@ -12,6 +12,7 @@ PACKAGES=(
   liblzo2-dev libmurmurhash-dev  # backy 2.x chunks (src/store/legacy_chunk.cc)
   libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
   nlohmann-json3-dev
+  prometheus-cpp-dev  # the scheduler's metrics (src/backup/scheduler/metrics.cc)
   libgnutls28-dev  # TLS in src/nbd
   # tests and demo
   xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
@@ -19,6 +20,7 @@ PACKAGES=(
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
   gnutls-bin  # certtool, psktool: TLS credentials in the tests
   logrotate  # tests/e2e/scheduler_log_rotate.sh: the shipped snippet
+  prometheus  # promtool check metrics (tests/e2e/metrics.sh)
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
   clang-format  # tests/format_check.sh
 )

@@ -240,8 +240,9 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
       if (!l.ok()) return l.status();
       lock = std::move(*l);
     }
-    p->repos_[job] = Repo{std::shared_ptr<store::Repository>(std::move(*repo)),
-                          std::move(lock)};
+    std::shared_ptr<store::Repository> shared(std::move(*repo));
+    auto cache = std::make_unique<store::RevisionCache>(*shared);
+    p->repos_[job] = Repo{std::move(shared), std::move(lock), std::move(cache)};
     return Status::OK();
   };
   std::error_code ec;
@@ -274,19 +275,20 @@ Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports(
     const nbd::Client& /*client*/) {
   std::vector<nbd::ExportInfo> out;
   for (auto& [job, r] : repos_) {
-    auto revs = r.repo->Revisions();  // damaged revisions are skipped
-    if (!revs.ok()) {
+    auto list = r.revisions->Get();  // damaged revisions are skipped
+    if (!list.ok()) {
       // One repository that cannot be listed hides only its own exports.
-      if (single_) return revs.status();
+      if (single_) return list.status();
       spdlog::warn("nbd-server: cannot list {}: {}", r.repo->dir(),
-                   revs.status().Message());
+                   list.status().Message());
       continue;
     }
+    const std::vector<store::Revision>& revs = **list;
     // Newest first, like SPEC numbers.
-    for (size_t i = revs->size(); i-- > 0;) {
-      const auto& rev = (*revs)[i];
+    for (size_t i = revs.size(); i-- > 0;) {
+      const auto& rev = revs[i];
       std::string desc = DescribeRevision(rev) + ", number " +
-                         std::to_string(revs->size() - 1 - i);
+                         std::to_string(revs.size() - 1 - i);
       out.push_back({single_ ? rev.id : job + "/" + rev.id, desc});
     }
   }
@@ -310,29 +312,57 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   if (it == repos_.end()) {
     return Status::NotFound("no such job '" + job + "'", std::string(name));
   }
-  auto revs = it->second.repo->Revisions();
-  if (!revs.ok()) return revs.status();
-  auto pos = store::ResolveSpec(*revs, spec);
+  std::lock_guard<std::mutex> l(mu_);
+  auto exp = OpenRevision(job, it->second, spec, name);
+  if (!exp.ok()) return exp.status();
+  return std::shared_ptr<nbd::Export>(std::move(*exp));
+}
+
+Result<std::shared_ptr<RevisionExport>> RepositoryExports::OpenRevision(
+    const std::string& job, Repo& r, const std::string& spec,
+    std::string_view name) {
+  std::erase_if(by_name_, [](const auto& e) { return e.second.expired(); });
+  std::erase_if(by_revision_, [](const auto& e) { return e.second.expired(); });
+  const std::string name_key = job + "/" + spec;
+  if (auto held = by_name_[name_key].lock()) return held;
+  auto list = r.revisions->Get();
+  if (!list.ok()) return list.status();
+  const std::vector<store::Revision>& revs = **list;
+  auto pos = store::ResolveSpec(revs, spec);
   if (!pos.ok()) return pos.status();
-  const store::Revision& rev = (*revs)[*pos];
+  const store::Revision& rev = revs[*pos];
   TestPoint("export-resolved");
-  auto pin = it->second.repo->PinRevision(rev, "nbd-server");
+  const std::string revision_key = job + "/" + rev.id;
+  // What a name's holders share is a handle of its own onto the
+  // revision's export: "last" is held while connections opened by "last"
+  // are open, not while some other name of the same revision is.
+  auto handle = [&](std::shared_ptr<RevisionExport> exp) {
+    // The deleter lets go of the export when the last holder does: the
+    // deleter itself lives as long as by_name_'s weak_ptr does.
+    std::shared_ptr<RevisionExport> h(
+        exp.get(), [keep = exp](RevisionExport*) mutable { keep.reset(); });
+    by_name_[name_key] = h;
+    return h;
+  };
+  if (auto held = by_revision_[revision_key].lock()) return handle(held);
+  auto pin = r.repo->PinRevision(rev, "nbd-server");
   if (!pin.ok()) return pin.status();
   auto index = pin->LoadIndex();
   if (!index.ok()) {
     // forget/expire remove the metadata first, then the index.
-    if (RevisionRemoved(*it->second.repo, rev)) {
+    if (RevisionRemoved(*r.repo, rev)) {
       return Status::NotFound(
           "revision was removed (forget or expire) before it could be read",
           rev.id);
     }
     return index.status();
   }
-  auto exp =
-      std::make_shared<RevisionExport>(it->second.repo, rev, std::move(*index),
-                                       cache_, readers_, std::move(*pin));
-  if (!single_) exp->SetCanonicalName(job + "/" + rev.id);
-  return std::shared_ptr<nbd::Export>(std::move(exp));
+  auto exp = std::make_shared<RevisionExport>(
+      r.repo, rev, std::move(*index), cache_, readers_, std::move(*pin));
+  if (!single_) exp->SetCanonicalName(revision_key);
+  spdlog::debug("nbd-server: export '{}' is revision {}", name, rev.id);
+  by_revision_[revision_key] = exp;
+  return handle(std::move(exp));
 }
 
 }  // namespace backy::backup

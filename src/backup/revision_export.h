@@ -16,12 +16,14 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "backup/block_cache.h"
 #include "nbd/export.h"
 #include "store/fs_util.h"
 #include "store/repository.h"
+#include "store/revision_cache.h"
 
 namespace backy::backup {
 
@@ -97,6 +99,17 @@ class RepositoryExports final : public nbd::ExportProvider {
   // opened export pins its revision (store/revision_pin.h), so a purge may
   // run and keeps what is served; a 2.x repository's reader lock (.purge
   // shared, as 2.x's readers took it) is held for the provider's lifetime.
+  //
+  // One revision per name: while any connection holds an export opened by
+  // a name ("last", a tag, a number), every other open of that name gets
+  // the same export, so the connections of one multi-connection client
+  // (CAN_MULTI_CONN) read one revision even when a backup publishes a new
+  // one between their opens. The name is resolved again once nothing holds
+  // it. Exports are shared per revision too: one index in memory and one
+  // pin however many names and connections reach it.
+  //
+  // Revision lists are cached per repository (store::RevisionCache), so
+  // listing and opening cost a stat() while no revision changes.
   static Result<std::unique_ptr<RepositoryExports>> Open(
       const std::string& backupdir, uint64_t cache_bytes);
 
@@ -112,12 +125,29 @@ class RepositoryExports final : public nbd::ExportProvider {
  private:
   struct Repo {
     std::shared_ptr<store::Repository> repo;
-    store::FileLock lock;  // a 2.x repository's only
+    store::FileLock lock;                             // a 2.x repository's only
+    std::unique_ptr<store::RevisionCache> revisions;  // of *repo
   };
   RepositoryExports() = default;
+  // Opens revision `spec` of `job`'s repository, or the export of that
+  // revision some connection holds. `name` is the export name, for errors.
+  // REQUIRES: mu_ held.
+  Result<std::shared_ptr<RevisionExport>> OpenRevision(const std::string& job,
+                                                       Repo& repo,
+                                                       const std::string& spec,
+                                                       std::string_view name);
 
   bool single_ = true;
   std::map<std::string, Repo> repos_;  // job name ("" when single)
+  // Serialises opens, so two connections opening one name at once get one
+  // export. Opens are rare next to reads, which never take it.
+  std::mutex mu_;
+  // "JOB/SPEC" as opened (SPEC "last" for an empty one) → a handle of
+  // that name onto its revision's export, alive while connections opened
+  // by the name hold it; "JOB/REVID" → the export itself, alive while any
+  // handle is. Expired entries are pruned on each open.
+  std::map<std::string, std::weak_ptr<RevisionExport>> by_name_;
+  std::map<std::string, std::weak_ptr<RevisionExport>> by_revision_;
   std::shared_ptr<BlockCache> cache_;
   // Declared after repos_, so destroyed before the stores it reads.
   std::shared_ptr<ChunkReaderCache> readers_;

@@ -351,6 +351,12 @@ Result<std::vector<Revision>> Repository::Revisions() const {
   return std::move(list->healthy);
 }
 
+std::vector<std::string> Repository::RevisionDirectories() const {
+  std::vector<std::string> dirs{RevisionsDirName(dir_)};
+  if (legacy()) dirs.push_back(dir_);
+  return dirs;
+}
+
 Result<std::vector<std::string>> Repository::IndexIds() const {
   if (legacy() && !Exists(RevisionsDirName(dir_))) {
     return std::vector<std::string>{};

@@ -120,6 +120,12 @@ class Repository {
   // Damaged ones are skipped, each logged once as a warning per
   // Repository object; ScanRevisions() lists them.
   Result<std::vector<Revision>> Revisions() const;
+  // The directories whose entries ScanRevisions() reads: revisions/, and
+  // in a 2.x repository also the repository itself (2.x's .rev files).
+  // Every change to the revision list (publish, forget, a tag or trust
+  // update: all by rename or unlink) changes one of their mtimes, which
+  // is what RevisionCache watches.
+  std::vector<std::string> RevisionDirectories() const;
   // The ids of every index file in revisions/ — published, damaged or left
   // over — for purge, which must keep every chunk any of them names.
   Result<std::vector<std::string>> IndexIds() const;

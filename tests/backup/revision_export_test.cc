@@ -373,6 +373,93 @@ TEST_F(RevisionExportTest, RepositoryExportsResolveSpecs) {
   EXPECT_EQ((*list)[0].name, rev_.id);
 }
 
+// Issue 12: a name means one revision while any connection holds it. A
+// multi-connection client (nbdcopy: 4) opening "last" around a backup got
+// connections reading two different revisions.
+TEST_F(RevisionExportTest, NameMeansOneRevisionWhileHeld) {
+  auto p = RepositoryExports::Open(dir_, 8 * kMiB);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto a = (*p)->OpenExport("last", {});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto tag = (*p)->OpenExport("daily", {});
+  ASSERT_TRUE(tag.ok()) << tag.status().ToString();
+  EXPECT_EQ(tag->get(), a->get());  // one export per revision
+  EXPECT_EQ(a->use_count(), 1);     // but "last" is held by a alone
+
+  Revision newer = rev_;
+  newer.id = store::NewRevisionId();
+  newer.timestamp_us += 1000;
+  ASSERT_OK(repo_->Publish(newer, index_));
+
+  auto b = (*p)->OpenExport("last", {});  // "last" is still held by a
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->get(), a->get());
+  EXPECT_EQ((*b)->CanonicalName(), rev_.id);
+  // Another name resolves afresh: "0" is the new revision.
+  auto zero = (*p)->OpenExport("0", {});
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  EXPECT_EQ((*zero)->CanonicalName(), newer.id);
+  // The listing sees the new revision at once (the cache is not stale).
+  auto list = (*p)->ListExports({});
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, newer.id);
+
+  // Once nothing holds "last", it re-resolves.
+  a->reset();
+  b->reset();
+  auto c = (*p)->OpenExport("last", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->CanonicalName(), newer.id);
+  EXPECT_EQ(c->get(), zero->get());
+  // "daily" is still held (tag), so it keeps naming the old revision.
+  auto d = (*p)->OpenExport("daily", {});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->get(), tag->get());
+}
+
+// The last connection to let go of an export unpins its revision (a purge
+// may then free its chunks), though the name's entry is still remembered.
+TEST_F(RevisionExportTest, LastHolderUnpins) {
+  auto p = RepositoryExports::Open(dir_, 8 * kMiB);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto pins = [&] {
+    size_t n = 0;
+    for (const auto& e :
+         std::filesystem::directory_iterator(store::PinsDirName(dir_))) {
+      n += e.path().extension() == ".pin";
+    }
+    return n;
+  };
+  {
+    auto a = (*p)->OpenExport("last", {});
+    auto b = (*p)->OpenExport(rev_.id, {});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(pins(), 1u);  // one export, one pin
+  }
+  EXPECT_EQ(pins(), 0u);
+}
+
+// Many threads opening one name at once get one export.
+TEST_F(RevisionExportTest, ConcurrentOpensOfOneNameShareOneExport) {
+  auto p = RepositoryExports::Open(root_, 8 * kMiB);  // directory mode
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  std::vector<std::shared_ptr<nbd::Export>> got(8);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t) {
+    threads.emplace_back([&, t] {
+      auto e = (*p)->OpenExport("repo/last", {});
+      if (e.ok()) got[t] = *e;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : got) {
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e.get(), got[0].get());
+  }
+  EXPECT_EQ(got[0]->CanonicalName(), "repo/" + rev_.id);
+}
+
 // ReadNoWait (the server's I/O-thread attempt) never opens a chunk file:
 // a chunk not open yet is WouldBlock; zero slots, open chunks with their data
 // in the page cache, and cached blocks are served, and equal the image.

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "backup/scheduler/api_routes.h"
+#include "backup/scheduler/metrics.h"
 #include "backup/scheduler/status.h"
 #include "backup/scheduler/supervisor.h"
 #include "test_util.h"
@@ -96,7 +97,9 @@ TEST_F(ApiRoutesTest, StatusIsTheStatusDocument) {
   auto r = Call("GET", "/v1/status");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.body, MakeStatus(planner_, kT0).ToJson());
-  EXPECT_NE(r.body.find("\"worker-limit\":1,\"running\":0,\"jobs\":{\"a\":{"
+  // Both jobs are due and wait for the one worker: queued.
+  EXPECT_NE(r.body.find("\"worker-limit\":1,\"running\":0,\"queued\":2,"
+                        "\"jobs\":{\"a\":{"
                         "\"schedule\":\"fast\",\"state\":\"idle\""),
             std::string::npos)
       << r.body;
@@ -109,6 +112,18 @@ TEST(ErrorLineTest, TheLastBackyLineWithoutItsPrefix) {
   EXPECT_EQ(ErrorLine("backy: first\nsome trailing noise\n"), "first");
   EXPECT_EQ(ErrorLine("only noise\nlast noise"), "last noise");
   EXPECT_EQ(ErrorLine(""), "");
+}
+
+TEST_F(ApiRoutesTest, MetricsAreTheStatusInPrometheusText) {
+  auto r = Call("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(r.body, MetricsText(MakeStatus(planner_, kT0)));
+  EXPECT_NE(r.body.find("backy_sla_ok{job=\"b\"} 1\n"), std::string::npos)
+      << r.body;
+  r = Call("POST", "/metrics");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.content_type, "application/json");
 }
 
 }  // namespace

@@ -185,8 +185,8 @@ std::string JobConfig(const std::string& name, const std::string& global = "") {
 // issue 9: a job named like one of the scheduler's own files, or that is
 // not one safe path component, is refused at load.
 TEST(DaemonConfigTest, JobNamesThatCollideOrAreUnsafeAreErrors) {
-  for (const char* name :
-       {"status", "scheduler.lock", "scheduler.log", "api.sock"}) {
+  for (const char* name : {"status", "scheduler.lock", "scheduler.log",
+                           "api.sock", "backy.prom"}) {
     ExpectError(JobConfig(name), "4",
                 "job name '" + std::string(name) + "' is reserved");
   }
@@ -206,6 +206,11 @@ TEST(DaemonConfigTest, JobNamesThatCollideOrAreUnsafeAreErrors) {
               "job 'log' collides with the log");
   ExpectError("api: {listen: 'unix:/srv/backy/sock'}\n" + JobConfig("sock"),
               "5", "job 'sock' collides with the API socket");
+  // backy.prom goes next to the status file, wherever that is.
+  ExpectError(JobConfig("m", ", status-file: /srv/backy/m/st"), "4",
+              "job 'm' collides with the status file");
+  ExpectError(JobConfig("m", ", status-file: /srv/backy/m/backy.prom"), "4",
+              "job 'm' collides with the status file");
   // Names that merely resemble them are fine.
   for (const char* name : {"status2", "vm.status", "a-b_c.d", "a..b"}) {
     auto c = ParseDaemonConfig(JobConfig(name), "x.conf");
@@ -264,6 +269,24 @@ TEST(SourceSectionTest, OneMessagePerFaultForBothConfigs) {
                 "jobs.a: a 'file' source needs 'filename'"),
             std::string::npos)
       << daemon.status().Message();
+}
+
+TEST(DaemonConfigTest, MetricsPublicIsAStrictBoolean) {
+  auto c = ParseDaemonConfig("api: {token: t}\n", "x.conf");
+  ASSERT_OK(c.status());
+  EXPECT_FALSE(c->api.metrics_public);
+  c = ParseDaemonConfig("api: {token: t, metrics-public: true}\n", "x.conf");
+  ASSERT_OK(c.status());
+  EXPECT_TRUE(c->api.metrics_public);
+  c = ParseDaemonConfig("api: {metrics-public: false}\n", "x.conf");
+  ASSERT_OK(c.status());
+  EXPECT_FALSE(c->api.metrics_public);
+  for (const char* bad : {"yes", "1", "on", "True", "''", "[true]"}) {
+    ExpectError(std::string("api:\n  metrics-public: ") + bad + "\n", "2",
+                "api.metrics-public must be true or false");
+  }
+  ExpectError("api: {metrics-publik: true}\n", "1",
+              "unknown key 'metrics-publik' in api");
 }
 
 }  // namespace

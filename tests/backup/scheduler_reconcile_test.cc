@@ -95,5 +95,31 @@ TEST_F(ReconcileLegacyTest, ACurrentOrMissingRepositoryNeedsNone) {
   EXPECT_TRUE(NeedsUpgrade(config_.JobDir("new")));
 }
 
+// The figures of the status and the metrics come with the history; the
+// disk walk is repeated only when asked (after a run), not on a reload.
+TEST_F(ReconcileLegacyTest, LoadHistoryReadsTheRepositoryFigures) {
+  Planner planner;
+  planner.Configure(config_);
+  LoadHistory(config_, "v253", &planner, /*measure_disk=*/false);
+  const RepositoryFigures f = planner.jobs().at("v253").figures;
+  EXPECT_EQ(f.revisions, 3);
+  EXPECT_EQ(f.newest_bytes_written, 23592960u);
+  EXPECT_TRUE(f.disk_measured);  // the first time even so
+  EXPECT_GT(f.disk_bytes, 23592960u / 4);
+  {
+    std::ofstream big(fs::path(config_.JobDir("v253")) / "filler");
+    big << std::string(1 << 20, 'x');
+  }
+  LoadHistory(config_, "v253", &planner, /*measure_disk=*/false);
+  EXPECT_EQ(planner.jobs().at("v253").figures.disk_bytes, f.disk_bytes);
+  LoadHistory(config_, "v253", &planner);
+  EXPECT_GE(planner.jobs().at("v253").figures.disk_bytes,
+            f.disk_bytes + (1 << 20));
+  // No repository: nothing measured, nothing fails.
+  LoadHistory(config_, "new", &planner);
+  EXPECT_EQ(planner.jobs().at("new").figures.revisions, 0);
+  EXPECT_FALSE(planner.jobs().at("new").figures.disk_measured);
+}
+
 }  // namespace
 }  // namespace backy::backup::scheduler

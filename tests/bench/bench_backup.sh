@@ -16,6 +16,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BACKY=./build/src/backup/backy
 WORK_PARENT=/var/tmp
 SIZE_MIB=4096
+IMAGE_KIND=create
 SEED=42
 CHANGE_PERCENT=1
 CACHE_MODE=cold
@@ -32,6 +33,9 @@ usage: $0 [options]
   -s, --size-mib N     image size in MiB (default: $SIZE_MIB)
   -n, --rounds N       repeat every step N times, report the median (default: $ROUNDS)
       --seed S         seed of the image content and of the changes (default: $SEED)
+      --image KIND     gen_image.py kind: create (runs of 1-16 MiB), segments
+                       (issue 14's 32 MiB random/random/zeros/text) or text
+                       (default: $IMAGE_KIND)
       --warm           keep the page cache (default: drop it before every step)
       --keep           keep the scratch directory
       --tools LIST     subset of "backy restic borg limits"
@@ -45,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     -s|--size-mib) SIZE_MIB=$2; shift 2 ;;
     -n|--rounds) ROUNDS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
+    --image) IMAGE_KIND=$2; shift 2 ;;
     --warm) CACHE_MODE=warm; shift ;;
     --keep) KEEP=1; shift ;;
     --tools) TOOLS=$2; shift 2 ;;
@@ -147,7 +152,7 @@ FAILED=0
 # ---- the image ----------------------------------------------------------------
 echo "bench: generating ${SIZE_MIB} MiB image (seed $SEED) in $W" >&2
 t0=$(date +%s.%N)
-/usr/bin/python3 "$HERE/gen_image.py" create "$IMG" "$SIZE_MIB" "$SEED" >"$LOG/gen"
+/usr/bin/python3 "$HERE/gen_image.py" "$IMAGE_KIND" "$IMG" "$SIZE_MIB" "$SEED" >"$LOG/gen"
 GEN_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
 SHA_FULL=$(sha "$IMG")
 IMG_ALLOC=$(du -sB1 "$IMG" | cut -f1)

@@ -30,6 +30,7 @@ RUNTIME=15
 CACHE_SIZE=256M
 RSS_SIZES="64M 1G"
 SERVERS="backy qemu-nbd nbdkit"
+IMAGE_KIND=random
 KEEP=0
 REUSE=""
 RESULTS="$HERE/RESULTS-nbd.md"
@@ -47,6 +48,10 @@ usage: $0 [options]
       --rss-sizes L    further --cache-size values to measure peak RSS at
                        (default: "$RSS_SIZES"; "" to skip)
       --servers L      subset of "backy qemu-nbd nbdkit"
+      --image KIND     random (default), segments (issue 14: 32 MiB segments
+                       of random, random, written zeros, English text) or
+                       text (all English text); qemu-nbd and nbdkit serve the
+                       revision restored to a sparse raw file
       --keep           keep the scratch directory (image + repository)
       --reuse DIR      reuse a scratch directory kept by --keep
   -o, --output FILE    results file (default: $RESULTS)
@@ -62,6 +67,7 @@ while [[ $# -gt 0 ]]; do
     --cache-size) CACHE_SIZE=$2; shift 2 ;;
     --rss-sizes) RSS_SIZES=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
+    --image) IMAGE_KIND=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --reuse) REUSE=$2; KEEP=1; shift 2 ;;
     -o|--output) RESULTS=$2; shift 2 ;;
@@ -102,11 +108,16 @@ drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # ---- the image and its revision ---------------------------------------------
 if [[ ! -f $IMG || ! -d $REPO ]]; then
-  log "writing $SIZE_MIB MiB of random data to $IMG"
-  # AES-CTR keystream: random, and much faster than /dev/urandom.
-  # (openssl dies of SIGPIPE when head has enough.)
-  { openssl enc -aes-128-ctr -nosalt -pass pass:bench-nbd </dev/zero 2>/dev/null || true; } |
-    head -c "$((SIZE_MIB * 1024 * 1024))" > "$IMG"
+  if [[ $IMAGE_KIND == random ]]; then
+    log "writing $SIZE_MIB MiB of random data to $IMG"
+    # AES-CTR keystream: random, and much faster than /dev/urandom.
+    # (openssl dies of SIGPIPE when head has enough.)
+    { openssl enc -aes-128-ctr -nosalt -pass pass:bench-nbd </dev/zero 2>/dev/null || true; } |
+      head -c "$((SIZE_MIB * 1024 * 1024))" > "$IMG"
+  else
+    log "writing a $SIZE_MIB MiB $IMAGE_KIND image to $IMG"
+    /usr/bin/python3 "$HERE/gen_image.py" "$IMAGE_KIND" "$IMG" "$SIZE_MIB" bench-nbd >&2
+  fi
   rm -rf "$REPO"
   "$BACKY" -b "$REPO" init file "$IMG" >/dev/null
   log "backing it up"
@@ -114,6 +125,11 @@ if [[ ! -f $IMG || ! -d $REPO ]]; then
   "$BACKY" -b "$REPO" backup daily >/dev/null
   t1=$(date +%s.%N)
   log "backup took $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
+  if [[ $IMAGE_KIND != random ]]; then
+    # What the other servers serve: the revision as a sparse raw file.
+    rm -f "$IMG"
+    "$BACKY" -b "$REPO" restore -r last "$IMG"
+  fi
 fi
 if [[ -n $RSS_SIZES && ( ! -f $TEXT_IMG || ! -d $TEXT_REPO ) ]]; then
   log "writing $((SIZE_MIB / 2)) MiB of compressible data to $TEXT_IMG"
@@ -138,8 +154,8 @@ start_server() {  # NAME [CACHE_SIZE [REPO]]
         --cache-size "${2:-$CACHE_SIZE}" 2>"$WORK/backy.log" &
       ;;
     qemu-nbd)
-      # -e 8: allow nbdcopy's parallel connections (qemu-nbd defaults to 1).
-      taskset -c 0 qemu-nbd -r -t -e 8 -f raw -x last -k "$SOCK" "$IMG" &
+      # -e 16: allow nbdcopy's parallel connections (qemu-nbd defaults to 1).
+      taskset -c 0 qemu-nbd -r -t -e 16 -f raw -x last -k "$SOCK" "$IMG" &
       ;;
     nbdkit)
       taskset -c 0 nbdkit -f -r -U "$SOCK" file "$IMG" &
@@ -164,10 +180,10 @@ hwm_mib() {  # peak RSS of the running server, MiB
   awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$PID/status"
 }
 
-seq_mibs() {
+seq_mibs() {  # [NBDCOPY_OPTION]
   local t0 t1
   t0=$(date +%s.%N)
-  taskset -c 1 nbdcopy "$URI" null:
+  taskset -c 1 nbdcopy ${1:+"$1"} "$URI" null:
   t1=$(date +%s.%N)
   echo "$SIZE_MIB / ($t1 - $t0)" | bc -l | awk '{printf "%d", $1}'
 }
@@ -180,7 +196,7 @@ rand_iops() {  # QD [SIZE]
 }
 
 declare -A R  # R[server,metric] = value
-ORDER=(seq rand1 rand32)
+ORDER=(seq seqnx rand1 rand32)
 
 measure() {  # SERVER METRIC: fresh server + cold caches, then warm
   local srv=$1 m=$2 cold warm
@@ -188,6 +204,7 @@ measure() {  # SERVER METRIC: fresh server + cold caches, then warm
   start_server "$srv"
   case $m in
     seq) cold=$(seq_mibs); warm=$(seq_mibs) ;;
+    seqnx) cold=$(seq_mibs --no-extents); warm=$(seq_mibs --no-extents) ;;
     rand1) cold=$(rand_iops 1); warm=$(rand_iops 1) ;;
     rand32) cold=$(rand_iops 32); warm=$(rand_iops 32) ;;
   esac
@@ -241,6 +258,7 @@ table() {
     for c in cold warm; do
       case $m in
         seq) label="sequential nbdcopy, $c"; unit="MiB/s" ;;
+        seqnx) label="sequential nbdcopy --no-extents, $c"; unit="MiB/s" ;;
         rand1) label="random 4 KiB qd1, $c"; unit="IOPS" ;;
         rand32) label="random 4 KiB qd32, $c"; unit="IOPS" ;;
       esac
@@ -280,7 +298,7 @@ echo "$OUT"
     "$(awk '/MemTotal/ {printf "%d GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)."
   echo "Tools: $(qemu-nbd --version | head -1), $(nbdkit --version), $(fio --version), $(nbdcopy --version | head -1)."
   echo
-  echo "Command: \`$CMDLINE\` (image: ${SIZE_MIB} MiB of random data, one revision;"
+  echo "Command: \`$CMDLINE\` (image: ${SIZE_MIB} MiB, kind $IMAGE_KIND, one revision;"
   echo "backy \`--cache-size $CACHE_SIZE\`; fio runs ${RUNTIME} s; servers on CPU 0, clients on CPU 1;"
   echo "cold = fresh server process and dropped page cache, warm = the same run again)."
   echo

@@ -7,6 +7,12 @@
                                             saving the old blocks to IMAGE.undo
   gen_image.py revert IMAGE - -             put IMAGE.undo back (all-zero
                                             blocks become holes again)
+  gen_image.py segments IMAGE SIZE_MIB SEED the image of issue 14: 32 MiB
+                                            segments cycling random, random,
+                                            written zeros, English text
+  gen_image.py text IMAGE SIZE_MIB SEED     all English text
+English text: words drawn at random from the GPL-3 text
+(/usr/share/common-licenses/GPL-3), in lines of 6-14 words.
 
 Content, interleaved in runs of 1-16 MiB (MiB granularity, order shuffled):
   1/2 random bytes        (AES-128-CTR keystream from `openssl enc`, seeded)
@@ -92,6 +98,37 @@ class TextStream:
         return out
 
 
+class WordStream:
+    """English text: words of a license file drawn at random, in lines."""
+
+    def __init__(self, seed, path="/usr/share/common-licenses/GPL-3"):
+        self.r = random.Random(f"{seed}/words")
+        self.words = open(path).read().split()
+        self.buf = b""
+
+    def read(self, n):
+        while len(self.buf) < n:
+            r, w = self.r, self.words
+            lines = [" ".join(r.choices(w, k=r.randint(6, 14)))
+                     for _ in range(20000)]
+            self.buf += ("\n".join(lines) + "\n").encode()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def segments(path, size_mib, seed, kinds):
+    """32 MiB segments cycling through `kinds` (random, zero, text)."""
+    rnd, txt = KeyStream(seed, "segments"), WordStream(seed)
+    zero = bytes(MiB)
+    with open(path, "wb") as f:
+        for mib in range(size_mib):
+            kind = kinds[(mib // 32) % len(kinds)]
+            f.write(rnd.read(MiB) if kind == "random" else
+                    txt.read(MiB) if kind == "text" else zero)
+    rnd.close()
+    print(f"image {path}: {size_mib} MiB of 32 MiB segments: {kinds}")
+
+
 def runs(total, r):
     out = []
     while total > 0:
@@ -165,10 +202,15 @@ def revert(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] not in ("create", "mutate", "revert"):
+    if len(sys.argv) != 5 or sys.argv[1] not in ("create", "mutate", "revert",
+                                                  "segments", "text"):
         sys.exit(__doc__)
     cmd, path, amount, seed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-    if cmd == "create":
+    if cmd == "segments":
+        segments(path, int(amount), seed, ["random", "random", "zero", "text"])
+    elif cmd == "text":
+        segments(path, int(amount), seed, ["text"])
+    elif cmd == "create":
         create(path, int(amount), seed)
     elif cmd == "mutate":
         mutate(path, float(amount), seed)

@@ -18,7 +18,7 @@
 #include "store/filename.h"
 #include "store/purge.h"
 #include "store/repository.h"
-#include "support/test_util.h"
+#include "support/temp_repository.h"
 
 namespace backy::store {
 namespace {
@@ -27,19 +27,7 @@ namespace fs = std::filesystem;
 
 class RevisionPinTest : public ::testing::Test {
  protected:
-  RevisionPinTest() {
-    char tmpl[] = "/tmp/backy-pin-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    dir_ += "/repo";
-    RepositoryConfig config;
-    config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
-    EXPECT_OK(Repository::Init(dir_, config));
-    auto r = Repository::Open(dir_);
-    EXPECT_OK(r.status());
-    repo_ = std::move(*r);
-    pins_ = PinsDirName(dir_);
-  }
-  ~RevisionPinTest() override { fs::remove_all(fs::path(dir_).parent_path()); }
+  RevisionPinTest() { pins_ = PinsDirName(dir_); }
 
   // Publishes a revision of two chunks filled with `fill` and `fill + 1`
   // (no chunk shared with another fill); returns it.
@@ -102,8 +90,10 @@ class RevisionPinTest : public ::testing::Test {
     return found;
   }
 
-  std::string dir_, pins_;
-  std::unique_ptr<Repository> repo_;
+  TempRepository tmp_;
+  const std::string dir_ = tmp_.dir();
+  std::unique_ptr<Repository> repo_ = tmp_.Take();
+  std::string pins_;
   std::map<std::string, std::vector<Digest>> digests_;
 };
 

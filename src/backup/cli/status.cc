@@ -1,4 +1,4 @@
-// backy status [--yaml]: list the revisions, and the damaged ones.
+// backy status [--yaml|--json]: list the revisions, and the damaged ones.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
@@ -6,42 +6,12 @@
 #include <cstdio>
 
 #include "backup/cli/command.h"
+#include "backup/cli/output.h"
 #include "backup/progress.h"
 #include "store/duration.h"
 
 namespace backy::backup::cli {
 namespace {
-
-// A double as YAML 1.1 (PyYAML) reads a float: "12.0" and "1.0e+20", not
-// "12" or "1e+20" (backy 2.x's stats.duration is a float, and scripts check
-// its type).
-std::string FloatScalar(std::string text) {
-  if (text.find('.') != std::string::npos) return text;
-  const size_t e = text.find_first_of("eE");
-  return text.insert(e == std::string::npos ? text.size() : e, ".0");
-}
-
-// One revision of `status --yaml`: its .rev mapping (Revision::ToYaml) with
-// backy 2.x's `uuid` after `id`; stats.duration a float.
-Result<YAML::Node> RevisionNode(const store::Revision& r) {
-  YAML::Node ours;
-  try {
-    ours = YAML::Load(r.ToYaml());
-  } catch (const YAML::Exception& e) {
-    return Status::Corruption("revision " + r.id + ": " + e.what());
-  }
-  YAML::Node out(YAML::NodeType::Map);
-  for (const auto& kv : ours) {
-    const auto key = kv.first.as<std::string>();
-    out[key] = kv.second;
-    if (key == "id") out["uuid"] = r.id;
-  }
-  if (out["stats"] && out["stats"]["duration"]) {
-    out["stats"]["duration"] =
-        FloatScalar(out["stats"]["duration"].as<std::string>());
-  }
-  return out;
-}
 
 class StatusCommand final : public Command {
  public:
@@ -51,9 +21,12 @@ class StatusCommand final : public Command {
            "and the damaged ones (then exit 1)";
   }
   void Setup(CLI::App* app) override {
-    app->add_flag("--yaml", yaml_,
-                  "Print the revisions' metadata as one YAML list, oldest "
-                  "first (with backy 2.x's keys)");
+    auto* yaml = app->add_flag("--yaml", yaml_,
+                               "Print the revisions' metadata as one YAML "
+                               "list, oldest first (with backy 2.x's keys)");
+    app->add_flag("--json", json_,
+                  "The same list as one JSON document (one line)")
+        ->excludes(yaml);
   }
   Status Run(const GlobalOptions& global) override {
     auto repo = OpenRepository(global);
@@ -62,11 +35,11 @@ class StatusCommand final : public Command {
     if (!list.ok()) return list.status();
     const auto& revs = list->healthy;
     const auto& damaged = list->damaged;
-    if (yaml_) {
+    if (yaml_ || json_) {
       std::string out;
       Status s = YamlList(revs, damaged, &out);
+      if (s.ok()) s = PrintDocument(out, json_);
       if (!s.ok()) return s;
-      std::fputs(out.c_str(), stdout);
       return DamagedError(damaged);
     }
     std::printf("%-19s  %-22s  %9s  %8s  %-10s  %s\n", "Date (UTC)", "ID",
@@ -123,7 +96,7 @@ class StatusCommand final : public Command {
       std::string* out) {
     YAML::Node list(YAML::NodeType::Sequence);
     for (const auto& r : revs) {
-      auto node = RevisionNode(r);
+      auto node = RevisionYaml(r);
       if (!node.ok()) return node.status();
       list.push_back(*node);
     }
@@ -134,13 +107,12 @@ class StatusCommand final : public Command {
       m["damaged"] = d.status.ToString();
       list.push_back(m);
     }
-    YAML::Emitter e;
-    e << list;
-    *out = std::string(e.c_str()) + "\n";
+    *out = EmitYaml(list);
     return Status::OK();
   }
 
   bool yaml_ = false;
+  bool json_ = false;
 };
 
 }  // namespace

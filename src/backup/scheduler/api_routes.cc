@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backup/scheduler/metrics.h"
 #include "backup/scheduler/status.h"
 #include "backup/scheduler/status_json.h"
 #include "store/duration.h"
@@ -66,6 +67,11 @@ ApiResponse RouteApiRequest(const std::string& method, const std::string& path,
   if (path == "/v1/status") {
     if (method != "GET") return ApiError(405, "use GET");
     return {200, MakeStatus(*ctx.planner, ctx.now_us).ToJson()};
+  }
+  if (path == "/metrics") {
+    if (method != "GET") return ApiError(405, "use GET");
+    return {200, MetricsText(MakeStatus(*ctx.planner, ctx.now_us)),
+            kMetricsContentType};
   }
   if (path == "/v1/jobs") {
     if (method != "GET") return ApiError(405, "use GET");

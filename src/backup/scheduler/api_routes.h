@@ -3,7 +3,9 @@
 // authenticated request to its answer:
 //   GET  /v1/status         the status document (as in the status file)
 //   GET  /v1/jobs           every job: config (schedule, tags, source) and
-//   state POST /v1/jobs/JOB/run   run JOB as soon as a worker is free (202)
+//                           state
+//   POST /v1/jobs/JOB/run   run JOB as soon as a worker is free (202)
+//   GET  /metrics           the status as Prometheus metrics (metrics.h)
 // Anything else is 404, a known path with another method 405. Runs on the
 // io_context's thread; touches only the Planner it is given.
 #pragma once
@@ -27,8 +29,9 @@ struct RouteContext {
   std::function<void()> on_run_requested;
 };
 
-// The answer to an authenticated `method` `path` request. JSON bodies, one
-// line each; errors are {"error": "..."}.
+// The answer to an authenticated `method` `path` request (or one for a
+// public path). JSON bodies, one line each, except /metrics; errors are
+// {"error": "..."}.
 ApiResponse RouteApiRequest(const std::string& method, const std::string& path,
                             const RouteContext& ctx);
 

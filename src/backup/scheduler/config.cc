@@ -76,6 +76,15 @@ class Parser {
     return v;
   }
 
+  // true or false, nothing else (not YAML 1.1's yes/no/on/off: a config
+  // read by both backy and other tools must mean the same to each).
+  Result<bool> Bool(const YAML::Node& n, const std::string& what) const {
+    if (n.IsScalar() && n.Scalar() == "true") return true;
+    if (n.IsScalar() && n.Scalar() == "false") return false;
+    return Error(n, what + " must be true or false" +
+                        (n.IsScalar() ? ", got " + Quote(n.Scalar()) : ""));
+  }
+
   // A duration ("30s", "5m", "1h", "1d", "1w") or plain seconds, in
   // [min_s, max_s] seconds.
   Result<int64_t> Duration(const YAML::Node& n, const std::string& what,
@@ -189,7 +198,8 @@ class Parser {
 
   Status Api(const YAML::Node& a, DaemonConfig* c) const {
     if (!a.IsMap()) return Error(a, "'api' must be a mapping");
-    Status s = KnownKeys(a, "api", {"listen", "token", "token-file"});
+    Status s = KnownKeys(a, "api",
+                         {"listen", "token", "token-file", "metrics-public"});
     if (!s.ok()) return s;
     if (a["listen"]) {
       auto v = Str(a["listen"], "api.listen");
@@ -214,6 +224,11 @@ class Parser {
       auto v = Str(a["token-file"], "api.token-file");
       if (!v.ok()) return v.status();
       c->api.token_file = *v;
+    }
+    if (a["metrics-public"]) {
+      auto v = Bool(a["metrics-public"], "api.metrics-public");
+      if (!v.ok()) return v.status();
+      c->api.metrics_public = *v;
     }
     if (!c->api.token.empty() && !c->api.token_file.empty()) {
       return Error(a, "api: set either 'token' or 'token-file', not both");
@@ -429,6 +444,7 @@ class Parser {
     namespace fs = std::filesystem;
     std::vector<std::pair<std::string, std::string>> own = {
         {"the status file (global.status-file)", c.status_file},
+        {"the metrics file (next to global.status-file)", c.MetricsFile()},
         {"the lock", c.LockFile()}};
     if (c.log_file != "-")
       own.push_back({"the log (global.log-file)", c.log_file});
@@ -462,6 +478,12 @@ class Parser {
 };
 
 }  // namespace
+
+std::string DaemonConfig::MetricsFile() const {
+  std::filesystem::path dir = std::filesystem::path(status_file).parent_path();
+  if (dir.empty()) dir = ".";
+  return (dir / "backy.prom").string();
+}
 
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
                                        const std::string& path) {

@@ -20,6 +20,9 @@ struct ApiConfig {
   // that is set. Empty: the API is not started.
   std::string token;
   std::string token_file;
+  // GET /metrics is answered without the token (a Prometheus server then
+  // needs no secret; the metrics name the jobs, nothing more).
+  bool metrics_public = false;
 };
 
 struct JobConfig {
@@ -60,6 +63,8 @@ struct DaemonConfig {
   std::string LockFile() const { return base_dir + "/scheduler.lock"; }
   // global.log-file when it is not given.
   std::string DefaultLogFile() const { return base_dir + "/scheduler.log"; }
+  // The Prometheus textfile (metrics.h), in the status file's directory.
+  std::string MetricsFile() const;
 };
 
 // The allowed ranges of the numeric values (InvalidArgument outside them,
@@ -72,9 +77,10 @@ inline constexpr int64_t kMaxKeep = 1'000'000;         // keep, min-keep
 inline constexpr int64_t kMaxCallbackTimeout = 3600;   // 1h
 
 // Job names the scheduler refuses because it creates files of these names
-// in base-dir (besides whatever status-file, log-file and api.listen name).
+// in base-dir (besides whatever status-file, log-file and api.listen name;
+// backy.prom is the metrics file next to the default status file).
 inline constexpr const char* kReservedJobNames[] = {
-    "status", "scheduler.lock", "scheduler.log", "api.sock"};
+    "status", "scheduler.lock", "scheduler.log", "api.sock", "backy.prom"};
 
 // Parses `text` (the content of `path`). Every error is InvalidArgument
 // with a message "PATH:LINE: what is wrong" (LINE 1-based). A backy 2.4 or

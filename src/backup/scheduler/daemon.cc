@@ -17,6 +17,7 @@
 #include "backup/scheduler/api_routes.h"
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/http_api.h"
+#include "backup/scheduler/metrics.h"
 #include "backup/scheduler/plan.h"
 #include "backup/scheduler/reconcile.h"
 #include "backup/scheduler/status.h"
@@ -160,6 +161,11 @@ class Daemon {
     } else {
       api_->SetToken(api.token);
     }
+    if (api_) {
+      api_->SetPublicPaths(api.metrics_public
+                               ? std::set<std::string>{"/metrics"}
+                               : std::set<std::string>{});
+    }
     return Status::OK();
   }
 
@@ -220,9 +226,11 @@ class Daemon {
   }
 
   void WriteStatus() {
-    Status s =
-        WriteStatusFile(config_.status_file, MakeStatus(planner_, Now()));
+    const StatusDoc doc = MakeStatus(planner_, Now());
+    Status s = WriteStatusFile(config_.status_file, doc);
     if (!s.ok()) spdlog::warn("status file: {}", s.Message());
+    s = WriteMetricsFile(config_.MetricsFile(), doc);
+    if (!s.ok()) spdlog::warn("metrics file: {}", s.Message());
   }
 
   void EndRun(const RunEnd& end) {

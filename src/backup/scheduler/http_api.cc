@@ -208,6 +208,10 @@ class ServerImpl final : public ApiServer {
     state_->token = std::move(token);
   }
 
+  void SetPublicPaths(std::set<std::string> paths) override {
+    state_->public_paths = std::move(paths);
+  }
+
   void Stop() override {
     state_->stopped = true;
     error_code ec;
@@ -231,6 +235,7 @@ class ServerImpl final : public ApiServer {
         : token(std::move(t)), handler(std::move(h)) {}
     std::string token;
     ApiHandler handler;
+    std::set<std::string> public_paths;
     bool stopped = false;
     int active = 0;  // connections being served
     const int max_active = MaxConnections();
@@ -373,9 +378,11 @@ class ServerImpl final : public ApiServer {
       const auto& req = parser.get();
       const std::string auth(req[http::field::authorization]);
       const std::string_view prefix = "Bearer ";
-      if (state->token.empty() || !auth.starts_with(prefix) ||
-          !SameToken(std::string_view(auth).substr(prefix.size()),
-                     state->token)) {
+      if (state->public_paths.count(path)) {
+        out = state->handler(method, path);
+      } else if (state->token.empty() || !auth.starts_with(prefix) ||
+                 !SameToken(std::string_view(auth).substr(prefix.size()),
+                            state->token)) {
         out = ApiError(401, "missing or wrong bearer token");
       } else {
         out = state->handler(method, path);
@@ -388,13 +395,17 @@ class ServerImpl final : public ApiServer {
         spdlog::info("api: {} {} {}{}", LogSafe(method), LogSafe(path),
                      out.status, Suppressed(n));
       }
+    } else if (method == "GET" && path == "/metrics" && out.status == 200) {
+      // A Prometheus server scrapes every few seconds: at info level that
+      // would be most of the log.
+      spdlog::debug("api: GET /metrics 200");
     } else {
       spdlog::info("api: {} {} {}", LogSafe(method), LogSafe(path), out.status);
     }
     http::response<http::string_body> res{static_cast<http::status>(out.status),
                                           version == 10 ? 10u : 11u};
     res.set(http::field::server, "backy");
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type, out.content_type);
     if (out.status == 401) {
       res.set(http::field::www_authenticate, "Bearer realm=\"backy\"");
     }

@@ -1,14 +1,16 @@
 // The scheduler's local control API: HTTP/1.1 over TCP (127.0.0.1:PORT) or
 // a Unix socket, every request authenticated by "Authorization: Bearer
-// TOKEN" (401 otherwise). ApiServer accepts connections on the daemon's
-// io_context and hands each authenticated request to a handler; ApiRequest
-// is the blocking client `backy jobs` and `backy run` use. Boost.Beast and
-// Asio errors are converted to Status in http_api.cc. ApiServer is used
-// from the io_context's thread only. The token is never logged.
+// TOKEN" (401 otherwise) except those for the public paths (GET /metrics
+// when api.metrics-public is set). ApiServer accepts connections on the
+// daemon's io_context and hands each authenticated request to a handler;
+// ApiRequest is the blocking client `backy jobs` and `backy run` use.
+// Boost.Beast and Asio errors are converted to Status in http_api.cc. ApiServer
+// is used from the io_context's thread only. The token is never logged.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -23,14 +25,16 @@ namespace backy::backup::scheduler {
 
 struct ApiResponse {
   int status = 200;  // HTTP status code
-  std::string body;  // JSON
+  std::string body;  // JSON, unless content_type says otherwise
+  std::string content_type = "application/json";
 };
 
 // An error answer: `status` with the body {"error":"MESSAGE"} and "\n".
 ApiResponse ApiError(int status, std::string_view message);
 
-// Called for each authenticated request: method ("GET", "POST") and path
-// ("/v1/status"). Runs on the io_context's thread.
+// Called for each authenticated request, and for each request for a public
+// path: method ("GET", "POST") and path ("/v1/status"). Runs on the
+// io_context's thread.
 using ApiHandler = std::function<ApiResponse(const std::string& method,
                                              const std::string& path)>;
 
@@ -54,6 +58,9 @@ class ApiServer {
 
   // Replaces the token (after a config reload).
   virtual void SetToken(std::string token) = 0;
+  // The paths (request targets, exactly) answered without a token; none
+  // until this is called.
+  virtual void SetPublicPaths(std::set<std::string> paths) = 0;
   // Stops accepting and removes the Unix socket file this server created
   // (not a file that replaced it). Connections being served finish on
   // their own (5 s to send the request, 5 s to read the answer).

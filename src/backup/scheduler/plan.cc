@@ -137,6 +137,31 @@ NextRun Planner::Next(const std::string& job, int64_t now_us) const {
                      st.retry_at_us);
 }
 
+void Planner::SetFigures(const std::string& job,
+                         const RepositoryFigures& figures) {
+  auto it = jobs_.find(job);
+  if (it != jobs_.end()) it->second.figures = figures;
+}
+
+int Planner::Queued(int64_t now_us) const {
+  int n = 0;
+  for (const auto& [name, st] : jobs_) n += Candidate(name, st, now_us) ? 1 : 0;
+  return n;
+}
+
+std::optional<Planner::StartCandidate> Planner::Candidate(
+    const std::string& name, const JobState& st, int64_t now_us) const {
+  if (st.running || st.removed) return std::nullopt;
+  if (st.run_requested) {
+    // Due tags now, else the next run's tags; ignores the backoff.
+    NextRun n = PlanNextRun(name, st.config.schedule, st.last_by_tag, now_us);
+    return StartCandidate{0, now_us, std::move(n.tags)};
+  }
+  NextRun n = Next(name, now_us);
+  if (n.tags.empty() || n.time_us > now_us) return std::nullopt;
+  return StartCandidate{1, n.time_us, std::move(n.tags)};
+}
+
 int Planner::Running() const {
   int n = 0;
   for (const auto& [name, st] : jobs_) n += st.running ? 1 : 0;
@@ -155,17 +180,8 @@ std::vector<RunStart> Planner::Start(int64_t now_us) {
   std::vector<std::tuple<int, int64_t, std::string, std::set<std::string>>>
       candidates;
   for (const auto& [name, st] : jobs_) {
-    if (st.running || st.removed) continue;
-    if (st.run_requested) {
-      // Due tags now, else the next run's tags; ignores the backoff.
-      NextRun n = PlanNextRun(name, st.config.schedule, st.last_by_tag, now_us);
-      candidates.emplace_back(0, now_us, name, n.tags);
-      continue;
-    }
-    NextRun n = Next(name, now_us);
-    if (!n.tags.empty() && n.time_us <= now_us) {
-      candidates.emplace_back(1, n.time_us, name, n.tags);
-    }
+    auto c = Candidate(name, st, now_us);
+    if (c) candidates.emplace_back(c->priority, c->due_us, name, c->tags);
   }
   std::sort(candidates.begin(), candidates.end());
   std::vector<RunStart> out;
@@ -201,6 +217,7 @@ void Planner::Finish(const std::string& job, int64_t now_us, RunResult result,
     st.newest_us = st.started_us;
   } else if (result == RunResult::kFailed) {
     ++st.failures;
+    ++st.failures_total;
     st.retry_at_us =
         now_us + BackoffSeconds(st.failures, config_.backoff_base_s,
                                 config_.backoff_max_s) *

@@ -73,12 +73,24 @@ Sla SlaOf(const store::Schedule& schedule, std::optional<int64_t> newest_us,
 enum class RunResult { kNone, kOk, kWarning, kFailed, kInterrupted };
 std::string RunResultName(RunResult r);
 
+// What the status and the metrics show of a job's repository, read with
+// its history (reconcile.h, LoadHistory).
+struct RepositoryFigures {
+  int64_t revisions = 0;
+  // The newest revision's stats (the last backup that succeeded).
+  uint64_t newest_bytes_read = 0;
+  uint64_t newest_bytes_written = 0;
+  uint64_t disk_bytes = 0;  // the repository directory's allocated bytes
+  bool disk_measured = false;
+};
+
 // Everything the scheduler knows about one job.
 struct JobState {
   JobConfig config;
   // From the repository: newest revision per tag, newest revision overall.
   std::map<std::string, int64_t> last_by_tag;
   std::optional<int64_t> newest_us;
+  RepositoryFigures figures;
   // Current run.
   bool running = false;
   bool removed = false;  // dropped from the config while running
@@ -92,7 +104,9 @@ struct JobState {
   RunResult last_result = RunResult::kNone;
   std::string last_message;
   // Backoff.
-  int failures = 0;
+  int failures = 0;  // in a row
+  // Failed runs since the daemon started (a Prometheus counter).
+  int64_t failures_total = 0;
   int64_t retry_at_us = 0;
 };
 
@@ -114,6 +128,9 @@ class Planner {
                   std::map<std::string, int64_t> last_by_tag,
                   std::optional<int64_t> newest_us);
 
+  // Sets the figures read from the job's repository.
+  void SetFigures(const std::string& job, const RepositoryFigures& figures);
+
   // The runs to start at `now_us`: requested runs first, then due jobs by
   // due time and name, while fewer than the worker limit run. Marks them
   // running.
@@ -133,10 +150,22 @@ class Planner {
   NextRun Next(const std::string& job, int64_t now_us) const;
 
   int Running() const;
+  // The jobs due (or requested) at `now_us` that wait for a free worker.
+  int Queued(int64_t now_us) const;
   const std::map<std::string, JobState>& jobs() const { return jobs_; }
   const DaemonConfig& config() const { return config_; }
 
  private:
+  // A job that may start now: requested (priority 0) or due (1).
+  struct StartCandidate {
+    int priority = 1;
+    int64_t due_us = 0;
+    std::set<std::string> tags;
+  };
+  std::optional<StartCandidate> Candidate(const std::string& name,
+                                          const JobState& st,
+                                          int64_t now_us) const;
+
   DaemonConfig config_;
   std::map<std::string, JobState> jobs_;
 };

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 
+#include "backup/scheduler/metrics.h"
 #include "store/filename.h"
 #include "store/fs_util.h"
 #include "store/legacy_repository.h"
@@ -142,7 +143,7 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
 }
 
 void LoadHistory(const DaemonConfig& config, const std::string& name,
-                 Planner* planner) {
+                 Planner* planner, bool measure_disk) {
   auto repo = store::Repository::Open(config.JobDir(name));
   if (!repo.ok()) return;
   auto revs = (*repo)->Revisions();
@@ -152,21 +153,42 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
   }
   std::map<std::string, int64_t> last;
   std::optional<int64_t> newest;
+  RepositoryFigures figures;
+  figures.revisions = static_cast<int64_t>(revs->size());
   for (const auto& r : *revs) {
     for (const auto& t : r.tags) {
       auto& v = last[t];
       v = std::max(v, r.timestamp_us);
     }
-    if (!newest || r.timestamp_us > *newest) newest = r.timestamp_us;
+    if (!newest || r.timestamp_us > *newest) {
+      newest = r.timestamp_us;
+      figures.newest_bytes_read = r.stats.bytes_read;
+      figures.newest_bytes_written = r.stats.bytes_written;
+    }
   }
   planner->SetHistory(name, std::move(last), newest);
+  auto it = planner->jobs().find(name);
+  if (it != planner->jobs().end() && it->second.figures.disk_measured &&
+      !measure_disk) {
+    figures.disk_bytes = it->second.figures.disk_bytes;
+    figures.disk_measured = true;
+  } else {
+    auto disk = DiskBytes(config.JobDir(name));
+    if (disk.ok()) {
+      figures.disk_bytes = *disk;
+      figures.disk_measured = true;
+    } else {
+      spdlog::warn("job {}: {}", name, disk.status().Message());
+    }
+  }
+  planner->SetFigures(name, figures);
 }
 
 void ReconcileJobs(const DaemonConfig& config, Planner* planner) {
   planner->Configure(config);
   for (const auto& [name, job] : config.jobs) {
     EnsureRepository(config, name, job);
-    LoadHistory(config, name, planner);
+    LoadHistory(config, name, planner, /*measure_disk=*/false);
   }
 }
 

@@ -49,12 +49,17 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
                       const JobConfig& job);
 
 // Reads the newest revision per tag from the job's repository (what ran)
-// into `planner`. A missing repository leaves the history as it is.
+// into `planner`, and its figures for the status (RepositoryFigures). The
+// disk use walks the whole repository (a stat per chunk), so it is
+// measured only with `measure_disk` or when the job has no measurement
+// yet; otherwise the last one stays. A missing repository leaves the
+// history as it is.
 void LoadHistory(const DaemonConfig& config, const std::string& name,
-                 Planner* planner);
+                 Planner* planner, bool measure_disk = true);
 
 // Configures `planner` with `config`, then ensures every job's repository
-// and loads its history.
+// and loads its history (measuring the disk use of new jobs only: a reload
+// stays cheap).
 void ReconcileJobs(const DaemonConfig& config, Planner* planner);
 
 }  // namespace backy::backup::scheduler

@@ -72,6 +72,7 @@ StatusDoc MakeStatus(const Planner& planner, int64_t now_us) {
   doc.pid = static_cast<int>(::getpid());
   doc.worker_limit = planner.config().worker_limit;
   doc.running = planner.Running();
+  doc.queued = planner.Queued(now_us);
   for (const auto& [name, st] : planner.jobs()) {
     if (st.removed) continue;
     JobStatus& js = doc.jobs[name];
@@ -97,6 +98,13 @@ StatusDoc MakeStatus(const Planner& planner, int64_t now_us) {
     js.sla = sla.late ? "late" : "ok";
     js.sla_age_s = sla.age_s;
     js.sla_limit_s = sla.limit_s;
+    js.failures_total = st.failures_total;
+    js.revisions = st.figures.revisions;
+    js.newest_bytes_read = static_cast<int64_t>(st.figures.newest_bytes_read);
+    js.newest_bytes_written =
+        static_cast<int64_t>(st.figures.newest_bytes_written);
+    js.repository_bytes = static_cast<int64_t>(st.figures.disk_bytes);
+    js.newest_revision_s = st.newest_us ? *st.newest_us / kMicros : 0;
   }
   return doc;
 }

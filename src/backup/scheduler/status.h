@@ -1,8 +1,10 @@
 // The scheduler's status document: per job the last run (time, tags,
-// duration, result), the next run (time, tags) and the SLA state. Written
+// duration, result), the next run (time, tags), the SLA state and the
+// repository's figures (revisions, the newest one's bytes, disk use). Written
 // as YAML to the status file (atomically) and served as JSON by
 // GET /v1/status — both from the same StatusDoc and the same field list
-// (VisitFields), so they agree key for key. Plain value types and pure
+// (VisitFields), so they agree key for key; the Prometheus metrics
+// (metrics.h) are made from the same document. Plain value types and pure
 // functions; thread-safe.
 #pragma once
 
@@ -32,6 +34,14 @@ struct JobStatus {
   std::string sla;              // ok, late
   int64_t sla_age_s = 0;
   int64_t sla_limit_s = 0;
+  int64_t failures_total = 0;  // failed runs since the daemon started
+  int64_t revisions = 0;
+  int64_t newest_bytes_read = 0;  // the newest revision's stats
+  int64_t newest_bytes_written = 0;
+  int64_t repository_bytes = 0;  // allocated on disk
+  // Not a field of the documents: newest_revision in seconds since the
+  // epoch (0 if none), for the metrics.
+  int64_t newest_revision_s = 0;
 };
 
 struct StatusDoc {
@@ -39,6 +49,7 @@ struct StatusDoc {
   int pid = 0;
   int worker_limit = 0;
   int running = 0;
+  int queued = 0;  // due, waiting for a free worker
   std::map<std::string, JobStatus> jobs;
 
   std::string ToYaml() const;
@@ -69,6 +80,11 @@ void VisitFields(const JobStatus& j, Visitor&& visit) {
   visit("sla", j.sla);
   visit("sla-age", j.sla_age_s);
   visit("sla-limit", j.sla_limit_s);
+  visit("failures-total", j.failures_total);
+  visit("revisions", j.revisions);
+  visit("newest-bytes-read", j.newest_bytes_read);
+  visit("newest-bytes-written", j.newest_bytes_written);
+  visit("repository-bytes", j.repository_bytes);
 }
 
 // The same for the document's own fields (before "jobs").
@@ -78,6 +94,7 @@ void VisitFields(const StatusDoc& d, Visitor&& visit) {
   visit("pid", int64_t{d.pid});
   visit("worker-limit", int64_t{d.worker_limit});
   visit("running", int64_t{d.running});
+  visit("queued", int64_t{d.queued});
 }
 
 StatusDoc MakeStatus(const Planner& planner, int64_t now_us);

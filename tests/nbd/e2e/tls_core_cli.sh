@@ -5,7 +5,7 @@
 # for others is refused; over PSK, nbdinfo reads a revision and the server's
 # log (info, stderr) says who read which export.
 source "$(dirname "$0")/functions.sh"
-source "$(dirname "$0")/tls_core_lib.sh"
+source "$(dirname "$0")/../../support/tls_credentials.sh"
 : "${BACKY:?BACKY must point at the backy binary}"
 requires nbdinfo nbdcopy psktool sha256sum
 make_image

@@ -6,7 +6,7 @@
 # STARTTLS, a garbage handshake and an abandoned one (dropped at the
 # deadline) end those connections, and the server serves the next client.
 source "$(dirname "$0")/functions.sh"
-source "$(dirname "$0")/tls_core_lib.sh"
+source "$(dirname "$0")/../../support/tls_credentials.sh"
 requires certtool
 /usr/bin/python3 -c 'import ssl' || { echo "SKIP: no python3 ssl" >&2; exit 77; }
 make_image

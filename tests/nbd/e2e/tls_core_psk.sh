@@ -6,7 +6,7 @@
 # the PSK identity and the bytes read; the socket is created 0600; bad PSK
 # files are one-line startup errors naming the file, never showing a key.
 source "$(dirname "$0")/functions.sh"
-source "$(dirname "$0")/tls_core_lib.sh"
+source "$(dirname "$0")/../../support/tls_credentials.sh"
 requires nbdinfo nbdcopy psktool sha256sum
 make_image
 make_psk "$TMP/keys.psk" alice bob

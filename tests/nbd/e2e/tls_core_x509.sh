@@ -6,7 +6,7 @@
 # a missing server key and --tls-verify-peer without ca-cert.pem are
 # one-line startup errors naming the file.
 source "$(dirname "$0")/functions.sh"
-source "$(dirname "$0")/tls_core_lib.sh"
+source "$(dirname "$0")/../../support/tls_credentials.sh"
 requires nbdinfo qemu-img certtool
 make_image
 make_x509 "$TMP/pki" alice
