@@ -19,6 +19,7 @@ PACKAGES=(
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
   gnutls-bin  # certtool, psktool: TLS credentials in the tests
+  logrotate  # tests/e2e/scheduler_log_rotate.sh: the shipped snippet
   prometheus  # promtool check metrics (tests/e2e/metrics.sh)
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
   clang-format  # tests/format_check.sh

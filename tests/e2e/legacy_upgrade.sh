@@ -69,7 +69,8 @@ no_legacy_files() {
   left=$(cd "$1" && find . -mindepth 1 \( -name '*.chunk.lzo' -o -path ./chunks/store \
     -o -name .backup -o -name .purge -o -name last -o -name last.rev \) -print;
     cd "$1" && find . -mindepth 1 -maxdepth 1 ! -name config ! -name lock \
-      ! -name purge.lock ! -name chunks ! -name revisions ! -name tmp ! -name pins -print)
+      ! -name purge.lock ! -name chunks ! -name revisions ! -name tmp ! -name pins \
+      ! -name backy.log -print)  # backy.log: what the commands did (backy(1) LOGS)
   [ -z "$left" ] || fail "2.x files left in $1: $left"
   [ "$(stat -c %a "$1")" = 700 ] || fail "$1 is not private"
 }

@@ -79,13 +79,16 @@ log "a 2.x config starts: one warning per telnet key and for the flyingcircus jo
 DPID=$!
 CLEANUPS+=("kill -KILL $DPID 2>/dev/null")
 wait_for 10 "[ -f $BASE/status ]" || fail "daemon did not start: $(cat "$T/daemon.out")"
+# The daemon's log is BASE/scheduler.log (backy(1) LOGS); what it says
+# before that file is open goes to stderr. Either way, once.
+dlog() { cat "$T/daemon.out" "$BASE/scheduler.log" 2>/dev/null; }
 for key in telnet-addrs telnet-port; do
-  [ "$(grep -c "global.$key is ignored: backy 2.x's telnet console is replaced by the HTTP API" "$T/daemon.out")" = 1 ] ||
-    fail "not one warning for $key: $(cat "$T/daemon.out")"
+  [ "$(dlog | grep -c "global.$key is ignored: backy 2.x's telnet console is replaced by the HTTP API")" = 1 ] ||
+    fail "not one warning for $key: $(dlog)"
 done
-[ "$(grep -c "jobs.fc: source type 'flyingcircus' is backed up as ceph-rbd nowhere/fc.root without the Consul-driven filesystem freeze" "$T/daemon.out")" = 1 ] ||
-  fail "not one flyingcircus warning: $(cat "$T/daemon.out")"
-grep -q "$CONF:[0-9]*: global.telnet-port" "$T/daemon.out" || fail "the warning names no file:line"
+[ "$(dlog | grep -c "jobs.fc: source type 'flyingcircus' is backed up as ceph-rbd nowhere/fc.root without the Consul-driven filesystem freeze")" = 1 ] ||
+  fail "not one flyingcircus warning: $(dlog)"
+dlog | grep -q "$CONF:[0-9]*: global.telnet-port" || fail "the warning names no file:line"
 wait_for 10 "[ -f $BASE/fc/config ]" || fail "no repository for the flyingcircus job"
 grep -q "type: ceph-rbd" "$BASE/fc/config" || fail "fc's repository is not ceph-rbd: $(cat "$BASE/fc/config")"
 

@@ -1,11 +1,13 @@
 // backy backup [-f] [--full] TAGS: back up the repository's source as a new
 // revision.
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <sstream>
 
 #include "backup/backup_run.h"
 #include "backup/cli/command.h"
+#include "backup/logging.h"
 #include "backup/progress.h"
 #include "backup/source_factory.h"
 #include "store/filename.h"
@@ -49,15 +51,19 @@ class BackupCommand final : public Command {
     auto rev = RunBackup(**repo, **source, options);
     if (!rev.ok()) return rev.status();
     const auto& st = rev->stats;
-    spdlog::info(
-        "revision {} ({}): {} read, {} written, chunks {} new / {} reused / {} "
-        "zero / {} carried, {:.1f}s; verified {}/{} chunks ({}{})",
-        rev->id, FormatBytes(rev->size), FormatBytes(st.bytes_read),
-        FormatBytes(st.bytes_written), st.chunks_new, st.chunks_reused,
-        st.chunks_zero, st.chunks_carried, st.duration,
-        rev->verification.chunks_checked, rev->verification.chunks_total,
-        rev->verification.method,
-        rev->verification.complete ? "" : ", incomplete: time budget");
+    LogToRepository(
+        **repo,
+        fmt::format(
+            "backup {}: revision {} ({}): {} read, {} written, chunks {} new / "
+            "{} reused / {} zero / {} carried, {:.1f}s; verified {}/{} chunks "
+            "({}{})",
+            fmt::join(rev->tags, ","), rev->id, FormatBytes(rev->size),
+            FormatBytes(st.bytes_read), FormatBytes(st.bytes_written),
+            st.chunks_new, st.chunks_reused, st.chunks_zero, st.chunks_carried,
+            st.duration, rev->verification.chunks_checked,
+            rev->verification.chunks_total, rev->verification.method,
+            rev->verification.complete ? "" : ", incomplete: time budget"),
+        /*on_stderr=*/true);
     return Status::OK();
   }
 

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "backup/cli/command.h"
+#include "backup/logging.h"
 #include "store/filename.h"
 
 namespace backy::backup::cli {
@@ -29,8 +30,11 @@ class ExpireCommand final : public Command {
     if (!repo.ok()) return repo.status();
     const auto& schedule = (*repo)->config().schedule;
     if (schedule.empty()) {
-      std::printf("no schedule in %s: nothing expires\n",
-                  store::ConfigFileName((*repo)->dir()).c_str());
+      const std::string why = "no schedule in " +
+                              store::ConfigFileName((*repo)->dir()) +
+                              ": nothing expires";
+      std::printf("%s\n", why.c_str());
+      if (!dry_run_) LogToRepository(**repo, "expire: " + why, false);
       return Status::OK();
     }
     std::optional<store::Repository::Locks> locks;
@@ -50,8 +54,29 @@ class ExpireCommand final : public Command {
     if (dry_run_) {
       for (const auto& change : plan) Print(change);
     } else {
-      Status s = ExecuteExpire(**repo, *revs, plan,
-                               [&](const ExpireChange& c) { Print(c); });
+      std::vector<std::string> done;
+      Status s = ExecuteExpire(**repo, *revs, plan, [&](const ExpireChange& c) {
+        Print(c);
+        done.push_back(c.remove_revision
+                           ? "removed revision " + c.id
+                           : fmt::format("untagged {} ({})", c.id,
+                                         fmt::join(c.removed_tags, ",")));
+      });
+      // What changed, also when a change failed (the last one tried:
+      // ExecuteExpire stops there).
+      std::string outcome =
+          fmt::format("{} revisions kept", revs->size() - removed);
+      if (!s.ok()) {
+        outcome = "failed to apply \"" + done.back() + "\": " + s.Message();
+        done.pop_back();
+      }
+      LogToRepository(
+          **repo,
+          fmt::format("expire: {}; {}",
+                      done.empty() ? "nothing removed"
+                                   : fmt::format("{}", fmt::join(done, ", ")),
+                      outcome),
+          /*on_stderr=*/false);
       if (!s.ok()) return s;
     }
     std::printf("%s%zu revisions removed, %zu kept\n",

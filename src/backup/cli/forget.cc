@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "backup/cli/command.h"
+#include "backup/logging.h"
 #include "store/spec.h"
 
 namespace backy::backup::cli {
@@ -32,6 +33,8 @@ class ForgetCommand final : public Command {
       Status s = (*repo)->Forget(d.id);
       if (!s.ok()) return s;
       std::printf("forgot damaged revision %s\n", d.id.c_str());
+      LogToRepository(**repo, "forgot damaged revision " + d.id,
+                      /*on_stderr=*/false);
       return Status::OK();
     }
     auto pos = store::ResolveSpec(list->healthy, spec_);
@@ -40,6 +43,8 @@ class ForgetCommand final : public Command {
     Status s = (*repo)->Forget(id);
     if (!s.ok()) return s;
     std::printf("forgot revision %s\n", id.c_str());
+    LogToRepository(**repo, "forgot revision " + id,
+                    /*on_stderr=*/false);
     return Status::OK();
   }
 

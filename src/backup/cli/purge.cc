@@ -2,9 +2,12 @@
 // pin references, and the pins of readers that are gone.
 #include "store/purge.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 
 #include "backup/cli/command.h"
+#include "backup/logging.h"
 #include "backup/progress.h"
 
 namespace backy::backup::cli {
@@ -46,6 +49,13 @@ class PurgeCommand final : public Command {
                 static_cast<unsigned long long>(plan->chunks_total),
                 FormatBytes(freed).c_str());
     PrintPins(*plan, "removed");
+    LogToRepository(
+        **repo,
+        fmt::format("purge: freed {} of {} chunks, {} ({} bytes); "
+                    "{} live pins, {} stale pins removed",
+                    plan->unused.size(), plan->chunks_total, FormatBytes(freed),
+                    freed, plan->pins_live, plan->stale_pins.size()),
+        /*on_stderr=*/false);
     return Status::OK();
   }
 

@@ -1,9 +1,11 @@
 // backy restore [-r SPEC] [--force] TARGET|-: write a revision's image.
 #include "backup/restore.h"
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include "backup/cli/command.h"
+#include "backup/logging.h"
+#include "backup/progress.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -51,7 +53,10 @@ class RestoreCommand final : public Command {
                                  target_);
     }
     if (!s.ok()) return s;
-    spdlog::info("restored revision {} to {}", rev->id, target_);
+    LogToRepository(**repo,
+                    fmt::format("restored revision {} ({}) to {}", rev->id,
+                                FormatBytes(rev->size), target_),
+                    /*on_stderr=*/true);
     return Status::OK();
   }
 

@@ -22,6 +22,7 @@ class SchedulerCommand final : public Command {
     scheduler::DaemonOptions options;
     options.config_path = config_;
     options.verbose = global.verbose;
+    options.logfile = global.logfile;
     return scheduler::RunDaemon(options);
   }
 

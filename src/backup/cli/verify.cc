@@ -2,13 +2,15 @@
 // revisions; mark them verified or distrusted.
 #include "backup/verify.h"
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "backup/cli/command.h"
+#include "backup/logging.h"
 #include "backup/restore.h"
 #include "store/spec.h"
 
@@ -63,6 +65,19 @@ class VerifyCommand final : public Command {
     }
     size_t failed = 0, unchecked = 0;
     Status first_error;
+    // What happened to each revision, for the repository's log: recorded
+    // on every way out once a revision was checked.
+    std::vector<std::string> outcomes;
+    auto log_outcomes = [&] {
+      if (outcomes.empty()) return;
+      LogToRepository(**repo,
+                      fmt::format("verify: {}", fmt::join(outcomes, "; ")),
+                      /*on_stderr=*/false);
+    };
+    auto record = [&](Status result) {
+      log_outcomes();
+      return result;
+    };
     for (const auto& r : todo) {
       ChunkReport report;
       // Pinned while its chunks are read: a purge meanwhile keeps them.
@@ -76,6 +91,7 @@ class VerifyCommand final : public Command {
               "revision %s: removed meanwhile (forget or expire), "
               "skipped\n",
               r.id.c_str());
+          outcomes.push_back("revision " + r.id + " removed meanwhile");
           continue;
         }
         (index.status().IsCorruption() ? report.damaged : report.errors)
@@ -85,7 +101,7 @@ class VerifyCommand final : public Command {
         vo.cancel = &g_cancel;
         report = CheckChunks((*repo)->ChunksOf(r), *index, vo);
       }
-      if (g_cancel) return Status::Interrupted("verify interrupted");
+      if (g_cancel) return record(Status::Interrupted("verify interrupted"));
       for (const auto& s : report.damaged) {
         std::printf("  %s\n", s.ToString().c_str());
       }
@@ -98,22 +114,25 @@ class VerifyCommand final : public Command {
                     r.id.c_str(), report.errors.size());
         if (first_error.ok()) first_error = report.errors.front();
         ++unchecked;
+        outcomes.push_back(fmt::format("revision {} not checked ({} errors)",
+                                       r.id, report.errors.size()));
         continue;
       }
       const bool bad = !report.damaged.empty();
       // Update the metadata briefly under the writer lock, re-reading it so
       // a concurrent expire's tag changes are not lost.
       auto locks = LockWriterBriefly(**repo);
-      if (!locks.ok()) return locks.status();
+      if (!locks.ok()) return record(locks.status());
       auto fresh = FindRevision(**repo, r.id);
       if (!fresh.ok() && RevisionRemoved(**repo, r)) {
         std::printf(
             "revision %s: removed meanwhile (forget or expire), "
             "skipped\n",
             r.id.c_str());
+        outcomes.push_back("revision " + r.id + " removed meanwhile");
         continue;
       }
-      if (!fresh.ok()) return fresh.status();
+      if (!fresh.ok()) return record(fresh.status());
       std::printf("revision %s: %s\n", r.id.c_str(),
                   bad ? ("distrusted, " +
                          std::to_string(report.damaged.size()) + " bad chunks")
@@ -129,8 +148,16 @@ class VerifyCommand final : public Command {
       fresh->trust = bad ? store::Trust::kDistrusted : store::Trust::kVerified;
       Status s = (*repo)->UpdateMetadata(*fresh);
       if (s.IsNotFound() && RevisionRemoved(**repo, r)) continue;
-      if (!s.ok()) return s;
+      if (!s.ok()) return record(s);
+      outcomes.push_back(fmt::format(
+          "revision {} {}{}", r.id,
+          bad ? fmt::format("distrusted ({} bad chunks)", report.damaged.size())
+              : "verified",
+          report.errors.empty()
+              ? ""
+              : fmt::format(", {} chunks unreadable", report.errors.size())));
     }
+    log_outcomes();
     if (failed) {
       return Status::Corruption(
           std::to_string(failed) +

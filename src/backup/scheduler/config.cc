@@ -431,7 +431,7 @@ class Parser {
                        .string();
     }
     if (c.status_file.empty()) c.status_file = c.base_dir + "/status";
-    if (c.log_file.empty()) c.log_file = c.base_dir + "/scheduler.log";
+    if (c.log_file.empty()) c.log_file = c.DefaultLogFile();
     if (c.api.listen.empty()) c.api.listen = "unix:" + c.base_dir + "/api.sock";
     Status s = Collisions(c);
     if (!s.ok()) return s;

@@ -61,6 +61,8 @@ struct DaemonConfig {
   }
   // The lock one scheduler per base-dir holds.
   std::string LockFile() const { return base_dir + "/scheduler.lock"; }
+  // global.log-file when it is not given.
+  std::string DefaultLogFile() const { return base_dir + "/scheduler.log"; }
   // The Prometheus textfile (metrics.h), in the status file's directory.
   std::string MetricsFile() const;
 };

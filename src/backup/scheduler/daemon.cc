@@ -1,6 +1,6 @@
 // The glue of the scheduler daemon: one io_context, the signals (SIGTERM,
-// SIGINT, SIGHUP, SIGCHLD), the planning tick and the status timer. The
-// jobs are in the other files: reconcile.h (config -> disk and Planner),
+// SIGINT, SIGHUP, SIGUSR1, SIGCHLD), the planning tick and the status timer.
+// The jobs are in the other files: reconcile.h (config -> disk and Planner),
 // supervisor.h (the children), api_routes.h (the HTTP answers), plan.h
 // (the policy), status.h (the status document).
 #include "backup/scheduler/daemon.h"
@@ -38,6 +38,7 @@ class Daemon {
       : options_(std::move(options)),
         stop_signals_(ioc_, SIGTERM, SIGINT),
         hup_(ioc_, SIGHUP),
+        usr1_(ioc_, SIGUSR1),
         chld_(ioc_, SIGCHLD),
         tick_(ioc_),
         status_timer_(ioc_),
@@ -45,6 +46,7 @@ class Daemon {
                   [this](const RunEnd& end) { EndRun(end); }) {}
 
   Status Run() {
+    if (!options_.logfile.empty()) UseOneLog(options_.logfile);
     auto config = LoadDaemonConfig(options_.config_path);
     if (!config.ok()) return config.status();
     Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
@@ -58,7 +60,10 @@ class Daemon {
       return lock.status().WithContext("another scheduler uses this base-dir");
     }
     lock_ = std::move(*lock);
-    AddSchedulerLog(config->log_file);
+    if (options_.logfile.empty()) {
+      UseOneLog(ChooseDaemonLog(options_.logfile, config->log_file,
+                                config->DefaultLogFile(), StderrIsJournal()));
+    }
     LogConfigWarnings(*config);
     s = ApplyConfig(std::move(*config), /*initial=*/true);
     if (!s.ok()) return s;
@@ -68,6 +73,7 @@ class Daemon {
     stop_signals_.async_wait(
         [this](error_code ec, int sig) { OnStop(ec, sig); });
     hup_.async_wait([this](error_code ec, int) { OnHup(ec); });
+    usr1_.async_wait([this](error_code ec, int) { OnUsr1(ec); });
     chld_.async_wait([this](error_code ec, int) { OnChild(ec); });
     Tick();
     WriteStatus();
@@ -80,11 +86,37 @@ class Daemon {
  private:
   static int64_t Now() { return store::NowMicros(); }
 
-  void AddSchedulerLog(const std::string& path) {
-    if (path == "-" || path.empty()) return;
-    Status s = MakePrivateFile(path);
-    if (s.ok()) s = AddLogFile(path, spdlog::level::info);
-    if (!s.ok()) spdlog::warn("cannot open the scheduler log: {}", s.Message());
+  // The daemon's log goes to one place (ChooseDaemonLog): the -l file,
+  // global.log-file, the journal or BASE/scheduler.log ("": stderr). Until
+  // the config is read, what goes wrong goes to stderr (and to the -l file,
+  // which is the only log from the start).
+  void UseOneLog(const std::string& file) {
+    const bool journal = StderrIsJournal();
+    const auto level =
+        options_.verbose ? spdlog::level::debug : spdlog::level::info;
+    Status s = UseOnlyDaemonLog(file, level, journal);
+    if (!s.ok()) {
+      (void)UseOnlyDaemonLog("", level, journal);  // stderr: cannot fail
+      spdlog::warn("the scheduler log: {}; logging to stderr", s.Message());
+    }
+  }
+
+  // logrotate renamed the log file: lines from now on go to a new file
+  // at its path (the repositories' logs are opened for each line or
+  // command and need nothing).
+  static void ReopenLog(const char* why) {
+    Status s = ReopenLogFiles();
+    if (!s.ok()) {
+      spdlog::error("{}: the log stays the old file: {}", why, s.Message());
+    } else {
+      spdlog::info("{}: log file reopened", why);
+    }
+  }
+
+  void OnUsr1(error_code ec) {
+    if (ec) return;
+    ReopenLog("SIGUSR1");
+    usr1_.async_wait([this](error_code e, int) { OnUsr1(e); });
   }
 
   // The backy 2.x keys that do nothing here, once per read of the file.
@@ -275,6 +307,7 @@ class Daemon {
       status_timer_.cancel();
       ArmStatusTimer();
     }
+    ReopenLog("SIGHUP");
     hup_.async_wait([this](error_code e, int) { OnHup(e); });
   }
 
@@ -286,6 +319,7 @@ class Daemon {
     status_timer_.cancel();
     stop_signals_.cancel(ignored);
     hup_.cancel(ignored);
+    usr1_.cancel(ignored);
     chld_.cancel(ignored);
     ioc_.stop();
   }
@@ -294,6 +328,7 @@ class Daemon {
   asio::io_context ioc_;
   asio::signal_set stop_signals_;
   asio::signal_set hup_;
+  asio::signal_set usr1_;
   asio::signal_set chld_;
   asio::steady_timer tick_;
   asio::steady_timer status_timer_;

@@ -1,7 +1,8 @@
 // The scheduler daemon (`backy scheduler`): runs every job of the config on
 // its schedule as child processes (`backy -b BASE/JOB backup TAGS`, then
 // `expire`, then `purge`), at most worker-limit at once; keeps the status
-// file; serves the control API; reloads the config on SIGHUP; stops on
+// file; serves the control API; reloads the config on SIGHUP (and reopens
+// its log file, as on SIGUSR1, for logrotate); stops on
 // SIGTERM/SIGINT after its children have stopped. Owns everything it
 // starts. Single-threaded: one io_context runs signals, timers, the API
 // and the children's pipes.
@@ -18,7 +19,10 @@ struct DaemonOptions {
   // The backy binary the jobs run; /proc/self/exe runs this very binary
   // even after a package upgrade replaced the file.
   std::string backy_binary = "/proc/self/exe";
-  bool verbose = false;  // pass -v to the children
+  bool verbose = false;  // pass -v to the children; log debug lines
+  // -l FILE: the daemon's log, instead of global.log-file (where the log
+  // goes: ChooseDaemonLog in backup/logging.h).
+  std::string logfile;
 };
 
 // Runs until SIGTERM or SIGINT, then stops the running children (SIGTERM;

@@ -15,9 +15,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <map>
 #include <vector>
+
+#include "backup/logging.h"
 
 namespace backy::backup::scheduler {
 namespace {
@@ -31,46 +32,13 @@ using boost::system::error_code;
 constexpr auto kCallbackKillGrace = std::chrono::seconds(5);
 constexpr auto kCallbackEofGrace = std::chrono::seconds(1);
 
-// The job's log, where its children (`-l`) and the supervisor write.
-std::string JobLogName(const std::string& dir) { return dir + "/backy.log"; }
-
-// Appends `text` (each of its lines) to the job's log, in the format of the
-// lines its children write there (logging.h).
-void AppendJobLog(const std::string& dir, const char* level,
+// Appends `text` (each of its lines) to the job's log DIR/backy.log, in
+// the format of the lines its children write there (logging.h); a log
+// that cannot be written is a warning in the scheduler's log.
+void AppendJobLog(const std::string& dir, spdlog::level::level_enum level,
                   const std::string& text) {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      now.time_since_epoch())
-                      .count() %
-                  1000;
-  std::tm tm;
-  ::localtime_r(&secs, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-  const std::string prefix =
-      fmt::format("{}.{:03d} [{}] {} ", stamp, ms, ::getpid(), level);
-  std::string out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    if (end > pos || pos == 0)
-      out += prefix + text.substr(pos, end - pos) + "\n";
-    pos = end + 1;
-  }
-  const std::string path = JobLogName(dir);
-  const int fd =
-      ::open(path.c_str(),
-             O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    spdlog::warn("cannot write the job log {}: {}", path, std::strerror(errno));
-    return;
-  }
-  if (::write(fd, out.data(), out.size()) < 0) {
-    spdlog::warn("cannot write the job log {}: {}", path, std::strerror(errno));
-  }
-  ::close(fd);
+  Status s = AppendToLog(RepositoryLogName(dir), level, text);
+  if (!s.ok()) spdlog::warn("job log: {}", s.Message());
 }
 
 // The program `name` names: itself when it has a '/', else the first
@@ -199,6 +167,7 @@ struct Supervisor::Impl {
     RunSpec spec;
     Step step = Step::kBackup;
     pid_t pid = -1;
+    std::chrono::steady_clock::time_point run_started, step_started;
     bool exited = false;
     bool eof = false;
     int wait_status = 0;
@@ -226,7 +195,7 @@ struct Supervisor::Impl {
     std::vector<std::string> args = {"backy"};
     if (verbose) args.push_back("-v");
     args.insert(args.end(),
-                {"-l", JobLogName(run.spec.dir), "-b", run.spec.dir});
+                {"-l", RepositoryLogName(run.spec.dir), "-b", run.spec.dir});
     args.insert(args.end(), command);
     return args;
   }
@@ -250,6 +219,7 @@ struct Supervisor::Impl {
 
   void SpawnStep(const std::shared_ptr<JobRun>& run) {
     run->exited = run->eof = false;
+    run->step_started = std::chrono::steady_clock::now();
     run->err_text = std::make_shared<std::string>();
     run->err_bytes = 0;
     const bool callback = run->step == Step::kCallback;
@@ -296,6 +266,10 @@ struct Supervisor::Impl {
     }
     ::close(fds[1]);
     run->pid = pid;
+    AppendJobLog(
+        run->spec.dir, spdlog::level::info,
+        fmt::format("scheduler: job {}: {} started (pid {}): {}", run->spec.job,
+                    StepName(run->step), pid, fmt::join(args, " ")));
     run->err = std::make_shared<asio::posix::stream_descriptor>(ioc, fds[0]);
     spdlog::debug("job {}: {} started, pid {}", run->spec.job,
                   StepName(run->step), pid);
@@ -425,12 +399,13 @@ struct Supervisor::Impl {
     const std::string out = OutputTail(*run);
     text += !out.empty() || message.empty() ? out : ": " + message;
     const bool ok = code == 0 && run->kill_stage == 0;
-    AppendJobLog(run->spec.dir, ok ? "info" : "warning", text);
+    AppendJobLog(run->spec.dir, ok ? spdlog::level::info : spdlog::level::warn,
+                 text);
     if (ok) {
       spdlog::info("job {}: callback done", job);
     } else {
       spdlog::warn("job {}: callback {} (see {})", job, how,
-                   JobLogName(run->spec.dir));
+                   RepositoryLogName(run->spec.dir));
     }
     EndRun(run);
   }
@@ -444,12 +419,12 @@ struct Supervisor::Impl {
                                               : RunResult::kFailed;
       run->message = failure;
       AppendJobLog(
-          run->spec.dir, "error",
+          run->spec.dir, spdlog::level::err,
           "scheduler: backy upgrade failed: " + failure + OutputTail(*run));
       EndRun(run);
       return;
     }
-    AppendJobLog(run->spec.dir, "info",
+    AppendJobLog(run->spec.dir, spdlog::level::info,
                  "scheduler: backy upgrade done" + OutputTail(*run));
     spdlog::info("job {}: upgraded the backy 2.x repository {}", run->spec.job,
                  run->spec.dir);
@@ -462,6 +437,35 @@ struct Supervisor::Impl {
     }
     run->step = Step::kBackup;
     SpawnStep(run);
+  }
+
+  static double SecondsSince(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+        .count();
+  }
+
+  // The outcome of a backup, expire or purge in the job's log: done, or
+  // its exit code and one-line error (an error for the backup, which fails
+  // the run; a warning for expire and purge, which leave the revision).
+  void LogStepEnd(const JobRun& run, int code,
+                  const std::string& failure) const {
+    const char* step = StepName(run.step);
+    const double secs = SecondsSince(run.step_started);
+    if (code == 0) {
+      AppendJobLog(run.spec.dir, spdlog::level::info,
+                   fmt::format("scheduler: {} done in {:.1f}s", step, secs));
+    } else if (code == 130 || stopping) {
+      AppendJobLog(
+          run.spec.dir, spdlog::level::warn,
+          fmt::format("scheduler: {} stopped after {:.1f}s (exit {}): {}", step,
+                      secs, code, failure));
+    } else {
+      AppendJobLog(
+          run.spec.dir,
+          run.step == Step::kBackup ? spdlog::level::err : spdlog::level::warn,
+          fmt::format("scheduler: {} failed after {:.1f}s (exit {}): {}", step,
+                      secs, code, failure));
+    }
   }
 
   void FinishStep(const std::shared_ptr<JobRun>& run, int code,
@@ -479,6 +483,7 @@ struct Supervisor::Impl {
       FinishUpgrade(run, code, failure);
       return;
     }
+    LogStepEnd(*run, code, failure);
     if (run->step == Step::kBackup) {
       if (code != 0) {
         run->result = (code == 130 || stopping) ? RunResult::kInterrupted
@@ -510,6 +515,15 @@ struct Supervisor::Impl {
   }
 
   void EndRun(const std::shared_ptr<JobRun>& run) {
+    AppendJobLog(
+        run->spec.dir,
+        run->result == RunResult::kOk       ? spdlog::level::info
+        : run->result == RunResult::kFailed ? spdlog::level::err
+                                            : spdlog::level::warn,
+        fmt::format("scheduler: job {}: run {} ended {} after {:.1f}s{}",
+                    run->spec.job, fmt::join(run->spec.tags, ","),
+                    RunResultName(run->result), SecondsSince(run->run_started),
+                    run->message.empty() ? "" : ": " + run->message));
     runs.erase(run->spec.job);
     on_end(RunEnd{run->spec.job, run->spec.tags, run->result, run->message});
   }
@@ -530,12 +544,13 @@ void Supervisor::Start(RunSpec spec) {
   auto run = std::make_shared<Impl::JobRun>();
   run->spec = std::move(spec);
   run->step = run->spec.upgrade ? Step::kUpgrade : Step::kBackup;
+  run->run_started = std::chrono::steady_clock::now();
   const std::string& job = run->spec.job;
   impl_->runs[job] = run;
   if (run->spec.upgrade) {
     spdlog::info("job {}: {} is a backy 2.x repository: upgrading it first",
                  job, run->spec.dir);
-    AppendJobLog(run->spec.dir, "info",
+    AppendJobLog(run->spec.dir, spdlog::level::info,
                  "scheduler: a backy 2.x repository: running backy upgrade "
                  "before the backup");
   }

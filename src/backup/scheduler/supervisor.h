@@ -2,7 +2,9 @@
 // row (`backy -b DIR upgrade` for a backy 2.x repository, `backup TAGS`,
 // `expire`, `purge`, then the backup-completed-callback), each forked and
 // exec'd with its stderr read through a pipe, reaped on SIGCHLD, and
-// SIGTERM'd on shutdown. The Supervisor owns the children, their pipes and
+// SIGTERM'd on shutdown. The job's log DIR/backy.log gets each step's start
+// (with its command line), its outcome (with the one-line error of a
+// failure) and the run's end. The Supervisor owns the children, their pipes and
 // the callback's time limit, and reports each run's end once. Asio stays in
 // supervisor.cc. Used from the io_context's thread only.
 #pragma once
