@@ -13,10 +13,12 @@ PACKAGES=(
   libzstd-dev libgtest-dev libcli11-dev librbd-dev librados-dev libnbd-dev
   nlohmann-json3-dev
   libgnutls28-dev  # TLS in src/nbd
+  libsystemd-dev  # sd_notify: the scheduler unit's Type=notify
   # tests and demo
   xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
+  systemd  # systemd-analyze verify/security of the units
   gnutls-bin  # certtool, psktool: TLS credentials in the tests
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
   clang-format  # tests/format_check.sh

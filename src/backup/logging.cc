@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace backy::backup {
@@ -27,7 +28,12 @@ Result<spdlog::sink_ptr> MakeFileSink(const std::string& path,
 void SetupLogging(bool verbose, const std::string& logfile) {
   const auto level = verbose ? spdlog::level::debug : spdlog::level::info;
   std::vector<spdlog::sink_ptr> sinks;
-  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  // Colours only on a terminal (spdlog's automatic mode), and never with a
+  // non-empty NO_COLOR (no-color.org).
+  const char* no_color = std::getenv("NO_COLOR");
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+      no_color != nullptr && *no_color != '\0' ? spdlog::color_mode::never
+                                               : spdlog::color_mode::automatic);
   console->set_pattern(verbose ? "%H:%M:%S.%e %^%l%$ %v" : "%^%v%$");
   console->set_level(level);
   sinks.push_back(console);

@@ -17,6 +17,7 @@
 #include "backup/scheduler/api_routes.h"
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/http_api.h"
+#include "backup/scheduler/notify.h"
 #include "backup/scheduler/plan.h"
 #include "backup/scheduler/reconcile.h"
 #include "backup/scheduler/status.h"
@@ -45,7 +46,9 @@ class Daemon {
 
   Status Run() {
     auto config = LoadDaemonConfig(options_.config_path);
-    if (!config.ok()) return config.status();
+    // A config that is missing or unreadable stops the start like one with
+    // errors in it: exit 2 (backy(1) EXIT STATUS; the unit does not restart).
+    if (!config.ok()) return Status::InvalidArgument(config.status().Message());
     Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
     if (!s.ok()) return s.WithContext("global.base-dir");
     s = MakePrivateFile(config->LockFile());
@@ -71,6 +74,7 @@ class Daemon {
     Tick();
     WriteStatus();
     ArmStatusTimer();
+    NotifyReady(JobsSummary());
     ioc_.run();
     spdlog::info("scheduler stopped");
     return Status::OK();
@@ -78,6 +82,12 @@ class Daemon {
 
  private:
   static int64_t Now() { return store::NowMicros(); }
+
+  // For `systemctl status`.
+  std::string JobsSummary() const {
+    return std::to_string(config_.jobs.size()) + " jobs, worker-limit " +
+           std::to_string(config_.worker_limit);
+  }
 
   void AddSchedulerLog(const std::string& path) {
     if (path == "-" || path.empty()) return;
@@ -232,6 +242,7 @@ class Daemon {
   void OnStop(error_code ec, int sig) {
     if (ec) return;
     if (!stopping_) {
+      NotifyStopping();
       spdlog::info("{}: stopping; {} jobs running",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT", children_.size());
     }
@@ -248,6 +259,8 @@ class Daemon {
 
   void OnHup(error_code ec) {
     if (ec) return;
+    // A reload after STOPPING=1 is not reported: the service is going.
+    if (!stopping_) NotifyReloading();
     auto config = LoadDaemonConfig(options_.config_path);
     if (!config.ok()) {
       spdlog::error("SIGHUP: config not reloaded, the old one stays: {}",
@@ -267,6 +280,7 @@ class Daemon {
       status_timer_.cancel();
       ArmStatusTimer();
     }
+    if (!stopping_) NotifyReady(JobsSummary());
     hup_.async_wait([this](error_code e, int) { OnHup(e); });
   }
 
