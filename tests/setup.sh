@@ -18,7 +18,7 @@ PACKAGES=(
   xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
-  systemd  # systemd-analyze verify/security of the units
+  systemd strace  # the units: systemd-analyze verify/security; SystemCallFilter= against strace -f
   gnutls-bin  # certtool, psktool: TLS credentials in the tests
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer, ASan, UBSan
   clang-format  # tests/format_check.sh
