@@ -57,7 +57,7 @@ EXAMPLE=$DEST$prefix/share/backy/backy.conf.example
 [ -f "$EXAMPLE" ] || fail "no share/backy/backy.conf.example installed"
 example_base=$(awk '$1 == "base-dir:" { print $2; exit }' "$EXAMPLE")
 [ -n "$example_base" ] || fail "the example sets no base-dir"
-grep '^ReadWritePaths=' "$UNIT" | tr ' =' '\n\n' | grep -qx -- "$example_base" ||
+grep '^ReadWritePaths=' "$UNIT" | tr ' =' '\n\n' | sed 's/^-//' | grep -qx -- "$example_base" ||
   fail "the example's base-dir $example_base is not in the unit's ReadWritePaths="
 # Its paths, moved into $T; each must be there (else this test is stale).
 for p in /srv/backy /etc/backy/api.token /var/lib/libvirt/images/vm2.raw; do
