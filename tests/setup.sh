@@ -14,10 +14,12 @@ PACKAGES=(
   nlohmann-json3-dev
   prometheus-cpp-dev  # the scheduler's metrics (src/backup/scheduler/metrics.cc)
   libgnutls28-dev  # TLS in src/nbd
+  libsystemd-dev  # sd_notify: the scheduler unit's Type=notify
   # tests and demo
   xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
+  systemd strace  # the units: systemd-analyze verify/security; SystemCallFilter= against strace -f
   gnutls-bin  # certtool, psktool: TLS credentials in the tests
   logrotate  # tests/e2e/scheduler_log_rotate.sh: the shipped snippet
   prometheus  # promtool check metrics (tests/e2e/metrics.sh)

@@ -183,7 +183,12 @@ std::shared_ptr<FileSink> FindFileSink(const spdlog::sink_ptr& sink) {
 }
 
 spdlog::sink_ptr MakeConsole(bool verbose) {
-  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  // Colours only on a terminal (spdlog's automatic mode), and never with a
+  // non-empty NO_COLOR (no-color.org).
+  const char* no_color = std::getenv("NO_COLOR");
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+      no_color != nullptr && *no_color != '\0' ? spdlog::color_mode::never
+                                               : spdlog::color_mode::automatic);
   console->set_pattern(verbose ? "%H:%M:%S.%e %^%l%$ %v" : "%^%v%$");
   return console;
 }

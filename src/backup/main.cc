@@ -45,6 +45,21 @@ int ExitCode(const Status& s) {
   return 1;
 }
 
+// The message for a parse error before any command: CLI11 reports a
+// misspelt command as "A subcommand is required", like a missing one.
+std::string TopLevelError(const CLI::App& app, const CLI::ParseError& e) {
+  const std::vector<std::string> rest = app.remaining();
+  if (!rest.empty() && !rest.front().empty()) {
+    const std::string& arg = rest.front();
+    return (arg[0] == '-' ? "unknown option '" : "unknown command '") + arg +
+           "'";
+  }
+  if (dynamic_cast<const CLI::RequiredError*>(&e)) {
+    return "a command is required";
+  }
+  return e.what();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,9 +101,11 @@ int main(int argc, char** argv) {
     for (auto& [sub, cmd] : subs) {
       if (sub->parsed()) where = cmd->Name() + ": ";
     }
+    const std::string message =
+        where.empty() ? TopLevelError(app, e) : e.what();
     std::fprintf(
         stderr, "backy: %s%s\nRun 'backy %s--help' for usage.\n", where.c_str(),
-        e.what(),
+        message.c_str(),
         where.empty() ? "" : (where.substr(0, where.size() - 2) + " ").c_str());
     return 2;
   }

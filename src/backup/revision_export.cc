@@ -291,6 +291,12 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
                    s.ToString());
     }
   }
+  // -b naming a file is a missing repository (exit 1), as for the other
+  // commands, not the invalid argument ENOTDIR would make it.
+  if (ec == std::errc::not_a_directory) {
+    return Status::NotFound("not a backy repository (not a directory)",
+                            backupdir);
+  }
   if (ec) return Status::FromErrno(ec.value(), "list directory", backupdir);
   if (p->repos_.empty()) {
     return Status::NotFound(

@@ -139,7 +139,26 @@ Status ValidateTag(std::string_view tag) {
           "tag must not contain whitespace, ',' or '/'", tag);
     }
   }
+  if (tag == "manual:") {
+    return Status::InvalidArgument("a manual: tag needs a name after ':'", tag);
+  }
   return Status::OK();
+}
+
+Result<std::set<std::string>> ParseTagList(std::string_view tags) {
+  std::set<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = tags.find(',', start);
+    const std::string_view tag = tags.substr(
+        start, comma == std::string_view::npos ? comma : comma - start);
+    if (tag.empty()) return Status::InvalidArgument("empty tag in TAGS", tags);
+    Status s = ValidateTag(tag);
+    if (!s.ok()) return s;
+    out.emplace(tag);
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
+  }
 }
 
 std::string NewRevisionId() {

@@ -89,9 +89,16 @@ struct DamagedRevision {
 
 // Checks that `tag` can name a tag of a new revision (given to `backup`,
 // or scheduled in backy.conf): non-empty, no whitespace, no ',' (the
-// separator of TAGS) and no '/' (JOB/SPEC export names). InvalidArgument
-// naming the tag otherwise. Reading a revision accepts more (FromYaml).
+// separator of TAGS), no '/' (JOB/SPEC export names), and not a bare
+// "manual:" (a manual tag names what it was for). InvalidArgument naming
+// the tag otherwise. Reading a revision accepts more (FromYaml).
 Status ValidateTag(std::string_view tag);
+
+// Splits TAGS as `backup` takes them ("daily,manual:before-upgrade") and
+// checks each with ValidateTag. An empty item ("daily,,weekly", a leading
+// or trailing ',', or no tag at all) is InvalidArgument naming TAGS.
+// Repeated tags count once.
+Result<std::set<std::string>> ParseTagList(std::string_view tags);
 
 // A new random revision id: 22 characters of [0-9A-Za-z] (like backy 2.x's
 // shortuuid), safe as a file name and in NBD export names.

@@ -3,25 +3,38 @@
 # both units, and the service's ExecStart line, run under socket
 # activation the way systemd runs it (systemd-socket-activate passes the
 # listening socket in LISTEN_FDS), serves a directory of repositories over
-# TLS and nothing in clear text. Paths of the unit (/usr/local/bin/backy,
-# /srv/backy, /etc/backy) are replaced by the test's.
+# TLS and nothing in clear text; systemd-analyze security rates the
+# service below 2.5, and what the server does (strace -f) fits its
+# SystemCallFilter= and RestrictAddressFamilies=. Paths of the unit as the
+# build configured it (the installed backy, /srv/backy, /etc/backy) are
+# replaced by the test's.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tls_lib.sh"
-requires systemd-analyze systemd-socket-activate certtool nbdinfo nbdcopy
+requires systemd-analyze systemd-socket-activate certtool nbdinfo nbdcopy strace /usr/bin/python3
+: "${BACKY_BUILD_DIR:?the build directory (set by tests/e2e/CMakeLists.txt)}"
 
 U=$BACKY_SOURCE_DIR/man
+SERVICE=$BACKY_BUILD_DIR/man/backy-nbd.service  # configured from man/*.in
 make_pki "$T/pki"
 mkdir -p "$T/units" "$T/srv"
-sed -e "s|/usr/local/bin/backy|$BACKY|" -e "s|/srv/backy|$T/srv|g" \
+sed -e "s|^ExecStart=/[^ ]*/backy |ExecStart=$BACKY |" -e "s|/srv/backy|$T/srv|g" \
   -e "s|/etc/backy/nbd-tls|$T/pki/server|g" -e "s|/etc/backy|$T/pki|g" \
-  "$U/backy-nbd.service" > "$T/units/backy-nbd.service"
+  "$SERVICE" > "$T/units/backy-nbd.service"
+grep -q "^ExecStart=$BACKY " "$T/units/backy-nbd.service" ||
+  fail "ExecStart is not the configured backy: $(grep ExecStart "$SERVICE")"
 cp "$U/backy-nbd.socket" "$T/units/"
 
 log "systemd-analyze verify accepts both units"
 systemd-analyze verify --man=no "$T/units/backy-nbd.socket" \
   "$T/units/backy-nbd.service" > "$T/verify.out" 2>&1 ||
   fail "systemd-analyze verify: $(cat "$T/verify.out")"
-grep -q '^UMask=0077$' "$U/backy-nbd.service" || fail "the service sets no UMask=0077"
+grep -q '^UMask=0077$' "$SERVICE" || fail "the service sets no UMask=0077"
+systemd-analyze security --offline=yes "$T/units/backy-nbd.service" > "$T/security" 2>&1 || true
+score=$(sed -n 's/.*Overall exposure level for backy-nbd.service: \([0-9.]*\).*/\1/p' "$T/security")
+[ -n "$score" ] || fail "no security score: $(tail -5 "$T/security")"
+awk -v s="$score" 'BEGIN { exit !(s < 2.5) }' ||
+  fail "exposure $score, not below 2.5: $(grep '✗' "$T/security")"
+log "exposure level $score"
 grep -q '^ListenStream=10809$' "$U/backy-nbd.socket" || fail "the socket does not listen on 10809"
 
 log "the service's ExecStart serves a base directory over TLS, socket-activated"
@@ -34,8 +47,11 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$T/units/backy-nbd.service")
 port=$(free_port)
 # The unit listens on every address; the test on loopback only.
 read -r -a argv <<< "$exec_start"
-systemd-socket-activate -l "127.0.0.1:$port" "${argv[@]}" > "$T/server.log" 2>&1 &
-server=$!
+# strace runs the activator, which execs the server (LISTEN_PID is its pid).
+strace -f -qq -o "$T/trace" \
+  systemd-socket-activate -l "127.0.0.1:$port" "${argv[@]}" > "$T/server.log" 2>&1 &
+tracer=$!
+CLEANUPS+=("pkill -KILL -P $tracer; kill -KILL $tracer 2>/dev/null")
 uri="nbds://localhost:$port/vm1/last?tls-certificates=$T/pki/client"
 ok=
 for _ in $(seq 1 50); do
@@ -51,5 +67,16 @@ if bounded nbdinfo --size "nbd://localhost:$port/vm1/last" > /dev/null 2>&1; the
   fail "a plaintext client was served by the unit's server"
 fi
 grep -q "export 'vm1/last'" "$T/server.log" || fail "no connection log line: $(cat "$T/server.log")"
-kill "$server"; wait "$server" 2>/dev/null || true
+pkill -TERM -P "$tracer" || fail "no server under strace"
+wait "$tracer" 2>/dev/null || true
+
+log "the sandbox fits what the server did: system calls, socket families"
+grep -q 'execve(.*nbd-server' "$T/trace" || fail "the trace has no nbd-server"
+grep -q '^SystemCallFilter=@system-service$' "$SERVICE" ||
+  fail "the unit's SystemCallFilter= changed: update this test"
+# The trace includes systemd-socket-activate before its exec; it makes
+# only calls the server could make, too.
+refused=$(/usr/bin/python3 "$(dirname "$0")/unit_trace_check.py" "$T/trace" "$SERVICE") ||
+  fail "unit_trace_check.py: $refused"
+[ -z "$refused" ] || fail "the unit's sandbox would refuse: $refused"
 log "ok"

@@ -69,7 +69,7 @@ done
 ! as_intruder cat "$BASE/status" > /dev/null 2>&1 || fail "another user reads the status file"
 ! as_intruder cat "$BASE/scheduler.log" > /dev/null 2>&1 || fail "another user reads the log"
 ! as_intruder ls "$BASE" > /dev/null 2>&1 || fail "another user lists base-dir"
-grep -q '^UMask=0077$' "$BACKY_SOURCE_DIR/man/backy-scheduler.service" || fail "the unit sets no UMask=0077"
+grep -q '^UMask=0077$' "$BACKY_SOURCE_DIR/man/backy-scheduler.service.in" || fail "the unit sets no UMask=0077"
 
 log "over-long header: 431; over-long body: 413; the log line stays short"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --unix-socket "$BASE/api.sock" \

@@ -162,6 +162,32 @@ TEST(RevisionTest, TimestampsMustExist) {
   }
 }
 
+TEST(RevisionTest, TagListsSplitOnCommasAndRefuseEmptyItems) {
+  auto tags = ParseTagList("daily,manual:before-upgrade,daily");
+  ASSERT_OK(tags.status());
+  EXPECT_EQ(*tags, (std::set<std::string>{"daily", "manual:before-upgrade"}));
+  for (const char* bad : {"", ",", "daily,,weekly", ",daily", "daily,"}) {
+    auto r = ParseTagList(bad);
+    ASSERT_FALSE(r.ok()) << "'" << bad << "'";
+    EXPECT_TRUE(r.status().IsInvalidArgument()) << bad;
+    EXPECT_NE(r.status().Message().find("empty tag"), std::string::npos)
+        << r.status().Message();
+  }
+  // Each item is a tag as ValidateTag sees it.
+  EXPECT_TRUE(ParseTagList("daily,we ekly").status().IsInvalidArgument());
+  EXPECT_TRUE(ParseTagList("daily,a/b").status().IsInvalidArgument());
+}
+
+TEST(RevisionTest, ABareManualTagIsRefused) {
+  Status s = ValidateTag("manual:");
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.Message().find("manual:"), std::string::npos) << s.Message();
+  EXPECT_TRUE(ParseTagList("daily,manual:").status().IsInvalidArgument());
+  ASSERT_OK(ValidateTag("manual:x"));
+  // Only the bare prefix: "manual" alone is an ordinary tag.
+  ASSERT_OK(ValidateTag("manual"));
+}
+
 TEST(RevisionTest, IdsAreUniqueAndFileSafe) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) {

@@ -3,14 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <sstream>
-
 #include "backup/backup_run.h"
 #include "backup/cli/command.h"
 #include "backup/logging.h"
 #include "backup/progress.h"
 #include "backup/source_factory.h"
 #include "store/filename.h"
+#include "store/revision.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -33,16 +32,16 @@ class BackupCommand final : public Command {
                   "backup is possible");
   }
   Status Run(const GlobalOptions& global) override {
+    // A usage error is reported before the repository is looked at.
+    auto tags = store::ParseTagList(tags_);
+    if (!tags.ok()) return tags.status();
     auto repo = OpenRepository(global);
     if (!repo.ok()) return repo.status();
     auto source =
         MakeSource((*repo)->config(), store::ConfigFileName((*repo)->dir()));
     if (!source.ok()) return source.status();
     BackupOptions options;
-    std::stringstream ss(tags_);
-    for (std::string tag; std::getline(ss, tag, ',');) {
-      if (!tag.empty()) options.tags.insert(tag);
-    }
+    options.tags = std::move(*tags);
     Status s = ApplySourceOptions(
         (*repo)->config(), store::ConfigFileName((*repo)->dir()), &options);
     if (!s.ok()) return s;

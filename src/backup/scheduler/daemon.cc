@@ -18,6 +18,7 @@
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/http_api.h"
 #include "backup/scheduler/metrics.h"
+#include "backup/scheduler/notify.h"
 #include "backup/scheduler/plan.h"
 #include "backup/scheduler/reconcile.h"
 #include "backup/scheduler/status.h"
@@ -48,7 +49,9 @@ class Daemon {
   Status Run() {
     if (!options_.logfile.empty()) UseOneLog(options_.logfile);
     auto config = LoadDaemonConfig(options_.config_path);
-    if (!config.ok()) return config.status();
+    // A config that is missing or unreadable stops the start like one with
+    // errors in it: exit 2 (backy(1) EXIT STATUS; the unit does not restart).
+    if (!config.ok()) return Status::InvalidArgument(config.status().Message());
     Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
     if (!s.ok()) return s.WithContext("global.base-dir");
     s = MakePrivateFile(config->LockFile());
@@ -78,6 +81,7 @@ class Daemon {
     Tick();
     WriteStatus();
     ArmStatusTimer();
+    NotifyReady(JobsSummary());
     ioc_.run();
     spdlog::info("scheduler stopped");
     return Status::OK();
@@ -117,6 +121,12 @@ class Daemon {
     if (ec) return;
     ReopenLog("SIGUSR1");
     usr1_.async_wait([this](error_code e, int) { OnUsr1(e); });
+  }
+
+  // For `systemctl status`.
+  std::string JobsSummary() const {
+    return std::to_string(config_.jobs.size()) + " jobs, worker-limit " +
+           std::to_string(config_.worker_limit);
   }
 
   // The backy 2.x keys that do nothing here, once per read of the file.
@@ -272,6 +282,7 @@ class Daemon {
   void OnStop(error_code ec, int sig) {
     if (ec) return;
     if (!stopping_) {
+      NotifyStopping();
       spdlog::info("{}: stopping; {} jobs running",
                    sig == SIGTERM ? "SIGTERM" : "SIGINT", children_.size());
     }
@@ -288,6 +299,8 @@ class Daemon {
 
   void OnHup(error_code ec) {
     if (ec) return;
+    // A reload after STOPPING=1 is not reported: the service is going.
+    if (!stopping_) NotifyReloading();
     auto config = LoadDaemonConfig(options_.config_path);
     if (!config.ok()) {
       spdlog::error("SIGHUP: config not reloaded, the old one stays: {}",
@@ -308,6 +321,7 @@ class Daemon {
       ArmStatusTimer();
     }
     ReopenLog("SIGHUP");
+    if (!stopping_) NotifyReady(JobsSummary());
     hup_.async_wait([this](error_code e, int) { OnHup(e); });
   }
 

@@ -27,9 +27,10 @@ struct DaemonOptions {
 
 // Runs until SIGTERM or SIGINT, then stops the running children (SIGTERM;
 // a backup publishes nothing when stopped) and waits for them. OK after a
-// clean stop; the config's error when it cannot be loaded at start
-// (InvalidArgument "FILE:LINE: ..."); the error of the API's listener,
-// the lock (another scheduler on the same base-dir: Busy) or the base-dir.
+// clean stop; InvalidArgument when the config cannot be loaded at start
+// ("FILE:LINE: ...", or naming the file it cannot read); the error of the
+// API's listener, the lock (another scheduler on the same base-dir: Busy)
+// or the base-dir.
 Status RunDaemon(const DaemonOptions& options);
 
 }  // namespace backy::backup::scheduler
