@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <random>
 #include <set>
 #include <unordered_set>
@@ -150,34 +149,64 @@ void SetVerificationRatios(const store::RevisionIndex& index,
 
 bool IsDamage(const Status& s) { return s.IsCorruption() || s.IsNotFound(); }
 
+const Status* CheckedChunks::Find(const store::ChunkStore& store,
+                                  const Digest& d) const {
+  auto it = outcomes_.find(&store);
+  if (it == outcomes_.end()) return nullptr;
+  auto found = it->second.find(d);
+  return found == it->second.end() ? nullptr : &found->second;
+}
+
+void CheckedChunks::Record(const store::ChunkStore& store, const Digest& d,
+                           Status s) {
+  size_ += outcomes_[&store].insert_or_assign(d, std::move(s)).second;
+}
+
 ChunkReport CheckChunks(store::ChunkStore& chunks,
                         const store::RevisionIndex& index,
-                        const VerifyOptions& options) {
-  std::vector<Digest> digests;
+                        const VerifyOptions& options, CheckedChunks* checked) {
+  ChunkReport report;
+  auto add = [&report](const Status& s) {
+    ++report.chunks;
+    if (!s.ok()) (IsDamage(s) ? report.damaged : report.errors).push_back(s);
+  };
+  std::vector<Digest> digests;  // to read now
   std::unordered_set<Digest, DigestHash> seen;
   for (size_t i = 0; i < index.slot_count(); ++i) {
-    if (!index.IsZero(i) && seen.insert(index.slot(i)).second) {
+    if (index.IsZero(i) || !seen.insert(index.slot(i)).second) continue;
+    const Status* known =
+        checked ? checked->Find(chunks, index.slot(i)) : nullptr;
+    if (known) {
+      add(*known);
+    } else {
       digests.push_back(index.slot(i));
     }
   }
   const unsigned workers = WorkerCount(options.workers);
   std::vector<std::vector<uint8_t>> bufs(workers);
-  std::mutex mu;
-  ChunkReport report;  // GUARDED_BY(mu)
+  // Each item's outcome; `done` marks the items read (not skipped by a
+  // cancel), the only ones reported and recorded.
+  std::vector<Status> outcome(digests.size());
+  std::vector<uint8_t> done(digests.size(), 0);
   (void)ParallelFor(
       digests.size(), workers,
       [&](unsigned w, size_t i) {
         Status s = chunks.Get(digests[i], &bufs[w]);
-        if (s.ok()) return Status::OK();
         if (s.IsCorruption()) {
           Status q = chunks.Quarantine(digests[i]);
           if (q.ok()) s = s.WithContext("moved to quarantine/");
         }
-        std::lock_guard<std::mutex> l(mu);
-        (IsDamage(s) ? report.damaged : report.errors).push_back(s);
+        outcome[i] = std::move(s);
+        done[i] = 1;
         return Status::OK();
       },
       [&] { return Cancelled(options); });
+  for (size_t i = 0; i < digests.size(); ++i) {
+    if (!done[i]) continue;
+    add(outcome[i]);
+    ++report.read;
+    if (checked) checked->Record(chunks, digests[i], std::move(outcome[i]));
+  }
   return report;
 }
 

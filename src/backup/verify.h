@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "sources/source.h"
@@ -62,6 +64,29 @@ void SetVerificationRatios(const store::RevisionIndex& index,
 struct ChunkReport {
   std::vector<Status> damaged;  // Corruption, or a missing chunk
   std::vector<Status> errors;   // anything else
+  size_t chunks = 0;  // distinct chunks of the revision with an outcome
+  size_t read = 0;    // of them read by this call (the rest: CheckedChunks)
+};
+
+// The outcome of every chunk one run of `backy verify` has read, so that
+// a chunk that many revisions share is read once per run, not once per
+// revision: a later revision holding it takes the recorded outcome, so a
+// bad chunk distrusts every revision that holds it. Keyed by store too: a
+// 2.x repository's revisions read another store than the 3.x ones. Not
+// thread-safe; pass it to one CheckChunks at a time.
+class CheckedChunks {
+ public:
+  // The outcome recorded for `d` of `store`, or nullptr when not read yet.
+  const Status* Find(const store::ChunkStore& store, const Digest& d) const;
+  void Record(const store::ChunkStore& store, const Digest& d, Status s);
+  // How many chunks were read in all (each one once).
+  size_t size() const { return size_; }
+
+ private:
+  std::map<const store::ChunkStore*,
+           std::unordered_map<Digest, Status, DigestHash>>
+      outcomes_;
+  size_t size_ = 0;
 };
 
 // A chunk is damaged when it is corrupt or missing: purge cannot run while
@@ -73,8 +98,13 @@ bool IsDamage(const Status& s);
 // Repository::ChunksOf gives for its revision; `backy verify`); a corrupt
 // chunk is quarantined ("moved to quarantine/" in its status) where the
 // store can (not in a 2.x repository, which verify does not change).
+// With `checked`, a chunk recorded there is not read again (its recorded
+// outcome counts for this revision), and each chunk read is recorded.
+// Cancelled (options.cancel): returns what it found so far; chunks never
+// read are neither reported nor recorded.
 ChunkReport CheckChunks(store::ChunkStore& chunks,
                         const store::RevisionIndex& index,
-                        const VerifyOptions& options);
+                        const VerifyOptions& options,
+                        CheckedChunks* checked = nullptr);
 
 }  // namespace backy::backup

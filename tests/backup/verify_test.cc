@@ -7,9 +7,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <random>
+#include <unordered_map>
 
 #include "sources/file_source.h"
+#include "store/mem_chunk_store.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -176,6 +179,125 @@ TEST_F(VerifyTest, CheckChunksChecksADuplicateChunkOnce) {
   index_.set_slot(2, index_.slot(0));  // two slots, one chunk
   Damage(0);
   EXPECT_EQ(CheckChunks(repo_->chunks(), index_, {}).damaged.size(), 1u);
+}
+
+// Forwards to a store and counts the chunk reads (Get) per digest.
+class CountingChunkStore final : public store::ChunkStore {
+ public:
+  explicit CountingChunkStore(store::ChunkStore& base) : base_(base) {}
+  Result<store::PutResult> Put(const Digest& d, std::span<const uint8_t> p,
+                               bool rewrite) override {
+    return base_.Put(d, p, rewrite);
+  }
+  Result<bool> Contains(const Digest& d) override { return base_.Contains(d); }
+  Status Get(const Digest& d, std::vector<uint8_t>* out) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++gets_[d];
+      ++total_;
+    }
+    return base_.Get(d, out);
+  }
+  Status Read(const Digest& d, uint64_t offset,
+              std::span<uint8_t> out) override {
+    return base_.Read(d, offset, out);
+  }
+  Result<uint64_t> PlainSize(const Digest& d) override {
+    return base_.PlainSize(d);
+  }
+  Status Sync() override { return base_.Sync(); }
+  Status Remove(const Digest& d) override { return base_.Remove(d); }
+  Status Quarantine(const Digest& d) override { return base_.Quarantine(d); }
+  Status List(const std::function<void(const Digest&)>& fn) override {
+    return base_.List(fn);
+  }
+  std::string ChunkName(const Digest& d) const override {
+    return base_.ChunkName(d);
+  }
+  size_t total() const { return total_; }
+  size_t gets(const Digest& d) const {
+    auto it = gets_.find(d);
+    return it == gets_.end() ? 0 : it->second;
+  }
+
+ private:
+  store::ChunkStore& base_;
+  std::mutex mu_;
+  std::unordered_map<Digest, size_t, DigestHash> gets_;  // GUARDED_BY(mu_)
+  size_t total_ = 0;                                     // GUARDED_BY(mu_)
+};
+
+class VerifyRunTest : public VerifyTest {
+ protected:
+  // Five revisions of the fixture's image: slots 0, 1 and 3 shared, the
+  // short last slot its own chunk in each.
+  VerifyRunTest() {
+    for (int r = 0; r < 5; ++r) {
+      RevisionIndex index = index_;
+      std::vector<uint8_t> tail(index.SlotLength(4), static_cast<uint8_t>(r));
+      Digest d = Digest::Of(tail);
+      EXPECT_OK(repo_->chunks().Put(d, tail, false).status());
+      index.set_slot(4, d);
+      revisions_.push_back(index);
+    }
+    EXPECT_OK(repo_->chunks().Sync());
+  }
+  std::vector<RevisionIndex> revisions_;
+};
+
+TEST_F(VerifyRunTest, ASharedChunkIsReadOncePerRun) {
+  CountingChunkStore counting(repo_->chunks());
+  CheckedChunks checked;
+  for (size_t r = 0; r < revisions_.size(); ++r) {
+    ChunkReport report = CheckChunks(counting, revisions_[r], {}, &checked);
+    EXPECT_TRUE(report.damaged.empty());
+    EXPECT_TRUE(report.errors.empty());
+    EXPECT_EQ(report.chunks, 4u) << "revision " << r;
+    EXPECT_EQ(report.read, r == 0 ? 4u : 1u) << "revision " << r;
+  }
+  EXPECT_EQ(counting.total(), 3u + 5u);  // shared ones once, tails once each
+  EXPECT_EQ(checked.size(), 8u);
+  EXPECT_EQ(counting.gets(index_.slot(0)), 1u);
+}
+
+TEST_F(VerifyRunTest, WithoutARecordEachRevisionReadsAllItsChunks) {
+  CountingChunkStore counting(repo_->chunks());
+  for (const RevisionIndex& index : revisions_) {
+    EXPECT_EQ(CheckChunks(counting, index, {}).read, 4u);
+  }
+  EXPECT_EQ(counting.total(), 4u * 5u);
+}
+
+TEST_F(VerifyRunTest, ADamagedSharedChunkDistrustsEveryRevisionHoldingIt) {
+  Damage(1);
+  CountingChunkStore counting(repo_->chunks());
+  CheckedChunks checked;
+  for (size_t r = 0; r < revisions_.size(); ++r) {
+    ChunkReport report = CheckChunks(counting, revisions_[r], {}, &checked);
+    ASSERT_EQ(report.damaged.size(), 1u) << "revision " << r;
+    EXPECT_TRUE(report.damaged[0].IsCorruption())
+        << report.damaged[0].ToString();
+    EXPECT_NE(report.damaged[0].ToString().find(index_.slot(1).Hex()),
+              std::string::npos)
+        << report.damaged[0].ToString();
+  }
+  EXPECT_EQ(counting.gets(index_.slot(1)), 1u);
+  EXPECT_TRUE(Quarantined());
+}
+
+TEST_F(VerifyRunTest, AChunkInAnotherStoreIsReadThere) {
+  store::MemChunkStore other;
+  std::vector<uint8_t> plain;
+  ASSERT_OK(repo_->chunks().Get(index_.slot(0), &plain));
+  ASSERT_OK(other.Put(index_.slot(0), plain, false).status());
+  RevisionIndex one(kChunk, kChunk);
+  one.set_slot(0, index_.slot(0));
+  CheckedChunks checked;
+  ASSERT_EQ(CheckChunks(repo_->chunks(), revisions_[0], {}, &checked).read, 4u);
+  CountingChunkStore counting(other);
+  ChunkReport report = CheckChunks(counting, one, {}, &checked);
+  EXPECT_EQ(report.read, 1u);
+  EXPECT_EQ(counting.total(), 1u);
 }
 
 TEST(IsDamageTest, CorruptOrMissingIsDamageOtherErrorsAreNot) {
