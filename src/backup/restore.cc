@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -27,6 +28,9 @@ namespace backy::backup {
 
 namespace {
 
+// The largest write of zeros to a sink that needs them written.
+constexpr uint64_t kZeroPiece = 16 << 20;
+
 class FdSink : public RestoreSink {
  public:
   FdSink(int fd, std::string name, bool owns, bool sparse)
@@ -36,6 +40,7 @@ class FdSink : public RestoreSink {
   }
   Status Open(uint64_t) override { return Status::OK(); }
   bool RandomAccess() const override { return true; }
+  bool SkipsZeros() const override { return sparse_; }
   Status Write(uint64_t offset, std::span<const uint8_t> data,
                bool zero) override {
     if (zero && sparse_) return Status::OK();
@@ -336,6 +341,13 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   }
   const size_t slots = index->slot_count();
   store::ChunkStore& chunks = repo.ChunksOf(revision);
+  // Only data slots go through the workers and the ring: a run of zero
+  // slots between two of them is one step for the writer, whatever its
+  // length (a sparse 8 TiB image is mostly one such run).
+  std::vector<size_t> data;
+  for (size_t i = 0; i < slots; ++i) {
+    if (!index->IsZero(i)) data.push_back(i);
+  }
   // Reading chunks waits on the disk more than on the CPU: more readers
   // than cores keep the disk busy.
   const unsigned workers =
@@ -345,7 +357,6 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   struct Buffer {
     std::vector<uint8_t> data;
     bool ready = false;
-    bool zero = false;
     bool written = false;  // the worker wrote it (random-access sink)
     Status status;
   };
@@ -353,44 +364,41 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   std::vector<Buffer> ring(window);
   std::mutex mu;
   std::condition_variable cv;
-  size_t next_write = 0;  // GUARDED_BY(mu)
+  size_t next_write = 0;  // GUARDED_BY(mu): the next data[] item to write
   bool stop = false;      // GUARDED_BY(mu)
   auto cancelled = [&] {
     return options.cancel && options.cancel->load(std::memory_order_relaxed);
   };
 
-  // Workers read slot i into ring[i % window] once the writer is done with
-  // slot i - window; this thread writes the slots in order.
+  // Workers read data slot data[k] into ring[k % window] once the writer
+  // is done with data[k - window]; this thread writes in order.
   std::vector<std::vector<uint8_t>> tmps(workers);
-  auto read_slot = [&](unsigned w, size_t i) {
+  auto read_slot = [&](unsigned w, size_t k) {
     {
       std::unique_lock<std::mutex> l(mu);
-      cv.wait(l, [&] { return stop || i < next_write + window; });
+      cv.wait(l, [&] { return stop || k < next_write + window; });
       if (stop) return Status::OK();
     }
+    const size_t i = data[k];
     std::vector<uint8_t>& tmp = tmps[w];
-    Buffer& b = ring[i % window];
-    Status st;
-    bool zero = index->IsZero(i);
+    Buffer& b = ring[k % window];
     const uint32_t len = index->SlotLength(i);
-    if (!zero) {
-      st = chunks.Get(index->slot(i), &tmp);
-      // A 2.4 revision of an image that shrank keeps the old tail in its
-      // last chunk (store/legacy_repository.h): only the slot is the image.
-      if (st.ok() && revision.legacy && i + 1 == slots && tmp.size() > len) {
-        tmp.resize(len);
-      }
-      if (st.ok() && tmp.size() != len) {
-        st = Status::Corruption("chunk " + index->slot(i).Hex() +
-                                    " has the wrong size for slot " +
-                                    std::to_string(i),
-                                chunks.ChunkName(index->slot(i)));
-      }
+    Status st = chunks.Get(index->slot(i), &tmp);
+    // A 2.4 revision of an image that shrank keeps the old tail in its
+    // last chunk (store/legacy_repository.h): only the slot is the image.
+    if (st.ok() && revision.legacy && i + 1 == slots && tmp.size() > len) {
+      tmp.resize(len);
+    }
+    if (st.ok() && tmp.size() != len) {
+      st = Status::Corruption("chunk " + index->slot(i).Hex() +
+                                  " has the wrong size for slot " +
+                                  std::to_string(i),
+                              chunks.ChunkName(index->slot(i)));
     }
     // A file or block device takes writes in any order: write here, in
     // parallel, instead of funnelling every byte through one thread.
     bool written = false;
-    if (st.ok() && parallel_writes && !zero) {
+    if (st.ok() && parallel_writes) {
       st = sink.Write(static_cast<uint64_t>(i) * index->chunk_size(), tmp,
                       false);
       written = true;
@@ -398,51 +406,78 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
     {
       std::lock_guard<std::mutex> l(mu);
       b.status = st;
-      b.zero = zero;
       b.written = written;
-      if (!zero && !written) b.data.swap(tmp);
+      if (!written) b.data.swap(tmp);
       b.ready = true;
     }
     cv.notify_all();
     return Status::OK();  // the writer reports b.status, in order
   };
   std::thread readers([&] {
-    (void)ParallelFor(slots, workers, read_slot, [&] {
+    (void)ParallelFor(data.size(), workers, read_slot, [&] {
       std::lock_guard<std::mutex> l(mu);
       return stop;
     });
   });
   Progress progress("restore", index->image_size());
-  std::vector<uint8_t> zeros;
+  // Zeros for the sinks that need them written (streams, block devices),
+  // in large pieces. calloc() maps fresh pages, which read as the one
+  // shared zero page: the buffer costs neither memory nor cache.
+  std::unique_ptr<uint8_t, decltype(&std::free)> zeros(nullptr, &std::free);
+  // Writes [from, to) of the image, all zero slots, in order.
+  auto write_zero_run = [&](uint64_t from, uint64_t to) {
+    if (from >= to) return Status::OK();
+    if (sink.SkipsZeros()) {
+      progress.Add(to - from);
+      return Status::OK();
+    }
+    if (!zeros) {
+      zeros.reset(static_cast<uint8_t*>(std::calloc(kZeroPiece, 1)));
+      if (!zeros) return Status::IOError("out of memory for zeros", "restore");
+    }
+    for (uint64_t pos = from; pos < to;) {
+      if (cancelled()) return Status::Interrupted("restore interrupted");
+      const uint64_t n = std::min<uint64_t>(kZeroPiece, to - pos);
+      Status st = sink.Write(pos, {zeros.get(), static_cast<size_t>(n)}, true);
+      if (!st.ok()) return st;
+      progress.Add(n);
+      pos += n;
+    }
+    return Status::OK();
+  };
   Status result;
-  for (size_t i = 0; i < slots; ++i) {
-    Buffer* b = &ring[i % window];
+  uint64_t done = 0;  // the image is written up to here
+  for (size_t k = 0; k < data.size(); ++k) {
+    const size_t i = data[k];
+    const uint32_t len = index->SlotLength(i);
+    const uint64_t offset = static_cast<uint64_t>(i) * index->chunk_size();
+    result = write_zero_run(done, offset);
+    if (!result.ok()) break;
+    Buffer* b = &ring[k % window];
     {
       std::unique_lock<std::mutex> l(mu);
       cv.wait(l, [&] { return b->ready; });
     }
-    const uint32_t len = index->SlotLength(i);
-    const uint64_t offset = static_cast<uint64_t>(i) * index->chunk_size();
     if (!b->status.ok()) {
       result = b->status;
     } else if (cancelled()) {
       result = Status::Interrupted("restore interrupted");
-    } else if (b->written) {
-      result = Status::OK();
-    } else if (b->zero) {
-      if (zeros.size() < len) zeros.assign(len, 0);
-      result = sink.Write(offset, {zeros.data(), len}, true);
-    } else {
+    } else if (!b->written) {
       result = sink.Write(offset, b->data, false);
     }
     if (!result.ok()) break;
     progress.Add(len);
+    done = offset + len;
     {
       std::lock_guard<std::mutex> l(mu);
       b->ready = false;
       ++next_write;
     }
     cv.notify_all();
+  }
+  if (result.ok()) result = write_zero_run(done, index->image_size());
+  if (result.ok() && cancelled()) {
+    result = Status::Interrupted("restore interrupted");
   }
   {
     std::lock_guard<std::mutex> l(mu);

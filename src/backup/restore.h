@@ -7,7 +7,10 @@
 // readers themselves. A regular file is written as a new file next to
 // the target and renamed into place when complete, sparse (zero slots are
 // holes); a block device gets every byte (zeros too); stdout gets the
-// whole byte stream. Not thread-safe; one restore per call.
+// whole byte stream. Only data slots are read by the workers: a run of
+// zero slots costs one step (nothing for a sparse file; zeros written in
+// large pieces otherwise), so a sparse image costs what its data does.
+// Not thread-safe; one restore per call.
 #pragma once
 
 #include <atomic>
@@ -44,6 +47,11 @@ class RestoreSink {
   // True when Write() is thread-safe and takes any order (files, block
   // devices); false for streams.
   virtual bool RandomAccess() const { return false; }
+  // True when the sink reads as zeros wherever nothing was written (a new
+  // sparse file): runs of zero slots are then not written at all. Else
+  // they come as Write(..., zero = true) calls, in order, of any length
+  // up to 16 MiB and not aligned to slots.
+  virtual bool SkipsZeros() const { return false; }
   // All data written: make it durable and visible.
   virtual Status Finish() = 0;
   // The restore failed: remove partial output where possible.

@@ -8,7 +8,8 @@
 // Execute() then does the export I/O and encodes the complete reply into the
 // Request, so the io thread only queues and writes buffers. (Short reads of
 // an export that CanReadNoWait() are first tried on the io thread:
-// ExecuteRead(nowait).) Replies are written with scatter-gather I/O, several
+// ExecuteRead(nowait); such an export's block status is answered there
+// too.) Replies are written with scatter-gather I/O, several
 // per writev when they queue up.
 //
 // Why read replies are structured when negotiated: zero ranges go out as
@@ -424,6 +425,15 @@ asio::awaitable<void> Connection::Transmission() {
     if (r->type == kCmdRead && inline_reads_ && r->length <= inline_max &&
         ExecuteRead(r, /*nowait=*/true)) {
       SendOrEnqueue(r);  // served from memory, no worker needed
+      continue;
+    }
+    // Such an export answers block status without blocking (nbd/export.h).
+    // Inline it is one step instead of two thread switches, which cost
+    // more than the answer: nbdcopy asks once per 128 MiB, 65536 times for
+    // a sparse 8 TiB image.
+    if (r->type == kCmdBlockStatus && inline_reads_) {
+      ExecuteBlockStatus(r);
+      SendOrEnqueue(r);
       continue;
     }
     Dispatch(r);
