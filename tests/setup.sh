@@ -19,6 +19,7 @@ PACKAGES=(
   xxhash openssl e2fsprogs util-linux mount passwd curl uuid-runtime fuse3 time
   ceph-mon ceph-osd ceph-common
   libnbd-bin python3-libnbd nbdkit qemu-utils nbd-client jq  # libnbd-bin has nbdfuse
+  qemu-system-x86  # tests/e2e/nbd_instant_recovery.sh: a VM on the overlay, block-stream
   systemd strace  # the units: systemd-analyze verify/security; SystemCallFilter= against strace -f
   gnutls-bin  # certtool, psktool: TLS credentials in the tests
   logrotate  # tests/e2e/scheduler_log_rotate.sh: the shipped snippet
