@@ -421,8 +421,8 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   });
   Progress progress("restore", index->image_size());
   // Zeros for the sinks that need them written (streams, block devices),
-  // in large pieces. calloc() maps fresh pages, which read as the one
-  // shared zero page: the buffer costs neither memory nor cache.
+  // in large pieces. A large calloc() is usually fresh mapped pages, which
+  // read as the kernel's one zero page: little memory, little cache.
   std::unique_ptr<uint8_t, decltype(&std::free)> zeros(nullptr, &std::free);
   // Writes [from, to) of the image, all zero slots, in order.
   auto write_zero_run = [&](uint64_t from, uint64_t to) {
