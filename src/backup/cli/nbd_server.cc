@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <optional>
 
 #include "backup/cli/command.h"
+#include "backup/export_authz.h"
 #include "backup/revision_export.h"
 #include "nbd/server.h"
 
@@ -167,6 +169,9 @@ class NbdServerCommand final : public Command {
     app->add_option("--socket-group", options_.socket_group,
                     "Group of the --socket file (e.g. with --socket-mode "
                     "0660)");
+    app->add_option("--authz", authz_file_,
+                    "YAML FILE: which jobs each TLS identity may read "
+                    "(identity: [job, ...] or \"*\"); others see nothing");
   }
   Status Run(const GlobalOptions& global) override {
     RaiseOpenFileLimit();
@@ -186,8 +191,31 @@ class NbdServerCommand final : public Command {
     options_.on_connection_end = [](const nbd::ConnectionRecord& r) {
       spdlog::info("{}", nbd::DescribeConnection(r));
     };
-    auto provider = RepositoryExports::Open(global.backupdir, *cache);
-    if (!provider.ok()) return provider.status();
+    std::optional<ExportAuthz> authz;
+    if (!authz_file_.empty()) {
+      Status s = CheckAuthzUsable();
+      if (!s.ok()) return s;
+      auto loaded = ExportAuthz::Load(authz_file_);
+      if (!loaded.ok()) return loaded.status();
+      authz = std::move(*loaded);
+    }
+    auto repos = RepositoryExports::Open(global.backupdir, *cache);
+    if (!repos.ok()) return repos.status();
+    // Names are JOB/SPEC only in a directory of repositories; one
+    // repository has no jobs to grant.
+    if (authz && (*repos)->single_repository()) {
+      return Status::InvalidArgument(
+          "--authz grants jobs, but BACKUPDIR is a single repository (give "
+          "the directory of repositories)",
+          global.backupdir);
+    }
+    std::unique_ptr<nbd::ExportProvider> provider = std::move(*repos);
+    if (authz) {
+      spdlog::info("nbd-server: --authz {}: {} TLS identities", authz_file_,
+                   authz->identity_count());
+      provider = std::make_unique<AuthorizedExports>(std::move(provider),
+                                                     std::move(*authz));
+    }
     options_.idle_timeout = std::chrono::seconds(idle_timeout_);
     options_.on_ready = [this] {
       if (std::getenv("LISTEN_FDS")) {
@@ -201,12 +229,32 @@ class NbdServerCommand final : public Command {
                      options_.port);
       }
     };
-    return nbd::RunServer(options_, **provider);
+    return nbd::RunServer(options_, *provider);
   }
 
  private:
+  // --authz decides by TLS identity: refused where no client could have
+  // one, rather than serving a server on which nobody sees anything.
+  Status CheckAuthzUsable() const {
+    const nbd::TlsOptions& tls = options_.tls;
+    const bool credentials =
+        !tls.certificates_dir.empty() || !tls.psk_file.empty();
+    if (tls.mode == nbd::TlsMode::kOff || !credentials) {
+      return Status::InvalidArgument(
+          "--authz needs TLS: clients are told apart by their TLS identity "
+          "(give --tls-psk, or --tls-certificates with --tls-verify-peer)");
+    }
+    if (tls.psk_file.empty() && !tls.verify_peer) {
+      return Status::InvalidArgument(
+          "--authz needs TLS identities: x509 certificates give none "
+          "without --tls-verify-peer (add it, or give --tls-psk)");
+    }
+    return Status::OK();
+  }
+
   nbd::ServerOptions options_;
-  std::string tls_mode_;  // empty: the default (see nbd::TlsOptions)
+  std::string tls_mode_;    // empty: the default (see nbd::TlsOptions)
+  std::string authz_file_;  // --authz; empty: every client sees everything
   std::string socket_mode_ = "0600";
   std::string cache_size_ = "256M";
   int64_t idle_timeout_ = 300;
