@@ -182,7 +182,7 @@ class Parser {
         }
         const std::string& job = j.Scalar();
         if (job == "*") {
-          return Error(j, where + ": '*' in a list; write " + identity +
+          return Error(j, where + ": '*' in a list; write " + Quote(identity) +
                               ": \"*\" for all jobs");
         }
         if (!IsJobName(job)) {

@@ -83,6 +83,17 @@ TEST(ExportAuthzParseTest, RefusesDocumentsThatAreNotAMapping) {
   ExpectRefused("alice: [vm1]\nbob: *\n", "2", "");  // "*" must be quoted
 }
 
+TEST(ExportAuthzParseTest, RefusesDeepNestingWithoutCrashing) {
+  // Hostile input within the size cap: refused, not a stack overflow.
+  for (const std::string& open : {std::string("["), std::string("{a: ")}) {
+    std::string text = "alice: ";
+    for (int i = 0; i < 200000; ++i) text += open;
+    Status s = ParseError(text);
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString().substr(0, 200);
+    EXPECT_EQ(s.Message().rfind(std::string(kPath) + ":", 0), 0u);
+  }
+}
+
 TEST(ExportAuthzParseTest, RefusesBadIdentities) {
   ExpectRefused("alice: [vm1]\nalice: [vm7]\n", "2", "'alice' is given twice");
   ExpectRefused("\"*\": [vm1]\n", "1", "'*' is not an identity");

@@ -9,7 +9,8 @@
 # - alice's vm1/last is `backy restore -r last -` byte for byte;
 # - with client certificates (--tls-verify-peer) the common name decides;
 # - refused at startup, with one line and exit 2: a single repository,
-#   --tls off, certificates without --tls-verify-peer, a bad authz file.
+#   --tls off, certificates without --tls-verify-peer, a bad authz file
+#   (and --authz '' exits 2 too).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tls_lib.sh"
 requires psktool certtool nbdinfo nbdcopy
@@ -145,6 +146,12 @@ refused "$REPO" "x509 certificates give none without --tls-verify-peer" \
   --tls-certificates "$T/pki/server" --authz "$T/authz.yaml"
 refused "$REPO" "x509 certificates give none without --tls-verify-peer" \
   --tls on --tls-certificates "$T/pki/server" --authz "$T/authz.yaml"
+# An empty name is not "no --authz" (everyone would see everything).
+rc=0
+bounded "$BACKY" -b "$REPO" nbd-server -p 0 --tls-psk "$T/server.psk" --authz "" \
+  >/dev/null 2>"$T/err" || rc=$?
+[ $rc -eq 2 ] && grep -q -- "--authz: empty" "$T/err" ||
+  fail "--authz '': exit $rc: $(cat "$T/err")"
 # Certificates without --tls-verify-peer are fine beside PSK identities.
 start_backy --tls-certificates "$T/pki/server" --tls-psk "$T/server.psk" --authz "$T/authz.yaml"
 [ "$(list alice)" = "$(printf '%s\n' "vm1/$VM1_LAST" "vm1/$VM1_OLD" | sort)" ] ||

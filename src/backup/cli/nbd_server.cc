@@ -171,7 +171,14 @@ class NbdServerCommand final : public Command {
                     "0660)");
     app->add_option("--authz", authz_file_,
                     "YAML FILE: which jobs each TLS identity may read "
-                    "(identity: [job, ...] or \"*\"); others see nothing");
+                    "(identity: [job, ...] or \"*\"); others see nothing")
+        // An empty name must not quietly mean "no --authz": everyone.
+        ->check(CLI::Validator(
+            [](std::string& v) {
+              return v.empty() ? std::string("empty, give a FILE")
+                               : std::string();
+            },
+            "FILE"));
   }
   Status Run(const GlobalOptions& global) override {
     RaiseOpenFileLimit();
