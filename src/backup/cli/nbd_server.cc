@@ -241,7 +241,7 @@ class NbdServerCommand final : public Command {
 
  private:
   // --authz decides by TLS identity: refused where no client could have
-  // one, rather than serving a server on which nobody sees anything.
+  // one, rather than starting a server on which nobody sees anything.
   Status CheckAuthzUsable() const {
     const nbd::TlsOptions& tls = options_.tls;
     const bool credentials =
