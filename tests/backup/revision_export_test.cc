@@ -400,8 +400,8 @@ TEST_F(RevisionExportTest, BlockFileServesDecodedBlocks) {
   // ReadNoWait is served from it too (its pages are in the page cache).
   std::vector<uint8_t> buf(4096);
   ASSERT_OK(e.ReadNoWait(2 * kChunk + 8192, buf));
-  EXPECT_TRUE(std::equal(buf.begin(), buf.end(),
-                         image_.begin() + 2 * kChunk + 8192));
+  EXPECT_TRUE(
+      std::equal(buf.begin(), buf.end(), image_.begin() + 2 * kChunk + 8192));
 }
 
 // Issue 12: a name means one revision while any connection holds it. A

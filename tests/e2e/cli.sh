@@ -43,6 +43,9 @@ second=$("$BACKY" find)
 [ "$("$BACKY" find -r "$first")" = "$first" ] || fail "find by id"
 [ "$("$BACKY" find -r latest)" = "$second" ] || fail "find latest"
 "$BACKY" status | grep -q "2 revisions" || fail "status totals"
+# Size is the image's size, Written what the backup stored (2.x's Size).
+"$BACKY" status | head -1 | grep -q "Size *Written" || fail "status has no Written column"
+"$BACKY" status | grep -q "^Size: the image's size; Written:" || fail "status footer names no columns"
 "$BACKY" status | grep "$first" | grep -q "daily" || fail "status tags"
 "$BACKY" forget -r daily | grep -q "$first" || fail "forget output"
 [ "$("$BACKY" find -r 0)" = "$second" ] || fail "after forget"

@@ -101,7 +101,9 @@ tracer=$!
 # Killing strace would leave the scheduler running: kill its child.
 CLEANUPS+=("pkill -KILL -P $tracer; kill -KILL $tracer 2>/dev/null")
 wait_for 30 "grep -q '^READY=1' $NOTIFY_LOG" || fail "no READY=1: $(cat "$T/daemon.out")"
-grep -q 'scheduler started' "$T/daemon.out" || fail "READY=1 before the start: $(cat "$T/daemon.out")"
+# Outside the journal and without -l, the daemon logs to BASE/scheduler.log.
+grep -q 'scheduler started' "$BASE/scheduler.log" ||
+  fail "READY=1 before the start: $(cat "$T/daemon.out" "$BASE/scheduler.log")"
 grep -q '^READY=1 STATUS=2 jobs' "$NOTIFY_LOG" || fail "READY=1 without the jobs: $(cat "$NOTIFY_LOG")"
 spid=$(awk '$1 == "pid:" { print $2 }' "$BASE/status")
 [ -n "$spid" ] && kill -0 "$spid" || fail "no scheduler pid in the status file"

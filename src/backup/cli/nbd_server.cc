@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <optional>
 
 #include "backup/cli/command.h"
+#include "backup/export_authz.h"
 #include "backup/revision_export.h"
 #include "nbd/server.h"
 
@@ -181,6 +183,16 @@ class NbdServerCommand final : public Command {
     app->add_option("--socket-group", options_.socket_group,
                     "Group of the --socket file (e.g. with --socket-mode "
                     "0660)");
+    app->add_option("--authz", authz_file_,
+                    "YAML FILE: which jobs each TLS identity may read "
+                    "(identity: [job, ...] or \"*\"); others see nothing")
+        // An empty name must not quietly mean "no --authz": everyone.
+        ->check(CLI::Validator(
+            [](std::string& v) {
+              return v.empty() ? std::string("empty, give a FILE")
+                               : std::string();
+            },
+            "FILE"));
   }
   Status Run(const GlobalOptions& global) override {
     RaiseOpenFileLimit();
@@ -200,6 +212,14 @@ class NbdServerCommand final : public Command {
     options_.on_connection_end = [](const nbd::ConnectionRecord& r) {
       spdlog::info("{}", nbd::DescribeConnection(r));
     };
+    std::optional<ExportAuthz> authz;
+    if (!authz_file_.empty()) {
+      Status s = CheckAuthzUsable();
+      if (!s.ok()) return s;
+      auto loaded = ExportAuthz::Load(authz_file_);
+      if (!loaded.ok()) return loaded.status();
+      authz = std::move(*loaded);
+    }
     auto disk_cache = ParseSize(disk_cache_size_);
     if (!disk_cache.ok()) return disk_cache.status();
     std::shared_ptr<BlockFile> block_file;
@@ -219,9 +239,24 @@ class NbdServerCommand final : public Command {
         spdlog::warn("nbd-server: no disk cache: {}", f.status().ToString());
       }
     }
-    auto provider = RepositoryExports::Open(global.backupdir, *cache,
-                                            std::move(block_file));
-    if (!provider.ok()) return provider.status();
+    auto repos = RepositoryExports::Open(global.backupdir, *cache,
+                                         std::move(block_file));
+    if (!repos.ok()) return repos.status();
+    // Names are JOB/SPEC only in a directory of repositories; one
+    // repository has no jobs to grant.
+    if (authz && (*repos)->single_repository()) {
+      return Status::InvalidArgument(
+          "--authz grants jobs, but BACKUPDIR is a single repository (give "
+          "the directory of repositories)",
+          global.backupdir);
+    }
+    std::unique_ptr<nbd::ExportProvider> provider = std::move(*repos);
+    if (authz) {
+      spdlog::info("nbd-server: --authz {}: {} TLS identities", authz_file_,
+                   authz->identity_count());
+      provider = std::make_unique<AuthorizedExports>(std::move(provider),
+                                                     std::move(*authz));
+    }
     options_.idle_timeout = std::chrono::seconds(idle_timeout_);
     options_.on_ready = [this] {
       if (std::getenv("LISTEN_FDS")) {
@@ -235,12 +270,32 @@ class NbdServerCommand final : public Command {
                      options_.port);
       }
     };
-    return nbd::RunServer(options_, **provider);
+    return nbd::RunServer(options_, *provider);
   }
 
  private:
+  // --authz decides by TLS identity: refused where no client could have
+  // one, rather than starting a server on which nobody sees anything.
+  Status CheckAuthzUsable() const {
+    const nbd::TlsOptions& tls = options_.tls;
+    const bool credentials =
+        !tls.certificates_dir.empty() || !tls.psk_file.empty();
+    if (tls.mode == nbd::TlsMode::kOff || !credentials) {
+      return Status::InvalidArgument(
+          "--authz needs TLS: clients are told apart by their TLS identity "
+          "(give --tls-psk, or --tls-certificates with --tls-verify-peer)");
+    }
+    if (tls.psk_file.empty() && !tls.verify_peer) {
+      return Status::InvalidArgument(
+          "--authz needs TLS identities: x509 certificates give none "
+          "without --tls-verify-peer (add it, or give --tls-psk)");
+    }
+    return Status::OK();
+  }
+
   nbd::ServerOptions options_;
-  std::string tls_mode_;  // empty: the default (see nbd::TlsOptions)
+  std::string tls_mode_;    // empty: the default (see nbd::TlsOptions)
+  std::string authz_file_;  // --authz; empty: every client sees everything
   std::string socket_mode_ = "0600";
   std::string cache_size_ = "256M";
   std::string disk_cache_size_ = "4G";

@@ -42,16 +42,19 @@ class StatusCommand final : public Command {
       if (!s.ok()) return s;
       return DamagedError(damaged);
     }
-    std::printf("%-19s  %-22s  %9s  %8s  %-10s  %s\n", "Date (UTC)", "ID",
-                "Size", "Duration", "Trust", "Tags");
+    // Size is the image's size; Written what the backup stored (new
+    // chunks, compressed): the figure backy 2.x showed as "Size".
+    std::printf("%-19s  %-22s  %9s  %9s  %8s  %-10s  %s\n", "Date (UTC)", "ID",
+                "Size", "Written", "Duration", "Trust", "Tags");
     uint64_t written = 0;
     double duration = 0;
     for (const auto& r : revs) {
       std::string date = store::FormatTimestamp(r.timestamp_us).substr(0, 19);
       date[10] = ' ';
       std::printf(
-          "%-19s  %-22s  %9s  %8s  %-10s  %s\n", date.c_str(), r.id.c_str(),
-          FormatBytes(r.size).c_str(),
+          "%-19s  %-22s  %9s  %9s  %8s  %-10s  %s\n", date.c_str(),
+          r.id.c_str(), FormatBytes(r.size).c_str(),
+          FormatBytes(r.stats.bytes_written).c_str(),
           store::FormatDuration(r.stats.duration, store::DurationFormat::kClock)
               .c_str(),
           store::TrustName(r.trust).c_str(),
@@ -71,7 +74,9 @@ class StatusCommand final : public Command {
       std::printf("; %zu damaged revisions (skipped by every command)",
                   damaged.size());
     }
-    std::printf("\n");
+    std::printf(
+        "\nSize: the image's size; Written: what its backup stored (backy "
+        "2.x's Size)\n");
     return DamagedError(damaged);
   }
 
