@@ -22,6 +22,7 @@ expect_usage() {
 log "nbd-server sizes and counts"
 for v in -1 +1 " 1" 1x 2T 99999999999G 18446744073709551617 ""; do
   expect_usage "--cache-size" --cache-size "$v"
+  expect_usage "--disk-cache-size" --disk-cache-size "$v"
 done
 expect_usage "--threads" --threads 0
 expect_usage "--max-connections" --max-connections 0

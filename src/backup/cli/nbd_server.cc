@@ -62,6 +62,16 @@ Result<uint64_t> ParseSize(const std::string& s) {
   return v << shift;
 }
 
+// A CLI11 check of a SIZE option, with ParseSize's message.
+CLI::Validator SizeValidator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        auto size = ParseSize(v);
+        return size.ok() ? std::string() : size.status().Message();
+      },
+      "SIZE");
+}
+
 // "0660" -> 0660: octal digits only, at most 0777.
 Result<uint32_t> ParseMode(const std::string& s) {
   uint32_t v = 0;
@@ -125,23 +135,13 @@ class NbdServerCommand final : public Command {
                     "Decompressed chunk blocks kept in memory (e.g. 256M, 1G; "
                     "0 to 1T)")
         ->capture_default_str()
-        ->check(CLI::Validator(
-            [](std::string& v) {
-              auto size = ParseSize(v);
-              return size.ok() ? std::string() : size.status().Message();
-            },
-            "SIZE"));
+        ->check(SizeValidator());
     app->add_option("--disk-cache-size", disk_cache_size_,
                     "Decompressed chunk blocks kept beyond --cache-size in "
                     "an unnamed file, served from the page cache (0: none; "
                     "up to 1T)")
         ->capture_default_str()
-        ->check(CLI::Validator(
-            [](std::string& v) {
-              auto size = ParseSize(v);
-              return size.ok() ? std::string() : size.status().Message();
-            },
-            "SIZE"));
+        ->check(SizeValidator());
     app->add_option("--disk-cache-dir", disk_cache_dir_,
                     "Directory of the --disk-cache-size file (default: "
                     "$TMPDIR, else /var/tmp)");
