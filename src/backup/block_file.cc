@@ -38,16 +38,10 @@ Result<std::unique_ptr<BlockFile>> BlockFile::Create(const std::string& dir,
                                    std::to_string(kShards * kSlotSize >> 20) +
                                    " MiB");
   }
-  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT)) {
-    // No O_TMPFILE here: a private name, unlinked at once.
-    std::string path = dir + "/.backy-blocks-XXXXXX";
-    fd = ::mkostemp(path.data(), O_CLOEXEC);
-    if (fd >= 0) ::unlink(path.c_str());
-  }
-  if (fd < 0) return Status::FromErrno(errno, "create a block file in", dir);
+  auto fd = OpenUnnamedFile(dir, "create a block file in");
+  if (!fd.ok()) return fd.status();
   return std::unique_ptr<BlockFile>(new BlockFile(
-      store::UniqueFd(fd),
+      store::UniqueFd(*fd),
       static_cast<uint32_t>(std::min<uint64_t>(slots, UINT32_MAX / kShards))));
 }
 
@@ -59,7 +53,7 @@ BlockFile::BlockFile(store::UniqueFd fd, uint32_t slot_count)
 size_t BlockFile::blocks() const {
   size_t n = 0;
   for (auto& s : shards_) {
-    std::lock_guard<std::mutex> l(const_cast<std::mutex&>(s.mu));
+    std::lock_guard<std::mutex> l(s.mu);
     n += s.map.size();
   }
   return n;

@@ -93,7 +93,7 @@ class BlockFile {
     std::vector<uint64_t> hashes;  // per kPageSize of key.size
   };
   struct Shard {
-    std::mutex mu;
+    mutable std::mutex mu;
     std::vector<Slot> slots;
     std::unordered_map<Key, uint32_t, KeyHash> map;  // key -> slot index
     uint32_t hand = 0;                               // the clock's hand
@@ -101,7 +101,6 @@ class BlockFile {
   static constexpr size_t kShards = 16;
 
   BlockFile(store::UniqueFd fd, uint32_t slot_count);
-  Shard& ShardFor(const Key& k) { return shards_[KeyHash()(k) % kShards]; }
   uint64_t SlotOffset(size_t shard, uint32_t slot) const {
     return (uint64_t{slot} * kShards + shard) * kSlotSize;
   }

@@ -10,21 +10,14 @@
 #include <cstring>
 #include <mutex>
 
+#include "store/file_io.h"
+
 namespace backy::nbd {
-
-namespace {
-
-std::string DefaultTempDir() {
-  const char* t = std::getenv("TMPDIR");
-  return (t != nullptr && *t != '\0') ? t : "/var/tmp";
-}
-
-}  // namespace
 
 CowExport::CowExport(std::shared_ptr<Export> base, std::string temp_dir)
     : base_(std::move(base)),
       size_(base_->Size()),
-      temp_dir_(temp_dir.empty() ? DefaultTempDir() : std::move(temp_dir)) {
+      temp_dir_(temp_dir.empty() ? TempDirectory() : std::move(temp_dir)) {
   const uint64_t blocks = (size_ + kBlock - 1) / kBlock;
   pages_.resize((blocks + kPageBlocks - 1) / kPageBlocks);
 }
@@ -69,18 +62,9 @@ uint64_t CowExport::RunLength(uint64_t block, uint64_t max_blocks) const {
 
 Status CowExport::EnsureFile() {
   if (fd_ >= 0) return Status::OK();
-  int fd = ::open(temp_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    // O_TMPFILE is not supported everywhere: fall back to mkstemp + unlink.
-    std::string path = temp_dir_ + "/backy-cow-XXXXXX";
-    fd = ::mkostemp(path.data(), O_CLOEXEC);
-    if (fd < 0) {
-      return Status::FromErrno(errno, "creating copy-on-write overlay",
-                               temp_dir_);
-    }
-    ::unlink(path.c_str());
-  }
-  fd_ = fd;
+  auto fd = OpenUnnamedFile(temp_dir_, "creating copy-on-write overlay");
+  if (!fd.ok()) return fd.status();
+  fd_ = *fd;
   return Status::OK();
 }
 

@@ -1,9 +1,11 @@
 #include "store/file_io.h"
 
+#include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 namespace backy {
 
@@ -58,6 +60,23 @@ Status PReadAll(int fd, std::span<uint8_t> data, uint64_t offset,
     done += static_cast<size_t>(n);
   }
   return Status::OK();
+}
+
+std::string TempDirectory() {
+  const char* t = std::getenv("TMPDIR");
+  return (t != nullptr && *t != '\0') ? t : "/var/tmp";
+}
+
+Result<int> OpenUnnamedFile(const std::string& dir, const std::string& what) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    // O_TMPFILE is not supported everywhere: a private name, unlinked.
+    std::string path = dir + "/.backy-scratch-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, what, dir);
+    ::unlink(path.c_str());
+  }
+  return fd;
 }
 
 }  // namespace backy

@@ -12,6 +12,7 @@
 #include "backup/export_authz.h"
 #include "backup/revision_export.h"
 #include "nbd/server.h"
+#include "store/file_io.h"
 
 namespace backy::backup::cli {
 namespace {
@@ -224,12 +225,9 @@ class NbdServerCommand final : public Command {
     if (!disk_cache.ok()) return disk_cache.status();
     std::shared_ptr<BlockFile> block_file;
     if (*disk_cache > 0) {
-      std::string dir = disk_cache_dir_;
-      if (dir.empty()) {
-        const char* t = std::getenv("TMPDIR");
-        dir = (t != nullptr && *t != '\0') ? t : "/var/tmp";
-      }
-      auto f = BlockFile::Create(dir, *disk_cache);
+      auto f = BlockFile::Create(
+          disk_cache_dir_.empty() ? TempDirectory() : disk_cache_dir_,
+          *disk_cache);
       if (f.ok()) {
         block_file = std::move(*f);
       } else if (!disk_cache_dir_.empty()) {
