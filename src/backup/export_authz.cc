@@ -10,6 +10,8 @@
 
 #include <cerrno>
 
+#include "backup/revision_export.h"
+#include "backup/scheduler/config.h"
 #include "store/fs_util.h"
 
 namespace backy::backup {
@@ -35,12 +37,7 @@ std::string Quote(std::string_view t) {
 // The scheduler's rule for job names (its config refuses the others), which
 // are also the repository directories' names.
 bool IsJobName(std::string_view name) {
-  return !name.empty() && name.size() <= NAME_MAX && name[0] != '.' &&
-         name[0] != '-' &&
-         name.find_first_not_of(
-             "abcdefghijklmnopqrstuvwxyz"
-             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-             std::string_view::npos;
+  return scheduler::IsJobNameSpelling(name) && name.size() <= NAME_MAX;
 }
 
 bool HasControlCharacter(std::string_view s) {
@@ -55,15 +52,6 @@ bool HasControlCharacter(std::string_view s) {
 // would be called if the inner provider ever took bare names).
 std::string_view JobOf(std::string_view name) {
   return name.substr(0, name.find('/'));
-}
-
-// What RepositoryExports answers for a job it does not have: a client that
-// may not see `name`'s job gets exactly this, so that it cannot tell the
-// two apart. (tests/backup/export_authz_test.cc holds both to the same
-// text.)
-Status NoSuchJob(std::string_view name) {
-  return Status::NotFound("no such job '" + std::string(JobOf(name)) + "'",
-                          name);
 }
 
 // Reads `path` whole, with the checks of ExportAuthz::Load().
@@ -273,7 +261,7 @@ Result<std::shared_ptr<nbd::Export>> AuthorizedExports::OpenExport(
                  client.identity.empty() ? "no TLS identity"
                                          : "TLS " + Quote(client.identity),
                  Quote(name));
-    return NoSuchJob(name);
+    return RepositoryExports::UnknownJob(name);
   }
   auto exp = inner_->OpenExport(name, client);
   if (!exp.ok()) return exp;
@@ -283,7 +271,8 @@ Result<std::shared_ptr<nbd::Export>> AuthorizedExports::OpenExport(
   const std::string canonical = (*exp)->CanonicalName();
   const std::string_view job =
       JobOf(canonical.empty() ? name : std::string_view(canonical));
-  if (!authz_.MaySee(client.identity, job)) return NoSuchJob(name);
+  if (!authz_.MaySee(client.identity, job))
+    return RepositoryExports::UnknownJob(name);
   return exp;
 }
 

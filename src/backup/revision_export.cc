@@ -329,6 +329,12 @@ Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports(
   return out;
 }
 
+Status RepositoryExports::UnknownJob(std::string_view name) {
+  const std::string_view job = name.substr(0, name.find('/'));
+  return Status::NotFound("no such job '" + std::string(job) + "'",
+                          std::string(name));
+}
+
 Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
     std::string_view name, const nbd::Client& /*client*/) {
   std::string job, spec(name);
@@ -344,7 +350,7 @@ Result<std::shared_ptr<nbd::Export>> RepositoryExports::OpenExport(
   if (spec.empty()) spec = "last";
   auto it = repos_.find(job);
   if (it == repos_.end()) {
-    return Status::NotFound("no such job '" + job + "'", std::string(name));
+    return UnknownJob(name);
   }
   std::lock_guard<std::mutex> l(mu_);
   auto exp = OpenRevision(job, it->second, spec, name);

@@ -124,6 +124,11 @@ class RepositoryExports final : public nbd::ExportProvider {
   Result<std::shared_ptr<nbd::Export>> OpenExport(
       std::string_view name, const nbd::Client& client) override;
 
+  // What OpenExport() answers for JOB/SPEC when there is no job JOB: also
+  // what AuthorizedExports answers for a job a client may not see, so the
+  // two cannot be told apart.
+  static Status UnknownJob(std::string_view name);
+
   // True when BACKUPDIR is one repository (names are SPECs), false for a
   // directory of repositories (names are JOB/SPEC).
   bool single_repository() const { return single_; }

@@ -288,10 +288,7 @@ class Parser {
     if (!js.IsMap()) return Error(js, "'jobs' must be a mapping");
     for (const auto& kv : js) {
       const auto name = kv.first.as<std::string>();
-      if (name.empty() || name[0] == '.' || name[0] == '-' ||
-          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-              std::string::npos) {
+      if (!IsJobNameSpelling(name)) {
         return Error(kv.first, "bad job name " + Quote(name) +
                                    " (letters, digits, '.', '_', '-', not "
                                    "first '.' or '-'; it names the "
@@ -483,6 +480,14 @@ std::string DaemonConfig::MetricsFile() const {
   std::filesystem::path dir = std::filesystem::path(status_file).parent_path();
   if (dir.empty()) dir = ".";
   return (dir / "backy.prom").string();
+}
+
+bool IsJobNameSpelling(std::string_view name) {
+  return !name.empty() && name[0] != '.' && name[0] != '-' &&
+         name.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyz"
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string_view::npos;
 }
 
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/repository.h"
@@ -81,6 +82,11 @@ inline constexpr int64_t kMaxCallbackTimeout = 3600;   // 1h
 // backy.prom is the metrics file next to the default status file).
 inline constexpr const char* kReservedJobNames[] = {
     "status", "scheduler.lock", "scheduler.log", "api.sock", "backy.prom"};
+
+// Spelled as a job name may be (it names the job's repository directory):
+// letters, digits, '.', '_', '-', not starting with '.' or '-'. The config
+// also refuses names longer than NAME_MAX and kReservedJobNames.
+bool IsJobNameSpelling(std::string_view name);
 
 // Parses `text` (the content of `path`). Every error is InvalidArgument
 // with a message "PATH:LINE: what is wrong" (LINE 1-based). A backy 2.4 or
