@@ -99,3 +99,16 @@ serve_nbd() {
   CLEANUPS+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 }
+
+# unit_exposure_below UNIT_FILE MAX: `systemd-analyze security` of the unit
+# file rates it below MAX (fails naming the checks it misses otherwise).
+unit_exposure_below() {
+  local unit=$1 max=$2 name score
+  name=$(basename "$unit")
+  systemd-analyze security --offline=yes "$unit" > "$T/security" 2>&1 || true
+  score=$(sed -n "s/.*Overall exposure level for $name: \([0-9.]*\).*/\1/p" "$T/security")
+  [ -n "$score" ] || fail "no security score for $name: $(tail -5 "$T/security")"
+  awk -v s="$score" -v m="$max" 'BEGIN { exit !(s < m) }' ||
+    fail "$name: exposure $score, not below $max: $(grep '✗' "$T/security")"
+  log "$name: exposure level $score"
+}
