@@ -41,6 +41,11 @@ extern std::atomic<bool> g_cancel;
 // Opens the repository at global.backupdir.
 Result<std::unique_ptr<store::Repository>> OpenRepository(
     const GlobalOptions& global);
+// Opens the repository at `location` (a directory, or rados:POOL[/NS]/NAME)
+// with the global options' Ceph settings: for commands that name a second
+// repository (copy --to).
+Result<std::unique_ptr<store::Repository>> OpenRepositoryAt(
+    const std::string& location, const GlobalOptions& global);
 
 // Reads the revisions and resolves SPEC (see store/spec.h).
 Result<store::Revision> FindRevision(store::Repository& repo,

@@ -45,7 +45,13 @@ std::atomic<bool> g_cancel{false};
 
 Result<std::unique_ptr<store::Repository>> OpenRepository(
     const GlobalOptions& global) {
-  return store::Repository::Open(global.backupdir);
+  return OpenRepositoryAt(global.backupdir, global);
+}
+
+Result<std::unique_ptr<store::Repository>> OpenRepositoryAt(
+    const std::string& location, const GlobalOptions& global) {
+  (void)global;
+  return store::Repository::Open(location);
 }
 
 Result<store::Revision> FindRevision(store::Repository& repo,
