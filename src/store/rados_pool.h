@@ -16,23 +16,11 @@
 #include <string>
 #include <string_view>
 
+#include "store/rados_options.h"
 #include "store/status.h"
 
 namespace backy::store {
 
-// How to reach a cluster: the same options as an RBD source's.
-struct RadosOptions {
-  // Path of a ceph.conf. Empty: $CEPH_CONF, then Ceph's default locations.
-  // $CEPH_ARGS is applied on top in either case.
-  std::string conf_path;
-  std::string client_id;  // "admin" when empty (as in client.admin)
-  std::string keyring;    // empty: whatever the configuration says
-  // client_mount_timeout and rados_mon_op_timeout: how long to wait for
-  // the monitors instead of Ceph's default 300 s.
-  int connect_timeout_s = 30;
-  // rados_osd_op_timeout: a single read or write that takes longer fails.
-  int op_timeout_s = 300;
-};
 
 // The one mapping from a librados error code (negative errno) to a Status:
 // `what` says what failed, `object` names it (pool/namespace/object).
