@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/filename.h"
 #include "store/repository.h"
 
 namespace backy::backup {
@@ -226,7 +227,7 @@ void LogCommandResult(const std::string& path, const std::string& line,
 }  // namespace
 
 std::string RepositoryLogName(const std::string& dir) {
-  return dir + "/backy.log";
+  return store::RepositoryLogFileName(dir);
 }
 
 void SetupLogging(bool verbose, const std::string& logfile) {
@@ -369,8 +370,7 @@ void LogToRepository(const std::string& dir, const std::string& line,
 
 void LogToRepository(const store::Repository& repo, const std::string& line,
                      bool on_stderr) {
-  LogCommandResult(repo.legacy() ? "" : RepositoryLogName(repo.dir()), line,
-                   on_stderr);
+  LogCommandResult(repo.LogFile(), line, on_stderr);
 }
 
 }  // namespace backy::backup

@@ -251,9 +251,8 @@ Result<std::unique_ptr<RestoreSink>> OpenBlockSink(const std::string& target,
 
 bool RevisionRemoved(const store::Repository& repo,
                      const store::Revision& revision) {
-  struct stat st;
-  return ::lstat(repo.MetadataPath(revision).c_str(), &st) != 0 &&
-         errno == ENOENT;
+  auto has = repo.HasRevision(revision);
+  return has.ok() && !*has;
 }
 
 Result<std::unique_ptr<RestoreSink>> OpenSink(const std::string& target,
@@ -332,7 +331,7 @@ Status RunRestore(store::Repository& repo, const store::Revision& revision,
   }
   if (index->image_size() != revision.size) {
     return Status::Corruption("index size differs from revision size",
-                              repo.IndexPath(revision));
+                              repo.IndexName(revision));
   }
   Status s = sink.Open(index->image_size());
   if (!s.ok()) {

@@ -262,7 +262,7 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
   auto add = [&](const std::string& job, const std::string& dir) -> Status {
     auto repo = store::Repository::Open(dir);
     if (!repo.ok()) return repo.status();
-    store::FileLock lock;
+    store::RepositoryLock lock;
     if ((*repo)->legacy()) {
       auto l = (*repo)->LockReader();
       if (!l.ok()) return l.status();
@@ -313,7 +313,7 @@ Result<std::vector<nbd::ExportInfo>> RepositoryExports::ListExports(
     if (!list.ok()) {
       // One repository that cannot be listed hides only its own exports.
       if (single_) return list.status();
-      spdlog::warn("nbd-server: cannot list {}: {}", r.repo->dir(),
+      spdlog::warn("nbd-server: cannot list {}: {}", r.repo->location(),
                    list.status().Message());
       continue;
     }

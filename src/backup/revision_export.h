@@ -136,7 +136,7 @@ class RepositoryExports final : public nbd::ExportProvider {
  private:
   struct Repo {
     std::shared_ptr<store::Repository> repo;
-    store::FileLock lock;                             // a 2.x repository's only
+    store::RepositoryLock lock;                       // a 2.x repository's only
     std::unique_ptr<store::RevisionCache> revisions;  // of *repo
   };
   RepositoryExports() = default;

@@ -28,7 +28,7 @@
 namespace backy::backup {
 
 using store::FileLock;
-using store::Repository;
+using Repository = store::DirectoryRepository;
 using store::Revision;
 using store::RevisionIndex;
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "store/repository.h"
+#include "store/directory_repository.h"
 #include "store/revision.h"
 #include "store/status.h"
 
@@ -67,7 +67,7 @@ struct UpgradePlan {
 // Reads what an upgrade of `repo` would do. Reads only; takes no lock (the
 // caller's). With `measure`, reads each named 2.x chunk file's header for
 // the space figures (one small read per distinct chunk).
-Result<UpgradePlan> PlanUpgrade(store::Repository& repo, bool measure);
+Result<UpgradePlan> PlanUpgrade(store::DirectoryRepository& repo, bool measure);
 
 struct UpgradeOptions {
   unsigned workers = 0;  // 0 = number of CPUs (min 2)

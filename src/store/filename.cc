@@ -57,6 +57,10 @@ std::string PinsDirName(std::string_view dir) {
   return Join(dir, kPinsDirName);
 }
 
+std::string RepositoryLogFileName(std::string_view dir) {
+  return Join(dir, "backy.log");
+}
+
 std::string RevisionFileBaseName(std::string_view id, RevisionFileType type) {
   std::string name(id);
   name += type == RevisionFileType::kMetadata ? kRevisionSuffix : kIndexSuffix;

@@ -45,6 +45,8 @@ std::string ChunksDirName(std::string_view dir);
 std::string QuarantineDirName(std::string_view dir);
 std::string RevisionsDirName(std::string_view dir);
 std::string PinsDirName(std::string_view dir);
+// DIR/backy.log: what each command did to the repository.
+std::string RepositoryLogFileName(std::string_view dir);
 // DIR/revisions/<id>.rev: the revision's metadata (YAML).
 std::string RevisionFileName(std::string_view dir, std::string_view id);
 // DIR/revisions/<id>.index: the revision's index (binary).

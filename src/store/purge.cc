@@ -67,8 +67,6 @@ Result<PurgePlan> PlanPurge(Repository& repo) {
   // until it is repaired or forgotten.
   auto ids = repo.IndexIds();
   if (!ids.ok()) return ids.status();
-  auto pins = ScanPins(repo.dir());
-  if (!pins.ok()) return pins.status();
   std::unordered_set<Digest, DigestHash> used;
   for (const auto& id : *ids) {
     Status s = Mark("revision " + id, repo.LoadIndex(id), &used);
@@ -77,23 +75,21 @@ Result<PurgePlan> PlanPurge(Repository& repo) {
   PurgePlan plan;
   const std::set<std::string> published(ids->begin(), ids->end());
   std::set<std::string> pinned, forgotten;
-  for (const auto& pin : pins->live) {
-    // Read from the link opened by the scan: the pin's reader may let go
-    // meanwhile, the bytes stay readable.
-    const std::string link = PinsDirName(repo.dir()) + "/" +
-                             PinFileBaseName(pin.token, PinFileType::kIndex);
-    const std::string id = pin.revision_id.empty() ? link : pin.revision_id;
+  auto stale = repo.ForEachLivePin([&](const Repository::PinnedIndex& pin,
+                                       const Result<RevisionIndex>& index) {
+    const std::string id = pin.revision_id.empty() ? pin.name : pin.revision_id;
     Status s =
-        Mark("pinned revision " + id + " (" + link + ")",
-             ReadIndexFile(pin.index.get(), pin.index_size, link), &used);
+        Mark("pinned revision " + id + " (" + pin.name + ")", index, &used);
     if (!s.ok()) return s;
     ++plan.pins_live;
     pinned.insert(id);
     if (!published.count(id)) forgotten.insert(id);
-  }
+    return Status::OK();
+  });
+  if (!stale.ok()) return stale.status();
   plan.pinned_revisions = pinned.size();
   plan.pinned_forgotten = forgotten.size();
-  plan.stale_pins = std::move(pins->stale);
+  plan.stale_pins = std::move(*stale);
   Status s = Sweep(repo.chunks(), used, &plan);
   if (!s.ok()) return s;
   return plan;
@@ -114,7 +110,7 @@ Status ExecutePurge(ChunkStore& chunks, const PurgePlan& plan,
 
 Status ExecutePurge(Repository& repo, const PurgePlan& plan, uint64_t* freed) {
   *freed = 0;
-  Status s = RemoveStalePins(repo.dir(), plan.stale_pins);
+  Status s = repo.RemoveStalePins(plan.stale_pins);
   if (!s.ok()) return s;
   return ExecutePurge(repo.chunks(), plan, freed);
 }

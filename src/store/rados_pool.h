@@ -21,7 +21,6 @@
 
 namespace backy::store {
 
-
 // The one mapping from a librados error code (negative errno) to a Status:
 // `what` says what failed, `object` names it (pool/namespace/object).
 Status RadosError(int r, std::string_view what, std::string_view object);
@@ -35,9 +34,9 @@ class RadosPool {
   // Connects as `options` say and opens `pool`, set to `ns` (empty: the
   // pool's default namespace). NotFound for a missing pool, IOError naming
   // the monitors for an unreachable cluster or a refused key.
-  static Result<std::shared_ptr<RadosPool>> Connect(
-      const RadosOptions& options, const std::string& pool,
-      const std::string& ns = {});
+  static Result<std::shared_ptr<RadosPool>> Connect(const RadosOptions& options,
+                                                    const std::string& pool,
+                                                    const std::string& ns = {});
 
   rados_t cluster() const { return cluster_; }
   rados_ioctx_t io() const { return io_; }

@@ -1,52 +1,19 @@
 #include "store/repository.h"
 
-#include <dirent.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <filesystem>
-#include <thread>
+#include <cctype>
 
+#include "store/directory_repository.h"
 #include "store/duration.h"
-#include "store/file_chunk_store.h"
-#include "store/filename.h"
-#include "store/legacy_chunk_store.h"
-#include "store/legacy_repository.h"
-#include "store/test_point.h"
+#include "store/fs_util.h"
+#if BACKY_WITH_RADOS
+#include "store/rados_repository.h"
+#endif
 
 namespace backy::store {
-
-namespace {
-
-// Caps on what is read of a YAML file: far above what backy writes (a
-// .rev is under 1 KiB), so only a damaged or hostile file hits them.
-constexpr uint64_t kMaxConfigFileSize = 1 << 20;
-constexpr uint64_t kMaxRevisionFileSize = 1 << 20;
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-// The ids of the revision files of `type` in `dir` (revisions/).
-Result<std::vector<std::string>> ListRevisionFiles(const std::string& dir,
-                                                   RevisionFileType type) {
-  auto names = ListDirectory(dir);
-  if (!names.ok()) return names.status();
-  std::vector<std::string> out;
-  for (const auto& name : *names) {
-    auto file = ParseRevisionFileName(name);
-    if (file && file->type == type) out.push_back(std::move(file->id));
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string RepositoryConfig::ToYaml() const {
   YAML::Emitter e;
@@ -178,18 +145,126 @@ Result<RepositoryConfig> RepositoryConfig::FromYaml(const std::string& text,
   }
 }
 
-Repository::Repository(std::string dir, RepositoryConfig config)
-    : dir_(std::move(dir)), config_(std::move(config)) {
-  chunks_ = std::make_unique<FileChunkStore>(ChunksDirName(dir_), tmp_dir(),
-                                             QuarantineDirName(dir_),
-                                             config_.compression);
-  if (config_.legacy) {
-    legacy_chunks_ = std::make_unique<LegacyChunkStore>(ChunksDirName(dir_));
+Result<RepositoryLocation> RepositoryLocation::Parse(
+    std::string_view location) {
+  RepositoryLocation l;
+  if (!IsRados(location)) {
+    if (location.empty()) {
+      return Status::InvalidArgument("empty repository location");
+    }
+    l.path = std::string(location);
+    return l;
   }
+  l.kind = Kind::kRados;
+  const std::string_view spec = location.substr(6);
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (true) {
+    size_t slash = spec.find('/', pos);
+    parts.emplace_back(spec.substr(pos, slash == std::string_view::npos
+                                            ? std::string_view::npos
+                                            : slash - pos));
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  const auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument(
+        std::string(why) +
+            " (expected rados:POOL/NAME or rados:POOL/NAMESPACE/NAME)",
+        location);
+  };
+  if (parts.size() < 2 || parts.size() > 3) return bad("bad RADOS location");
+  for (const auto& p : parts) {
+    if (p.empty()) return bad("empty part in RADOS location");
+  }
+  l.pool = parts[0];
+  if (parts.size() == 3) l.ns = parts[1];
+  l.name = parts.back();
+  // The name prefixes every object of the repository (NAME/head,
+  // NAME/chunk/...): no slash, nothing a shell or a log would mangle.
+  const bool name_ok = l.name != "." && l.name != ".." &&
+                       std::all_of(l.name.begin(), l.name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) ||
+                                c == '_' || c == '-' || c == '.';
+                       });
+  if (!name_ok) {
+    return bad("repository name '" + l.name +
+               "' must be letters, digits, '_', '-' and '.'");
+  }
+  return l;
 }
 
-ChunkStore& Repository::ChunksOf(const Revision& revision) {
-  return revision.legacy && legacy_chunks_ ? *legacy_chunks_ : *chunks_;
+bool RepositoryLocation::IsRados(std::string_view location) {
+  return location.substr(0, 6) == "rados:";
+}
+
+std::string RepositoryLocation::ToString() const {
+  if (kind == Kind::kDirectory) return path;
+  return "rados:" + pool + "/" + (ns.empty() ? "" : ns + "/") + name;
+}
+
+#if !BACKY_WITH_RADOS
+namespace {
+Status NoRados(const std::string& location) {
+  return Status::NotSupported(
+      "this backy was built without RADOS support (BACKY_WITH_RBD=OFF)",
+      location);
+}
+}  // namespace
+#endif
+
+Repository::Repository(std::string location, RepositoryConfig config)
+    : location_(std::move(location)), config_(std::move(config)) {}
+
+Status Repository::Init(const std::string& location,
+                        const RepositoryConfig& config,
+                        const RepositoryOptions& options) {
+  auto l = RepositoryLocation::Parse(location);
+  if (!l.ok()) return l.status();
+  if (l->kind == RepositoryLocation::Kind::kRados) {
+#if BACKY_WITH_RADOS
+    return RadosRepository::Init(*l, config, options.rados);
+#else
+    (void)options;
+    return NoRados(location);
+#endif
+  }
+  return DirectoryRepository::Init(location, config);
+}
+
+Status Repository::WriteConfig(const std::string& location,
+                               const RepositoryConfig& config,
+                               const RepositoryOptions& options) {
+  auto l = RepositoryLocation::Parse(location);
+  if (!l.ok()) return l.status();
+  if (l->kind == RepositoryLocation::Kind::kRados) {
+#if BACKY_WITH_RADOS
+    return RadosRepository::WriteConfig(*l, config, options.rados);
+#else
+    (void)options;
+    return NoRados(location);
+#endif
+  }
+  return DirectoryRepository::WriteConfig(location, config);
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(
+    const std::string& location, const RepositoryOptions& options) {
+  auto l = RepositoryLocation::Parse(location);
+  if (!l.ok()) return l.status();
+  if (l->kind == RepositoryLocation::Kind::kRados) {
+#if BACKY_WITH_RADOS
+    auto r = RadosRepository::Open(*l, options.rados);
+    if (!r.ok()) return r.status();
+    return std::unique_ptr<Repository>(std::move(*r));
+#else
+    (void)options;
+    return NoRados(location);
+#endif
+  }
+  auto r = DirectoryRepository::Open(location);
+  if (!r.ok()) return r.status();
+  return std::unique_ptr<Repository>(std::move(*r));
 }
 
 Status Repository::RequireCurrentFormat(std::string_view what) const {
@@ -198,7 +273,7 @@ Status Repository::RequireCurrentFormat(std::string_view what) const {
       "this is a backy 2.x repository; run 'backy "
       "upgrade' before " +
           std::string(what),
-      dir_);
+      location_);
 }
 
 std::string Repository::SourceName() const {
@@ -218,126 +293,6 @@ std::string Repository::SourceNameOf(
   return type;
 }
 
-Status Repository::Init(const std::string& dir,
-                        const RepositoryConfig& config) {
-  if (Exists(ConfigFileName(dir))) {
-    return Status::InvalidArgument("already a repository", dir);
-  }
-  for (const std::string& sub :
-       {dir, ChunksDirName(dir), RevisionsDirName(dir), TmpDirName(dir)}) {
-    Status s = MakeDirs(sub);
-    if (!s.ok()) return s;
-  }
-  // An existing directory becomes private too: it will hold disk images.
-  if (::chmod(dir.c_str(), kPrivateDirMode) != 0) {
-    return Status::FromErrno(errno, "chmod", dir);
-  }
-  Status s = SyncDir(dir);
-  if (!s.ok()) return s;
-  return WriteConfig(dir, config);
-}
-
-Status Repository::WriteConfig(const std::string& dir,
-                               const RepositoryConfig& config) {
-  return WriteFileAtomic(ConfigFileName(dir), config.ToYaml(), TmpDirName(dir));
-}
-
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
-    return Status::NotFound("not a backy repository (not a directory)", dir);
-  }
-  std::string text;
-  const std::string path = ConfigFileName(dir);
-  Status s = ReadWholeFile(path, &text, kMaxConfigFileSize);
-  if (s.IsNotFound()) {
-    return Status::NotFound(
-        "not a backy repository (no config; run 'backy init' first)", dir);
-  }
-  if (!s.ok()) return s;
-  auto config = RepositoryConfig::FromYaml(text, path);
-  if (!config.ok()) return config.status();
-  // A 2.x repository is read as it is (revisions/ and tmp/ appear only
-  // once `upgrade` starts); opening it writes nothing.
-  for (const std::string& sub :
-       config->legacy
-           ? std::vector<std::string>{ChunksDirName(dir)}
-           : std::vector<std::string>{ChunksDirName(dir), RevisionsDirName(dir),
-                                      TmpDirName(dir)}) {
-    if (!Exists(sub)) {
-      return Status::Corruption("repository directory is missing", sub);
-    }
-  }
-  return std::unique_ptr<Repository>(new Repository(dir, std::move(*config)));
-}
-
-std::string Repository::RevisionPath(const std::string& id) const {
-  return RevisionFileName(dir_, id);
-}
-
-std::string Repository::IndexPath(const std::string& id) const {
-  return IndexFileName(dir_, id);
-}
-
-std::string Repository::MetadataPath(const Revision& revision) const {
-  return revision.legacy ? LegacyRevisionFileName(dir_, revision.id)
-                         : RevisionPath(revision.id);
-}
-
-std::string Repository::IndexPath(const Revision& revision) const {
-  return revision.legacy ? LegacyMappingFileName(dir_, revision.id)
-                         : IndexPath(revision.id);
-}
-
-Result<Repository::RevisionList> Repository::ScanRevisions() const {
-  auto ids =
-      ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kMetadata);
-  if (!ids.ok() && legacy() && !Exists(RevisionsDirName(dir_))) {
-    ids = std::vector<std::string>{};  // 2.x, not being upgraded
-  }
-  if (!ids.ok()) return ids.status();
-  std::sort(ids->begin(), ids->end());
-  RevisionList list;
-  for (const auto& id : *ids) {
-    std::string text;
-    const std::string path = RevisionPath(id);
-    Status s = ReadWholeFile(path, &text, kMaxRevisionFileSize);
-    if (s.IsNotFound()) continue;  // forgotten meanwhile
-    if (!s.ok()) {
-      list.damaged.push_back({id, s});
-      continue;
-    }
-    auto rev = Revision::FromYaml(text, path);
-    if (!rev.ok()) {
-      list.damaged.push_back({id, rev.status()});
-      continue;
-    }
-    if (rev->id != id) {
-      list.damaged.push_back(
-          {id, Status::Corruption(
-                   "revision id '" + rev->id + "' does not match its file name",
-                   path)});
-      continue;
-    }
-    list.healthy.push_back(std::move(*rev));
-  }
-  if (legacy()) {
-    // 2.x revisions, but not those `upgrade` has already converted: the
-    // converted form is the one in use from its publication on.
-    auto old = ScanLegacyRevisions(dir_, SourceName());
-    if (!old.ok()) return old.status();
-    std::set<std::string> converted(ids->begin(), ids->end());
-    for (auto& r : old->complete) {
-      if (!converted.count(r.id)) list.healthy.push_back(std::move(r));
-    }
-    for (auto& d : old->damaged) {
-      if (!converted.count(d.id)) list.damaged.push_back(std::move(d));
-    }
-  }
-  std::sort(list.healthy.begin(), list.healthy.end(), IsOlder);
-  return list;
-}
-
 Result<std::vector<Revision>> Repository::Revisions() const {
   auto list = ScanRevisions();
   if (!list.ok()) return list.status();
@@ -349,24 +304,6 @@ Result<std::vector<Revision>> Repository::Revisions() const {
     }
   }
   return std::move(list->healthy);
-}
-
-std::vector<std::string> Repository::RevisionDirectories() const {
-  std::vector<std::string> dirs{RevisionsDirName(dir_)};
-  if (legacy()) dirs.push_back(dir_);
-  return dirs;
-}
-
-Result<std::vector<std::string>> Repository::IndexIds() const {
-  if (legacy() && !Exists(RevisionsDirName(dir_))) {
-    return std::vector<std::string>{};
-  }
-  return ListRevisionFiles(RevisionsDirName(dir_), RevisionFileType::kIndex);
-}
-
-Result<RevisionIndex> Repository::LoadIndex(const Revision& revision) const {
-  if (revision.legacy) return LoadLegacyIndex(dir_, revision.id);
-  return LoadIndex(revision.id);
 }
 
 Result<RevisionIndex> ReadIndexFile(int fd, uint64_t file_size,
@@ -389,137 +326,6 @@ Result<RevisionIndex> ReadIndexFile(int fd, uint64_t file_size,
                kIndexHeaderSize, path);
   if (!s.ok()) return s;
   return RevisionIndex::Decode(bytes, path);
-}
-
-Result<RevisionIndex> Repository::LoadIndex(const std::string& id) const {
-  const std::string path = IndexPath(id);
-  struct stat st;
-  auto fd = OpenRegularFile(path, &st);
-  if (fd.status().IsNotFound()) {
-    return Status::Corruption("index of revision " + id + " is missing", path);
-  }
-  if (!fd.ok()) return fd.status();
-  return ReadIndexFile(fd->get(), static_cast<uint64_t>(st.st_size), path);
-}
-
-Status Repository::Publish(const Revision& revision,
-                           const RevisionIndex& index) {
-  // The index goes first; a revision is visible only once its .rev exists,
-  // and by then its index (and every chunk) is durable.
-  Status s = WriteFileAtomic(IndexPath(revision.id), index.Encode(), tmp_dir(),
-                             /*sync_dir=*/true);
-  if (!s.ok()) return s.WithContext("publishing revision " + revision.id);
-  TestPoint("index");
-  s = WriteFileAtomic(RevisionPath(revision.id), revision.ToYaml(), tmp_dir(),
-                      /*sync_dir=*/true);
-  if (!s.ok()) return s.WithContext("publishing revision " + revision.id);
-  return Status::OK();
-}
-
-Status Repository::UpdateMetadata(const Revision& revision) {
-  if (revision.legacy) return UpdateLegacyMetadata(dir_, revision);
-  if (!Exists(RevisionPath(revision.id))) {
-    return Status::NotFound("no such revision", revision.id);
-  }
-  return WriteFileAtomic(RevisionPath(revision.id), revision.ToYaml(),
-                         tmp_dir());
-}
-
-Status Repository::Forget(const std::string& id) {
-  const std::string rev = RevisionPath(id);
-  if (legacy() && !Exists(rev)) return ForgetLegacyRevision(dir_, id);
-  if (::unlink(rev.c_str()) != 0 &&
-      !(errno == EISDIR && ::rmdir(rev.c_str()) == 0)) {
-    return Status::FromErrno(errno, "remove", rev);
-  }
-  Status s = SyncDir(RevisionsDirName(dir_));
-  if (!s.ok()) return s;
-  const std::string idx = IndexPath(id);
-  if (::unlink(idx.c_str()) != 0 && errno != ENOENT) {
-    return Status::FromErrno(errno, "remove", idx);
-  }
-  return SyncDir(RevisionsDirName(dir_));
-}
-
-Result<Repository::Locks> Repository::LockWriter(std::string_view what) {
-  Locks locks;
-  std::string note =
-      std::string(what) + " (pid " + std::to_string(::getpid()) + ")";
-  // In a 2.x repository, 2.x's own writer lock: a Python backy backing it
-  // up (or our `upgrade`) holds .backup exclusively.
-  auto w = FileLock::Acquire(
-      legacy() ? LegacyBackupLockFileName(dir_) : WriterLockFileName(dir_),
-      // 2.x left .backup empty: no holder note written into it.
-      FileLock::Mode::kExclusive, legacy() ? std::string() : note);
-  if (!w.ok()) return w.status();
-  locks.writer = std::move(*w);
-  auto p = LockReader();
-  if (!p.ok()) return p.status();
-  locks.purge = std::move(*p);
-  return locks;
-}
-
-Result<FileLock> Repository::LockReader() {
-  // In a 2.x repository, .purge as 2.x's readers took it: a Python backy
-  // purge (exclusive) cannot delete chunks under us, nor we read while it
-  // runs.
-  return FileLock::AcquireWaiting(
-      legacy() ? LegacyPurgeLockFileName(dir_) : PurgeLockFileName(dir_),
-      FileLock::Mode::kShared, [&] {
-        if (legacy()) {
-          spdlog::info(
-              "waiting for a backy 2.x purge of {} to finish ({} is locked)",
-              dir_, LegacyPurgeLockFileName(dir_));
-        } else {
-          spdlog::info("waiting for a purge of {} to finish", dir_);
-        }
-      });
-}
-
-Result<RevisionPin> Repository::PinRevision(const Revision& revision,
-                                            std::string_view what) {
-  return RevisionPin::Create(
-      dir_, revision,
-      std::string(what) + " (pid " + std::to_string(::getpid()) + ")");
-}
-
-Result<FileLock> Repository::LockPurge() {
-  Status legacy_status = RequireCurrentFormat("purge");
-  if (!legacy_status.ok()) return legacy_status;
-  // Every writer (backup, forget, expire) holds purge.lock shared for its
-  // whole run, so holding it exclusively means none is running; those
-  // starting meanwhile wait for us, and so do readers about to pin. No
-  // writer lock is needed (and taking one would make a backup that starts
-  // now fail). A reader holds the lock only for the moment it pins: worth
-  // a short wait, a writer is not.
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (true) {
-    auto p =
-        FileLock::Acquire(PurgeLockFileName(dir_), FileLock::Mode::kExclusive);
-    if (!p.status().IsBusy()) return p;
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Status::Busy(
-          "repository is in use by a backup, forget, expire, distrust, "
-          "upgrade or verify; purge later",
-          dir_);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
-Status Repository::RemoveLeftovers() {
-  if (legacy() && !Exists(tmp_dir())) return Status::OK();
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(tmp_dir(), ec)) {
-    std::filesystem::remove(e.path(), ec);
-  }
-  auto indexes = IndexIds();
-  if (!indexes.ok()) return indexes.status();
-  for (const auto& id : *indexes) {
-    if (!Exists(RevisionPath(id))) ::unlink(IndexPath(id).c_str());
-  }
-  return Status::OK();
 }
 
 }  // namespace backy::store

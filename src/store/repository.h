@@ -1,25 +1,21 @@
-// Repository: one backed-up image's directory — its config, its revisions
-// (metadata + index each) and its chunk store. Self-contained on the file
-// system: it can be moved with rsync; no database.
+// Repository: one backed-up image's revisions (metadata + index each), its
+// config and its chunk store, behind one interface with two kinds:
 //
-//   DIR/config                  YAML: format, source, store options
-//   DIR/lock                    flock: the writer lock, held exclusively by
-//                               backup, forget, expire, distrust, and
-//                               verify while it updates revisions
-//   DIR/purge.lock              flock: shared by writers for their run
-//                               and by readers while they pin a revision,
-//                               exclusive by purge
-//   DIR/pins/<token>.pin|.index revisions pinned by readers (restore,
-//                               verify, nbd-server): store/revision_pin.h
-//   DIR/revisions/<id>.rev      revision metadata (YAML), published last
-//   DIR/revisions/<id>.index    revision index (binary)
-//   DIR/chunks/<xx>/<digest>.chunk
-//   DIR/tmp/                    temporary files, same file system
-//   DIR/quarantine/             chunks found damaged
-// Directories are created mode 0700, files 0600: a repository holds whole
-// disk images and is readable by its owner only. The full format is in
-// man/backy-store.5; the names are built in store/filename.h. A Repository
-// object is safe for concurrent reads from several threads; publishing,
+//   DirectoryRepository  a directory, self-contained on the file system
+//                        (movable with rsync, no database): the default
+//                        (store/directory_repository.h)
+//   RadosRepository      objects in a Ceph RADOS pool, shared by several
+//                        backup hosts (store/rados_repository.h)
+//
+// A location names one: a directory path, or rados:POOL[/NAMESPACE]/NAME
+// (RepositoryLocation). Every command works on the interface; what is
+// particular to a directory (its paths, a 2.x repository read in place,
+// `upgrade`) stays in DirectoryRepository. Both formats are specified in
+// man/backy-store.5. Leveldb keeps its storage behind Env; here the
+// boundary is one level up, at the repository, because what must be atomic
+// differs: a rename in a directory, one object write or omap update in RADOS.
+//
+// Thread-safety: safe for concurrent reads from several threads; publishing,
 // updating and forgetting revisions must be done by the holder of the
 // writer lock.
 #pragma once
@@ -35,9 +31,9 @@
 
 #include "store/chunk_format.h"
 #include "store/chunk_store.h"
-#include "store/filename.h"
-#include "store/fs_util.h"
 #include "store/index.h"
+#include "store/rados_options.h"
+#include "store/repository_lock.h"
 #include "store/revision.h"
 #include "store/revision_pin.h"
 #include "store/schedule.h"
@@ -67,35 +63,58 @@ struct RepositoryConfig {
 Result<RevisionIndex> ReadIndexFile(int fd, uint64_t file_size,
                                     const std::string& path);
 
+// Where a repository lives.
+struct RepositoryLocation {
+  enum class Kind { kDirectory, kRados };
+  Kind kind = Kind::kDirectory;
+  std::string path;  // kDirectory
+  std::string pool;  // kRados
+  std::string ns;    // kRados; empty: the pool's default namespace
+  std::string name;  // kRados: the repository's name within pool/namespace
+
+  // "rados:POOL/NAME", "rados:POOL/NAMESPACE/NAME", or anything else as a
+  // directory path. InvalidArgument for a rados: location with empty or
+  // extra parts, or a NAME that is not [A-Za-z0-9_.-]+ (not "." or "..").
+  static Result<RepositoryLocation> Parse(std::string_view location);
+  // True when `location` starts with "rados:".
+  static bool IsRados(std::string_view location);
+  std::string ToString() const;
+};
+
+// What opening a repository may need beyond its location.
+struct RepositoryOptions {
+  RadosOptions rados;  // for rados: locations
+};
+
+class DirectoryRepository;
+
 class Repository {
  public:
-  // Creates a repository in `dir` (created if missing; made mode 0700
-  // if it exists). InvalidArgument when `dir` already holds a repository.
-  static Status Init(const std::string& dir, const RepositoryConfig& config);
+  Repository(const Repository&) = delete;
+  Repository& operator=(const Repository&) = delete;
+  virtual ~Repository() = default;
 
-  // Replaces the config of the repository in `dir` atomically (the
+  // Creates a repository at `location`. InvalidArgument when one exists.
+  static Status Init(const std::string& location,
+                     const RepositoryConfig& config,
+                     const RepositoryOptions& options = {});
+  // Replaces the config of the repository at `location` atomically (the
   // scheduler writes each job's source and schedule this way).
-  static Status WriteConfig(const std::string& dir,
-                            const RepositoryConfig& config);
+  static Status WriteConfig(const std::string& location,
+                            const RepositoryConfig& config,
+                            const RepositoryOptions& options = {});
+  // Opens an existing repository. NotFound when there is none at
+  // `location`; Corruption when its config cannot be used.
+  static Result<std::unique_ptr<Repository>> Open(
+      const std::string& location, const RepositoryOptions& options = {});
 
-  // Opens an existing repository. NotFound when `dir` is not a directory
-  // or has no config; Corruption when the config cannot be used.
-  static Result<std::unique_ptr<Repository>> Open(const std::string& dir);
-
-  const std::string& dir() const { return dir_; }
+  // The location as given: a directory, or rados:POOL[/NS]/NAME.
+  const std::string& location() const { return location_; }
   const RepositoryConfig& config() const { return config_; }
-  // The chunk store of revisions in the current form (all of them, unless
-  // legacy()).
-  ChunkStore& chunks() { return *chunks_; }
-  // A backy 2.x repository, read in place: its revisions are listed with
-  // Revision::legacy, and read through ChunksOf() and LoadIndex(Revision);
-  // while `backy upgrade` runs, converted revisions are listed in their new
-  // form instead. Locks are 2.x's (.backup, .purge). Nothing is written to
-  // it but what distrust, verify and forget change of a 2.x revision.
+  // A backy 2.x repository read in place (only a directory can be one):
+  // its revisions are listed with Revision::legacy, and read through
+  // ChunksOf() and LoadIndex(Revision).
   bool legacy() const { return config_.legacy; }
-  // The store holding the chunks `revision`'s index names: a read-only
-  // LegacyChunkStore for a 2.x revision, chunks() otherwise.
-  ChunkStore& ChunksOf(const Revision& revision);
   // OK, or for a 2.x repository NotSupported naming it and saying to run
   // `backy upgrade` before `what` ("backup", "expire", "purge").
   Status RequireCurrentFormat(std::string_view what) const;
@@ -104,97 +123,120 @@ class Repository {
   // The same for a config's source section.
   static std::string SourceNameOf(
       const std::map<std::string, std::string>& source);
-  std::string tmp_dir() const { return TmpDirName(dir_); }
+  // The directory repository this is, or nullptr (for what only a
+  // directory has: upgrade, its paths).
+  virtual DirectoryRepository* AsDirectory() { return nullptr; }
+
+  // The chunk store of revisions in the current form (all of them, unless
+  // legacy()).
+  virtual ChunkStore& chunks() = 0;
+  // The store holding the chunks `revision`'s index names: a read-only
+  // store of 2.x chunks for a 2.x revision, chunks() otherwise.
+  virtual ChunkStore& ChunksOf(const Revision& revision) {
+    (void)revision;
+    return chunks();
+  }
 
   using DamagedRevision = store::DamagedRevision;
   struct RevisionList {
     std::vector<Revision> healthy;         // oldest first (timestamp, then id)
     std::vector<DamagedRevision> damaged;  // by id
   };
-  // Reads every published revision's metadata. A damaged .rev does not
+  // Reads every published revision's metadata. A damaged one does not
   // fail the scan: it is listed in `damaged`, and the others stay usable.
-  // Fails only when the revisions directory cannot be listed.
-  Result<RevisionList> ScanRevisions() const;
+  // Fails only when the revisions cannot be listed.
+  virtual Result<RevisionList> ScanRevisions() const = 0;
   // The healthy published revisions, oldest first (by timestamp, then
   // id): what every command works on (SPECs, parents of backups, expire).
   // Damaged ones are skipped, each logged once as a warning per
   // Repository object; ScanRevisions() lists them.
   Result<std::vector<Revision>> Revisions() const;
-  // The directories whose entries ScanRevisions() reads: revisions/, and
-  // in a 2.x repository also the repository itself (2.x's .rev files).
-  // Every change to the revision list (publish, forget, a tag or trust
-  // update: all by rename or unlink) changes one of their mtimes, which
-  // is what RevisionCache watches.
-  std::vector<std::string> RevisionDirectories() const;
-  // The ids of every index file in revisions/ — published, damaged or left
-  // over — for purge, which must keep every chunk any of them names.
-  Result<std::vector<std::string>> IndexIds() const;
-  // Reads and checks a revision's index. Corruption naming the file when
-  // it is missing or damaged (see RevisionIndex::Decode); its size is
-  // checked against its header before the slots are read.
-  Result<RevisionIndex> LoadIndex(const std::string& id) const;
-  // The index of `revision` in whichever form it is: for a 2.x revision,
-  // its JSON mapping (LoadLegacyIndex), whose digests name chunks of
-  // ChunksOf(revision).
-  Result<RevisionIndex> LoadIndex(const Revision& revision) const;
+  // True while revision `id` is published (for telling "removed while
+  // being read" from damage).
+  virtual Result<bool> HasRevision(const Revision& revision) const = 0;
+  // The directories whose entries ScanRevisions() reads, for RevisionCache
+  // (store/revision_cache.h), which stats them to know the list is
+  // unchanged. Empty: no such shortcut, the list is read each time.
+  virtual std::vector<std::string> RevisionDirectories() const { return {}; }
+  // The ids of every stored index — published, damaged or left over — for
+  // purge, which must keep every chunk any of them names.
+  virtual Result<std::vector<std::string>> IndexIds() const = 0;
+  // Reads and checks a revision's index. Corruption naming it when it is
+  // missing or damaged; its size is checked against its header before the
+  // slots are read.
+  virtual Result<RevisionIndex> LoadIndex(const std::string& id) const = 0;
+  // The index of `revision` in whichever form it is (a 2.x revision's JSON
+  // mapping names chunks of ChunksOf(revision)).
+  virtual Result<RevisionIndex> LoadIndex(const Revision& revision) const {
+    return LoadIndex(revision.id);
+  }
+  // Names for messages: the config, and `revision`'s index.
+  virtual std::string ConfigName() const = 0;
+  virtual std::string IndexName(const Revision& revision) const = 0;
+  // The repository's own log file (backy.log), or "" when it has none.
+  virtual std::string LogFile() const = 0;
 
-  // Publishes a revision: its index, then its metadata, each atomically.
+  // Publishes a revision: its index, then its metadata, each atomically;
+  // it becomes visible at once and whole, never half.
   // REQUIRES: every chunk the index names is durable (ChunkStore::Sync),
   // and the caller holds the writer lock.
-  // Test point "index" (store/test_point.h): after the index is published.
-  Status Publish(const Revision& revision, const RevisionIndex& index);
+  // Test point "index" (store/test_point.h): after the index is stored.
+  virtual Status Publish(const Revision& revision,
+                         const RevisionIndex& index) = 0;
   // Rewrites the metadata of an existing revision (tags, trust).
-  Status UpdateMetadata(const Revision& revision);
+  virtual Status UpdateMetadata(const Revision& revision) = 0;
   // Removes a revision: metadata first (it disappears at once), then its
   // index. Its chunks stay until the next purge.
-  Status Forget(const std::string& id);
+  virtual Status Forget(const std::string& id) = 0;
 
   // The writer lock (backup, forget, expire, distrust; verify while it
   // updates revisions): exclusive, fails with Busy at once if held. Also
   // takes purge.lock shared, so no purge runs meanwhile.
   // `what` (e.g. "backup") is recorded for the Busy message.
-  struct Locks {
-    FileLock writer;
-    FileLock purge;
-  };
-  Result<Locks> LockWriter(std::string_view what);
-  // purge.lock shared (for a 2.x repository .purge, as 2.x's readers took
-  // it): every holder of the writer lock, through LockWriter, and readers
-  // that read a whole repository (upgrade --dry-run; nbd-server on a 2.x
-  // repository). Waits while a purge runs (purges are short), saying so in
-  // the log. Readers of one revision pin it instead (PinRevision).
-  Result<FileLock> LockReader();
+  using Locks = RepositoryLock;
+  virtual Result<RepositoryLock> LockWriter(std::string_view what) = 0;
+  // purge.lock shared: every holder of the writer lock, through
+  // LockWriter, and readers that read a whole repository. Waits while a
+  // purge runs (purges are short), saying so in the log. Readers of one
+  // revision pin it instead (PinRevision).
+  virtual Result<RepositoryLock> LockReader() = 0;
   // A reader's claim on `revision` (store/revision_pin.h): a purge keeps
   // every chunk its index names, also after the revision is forgotten,
-  // until the pin is released. Takes purge.lock shared only while pinning
-  // (waiting for a running purge). `what` ("restore", "nbd-server") and
-  // the pid are recorded for purge's messages. NotFound when the revision
-  // was removed since it was listed. Safe to call from several threads.
-  Result<RevisionPin> PinRevision(const Revision& revision,
-                                  std::string_view what);
+  // until the pin is released. `what` ("restore", "nbd-server") and the
+  // pid are recorded for purge's messages. NotFound when the revision was
+  // removed since it was listed. Safe to call from several threads.
+  virtual Result<RevisionPin> PinRevision(const Revision& revision,
+                                          std::string_view what) = 0;
   // For purge: purge.lock exclusive, waiting at most a second (readers
   // hold it shared only while they pin). Busy when a backup, forget,
   // expire, distrust, upgrade or verify's update is running.
-  Result<FileLock> LockPurge();
+  virtual Result<RepositoryLock> LockPurge() = 0;
 
-  // Removes leftovers of crashed writers: everything in tmp/ and indexes
-  // without metadata. REQUIRES: the writer lock, or LockPurge().
-  Status RemoveLeftovers();
+  // For purge, REQUIRES: LockPurge() held. Calls `mark` with the index of
+  // every live pin (read through the pin: the very bytes its reader
+  // reads) and what to call it in messages; an index that cannot be read
+  // is passed as its error. Returns the tokens of pins whose reader is
+  // gone, for RemoveStalePins.
+  struct PinnedIndex {
+    std::string revision_id;  // empty when the pin does not say
+    std::string name;         // for messages
+  };
+  virtual Result<std::vector<std::string>> ForEachLivePin(
+      const std::function<Status(const PinnedIndex&,
+                                 const Result<RevisionIndex>&)>& mark) = 0;
+  virtual Status RemoveStalePins(const std::vector<std::string>& tokens) = 0;
 
-  std::string RevisionPath(const std::string& id) const;
-  std::string IndexPath(const std::string& id) const;
-  // The metadata and index files of `revision` in whichever form it is
-  // (for a 2.x revision DIR/<id>.rev and its JSON mapping DIR/<id>).
-  std::string MetadataPath(const Revision& revision) const;
-  std::string IndexPath(const Revision& revision) const;
+  // Removes leftovers of crashed writers: temporary files and indexes
+  // without metadata (but not those a live pin names).
+  // REQUIRES: the writer lock, or LockPurge().
+  virtual Status RemoveLeftovers() = 0;
+
+ protected:
+  Repository(std::string location, RepositoryConfig config);
 
  private:
-  Repository(std::string dir, RepositoryConfig config);
-
-  const std::string dir_;
+  const std::string location_;
   const RepositoryConfig config_;
-  std::unique_ptr<ChunkStore> chunks_;
-  std::unique_ptr<ChunkStore> legacy_chunks_;  // only when legacy()
   mutable std::mutex warned_mu_;
   mutable std::set<std::string> warned_;  // GUARDED_BY(warned_mu_)
 };

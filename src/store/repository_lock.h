@@ -76,7 +76,8 @@ class FileLockPart final : public RepositoryLock::Part {
 }  // namespace internal
 
 inline RepositoryLock::RepositoryLock(FileLock file) {
-  if (file.held()) Add(std::make_unique<internal::FileLockPart>(std::move(file)));
+  if (file.held())
+    Add(std::make_unique<internal::FileLockPart>(std::move(file)));
 }
 
 }  // namespace backy::store

@@ -99,7 +99,8 @@ RevisionPin::RevisionPin(RevisionPin&& o) noexcept
       pin_path_(std::exchange(o.pin_path_, {})),
       link_path_(std::exchange(o.link_path_, {})),
       pin_fd_(std::move(o.pin_fd_)),
-      lock_(std::move(o.lock_)) {}
+      lock_(std::move(o.lock_)),
+      keeper_(std::move(o.keeper_)) {}
 
 RevisionPin& RevisionPin::operator=(RevisionPin&& o) noexcept {
   if (this != &o) {
@@ -111,6 +112,7 @@ RevisionPin& RevisionPin::operator=(RevisionPin&& o) noexcept {
     link_path_ = std::exchange(o.link_path_, {});
     pin_fd_ = std::move(o.pin_fd_);
     lock_ = std::move(o.lock_);
+    keeper_ = std::move(o.keeper_);
   }
   return *this;
 }
@@ -126,6 +128,7 @@ void RevisionPin::Release() {
     ::unlink(pin_path_.c_str());
   }
   lock_ = FileLock();
+  keeper_.reset();
   revision_id_.clear();
   pin_path_.clear();
   link_path_.clear();
@@ -236,6 +239,7 @@ Result<RevisionPin> RevisionPin::Create(const std::string& dir,
 
 Result<RevisionIndex> RevisionPin::LoadIndex() const {
   assert(held());
+  if (keeper_) return keeper_->LoadIndex();
   if (legacy_) return LoadLegacyIndex(dir_, revision_id_);
   // Errors name the revision's index: the pin's link is the same file.
   const std::string name = IndexFileName(dir_, revision_id_);

@@ -17,6 +17,7 @@
 
 #include <sys/stat.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,7 +30,18 @@ namespace backy::store {
 
 class RevisionPin {
  public:
+  // A pin kept by another kind of repository (a RADOS one keeps a pin
+  // object under a lease: store/rados_repository.h). Destroying it lets go.
+  class Keeper {
+   public:
+    virtual ~Keeper() = default;
+    virtual Result<RevisionIndex> LoadIndex() const = 0;
+  };
+
   RevisionPin() = default;
+  // A pin of `revision_id` held by `keeper`.
+  RevisionPin(std::string revision_id, std::unique_ptr<Keeper> keeper)
+      : revision_id_(std::move(revision_id)), keeper_(std::move(keeper)) {}
   RevisionPin(RevisionPin&& o) noexcept;
   RevisionPin& operator=(RevisionPin&& o) noexcept;
   RevisionPin(const RevisionPin&) = delete;
@@ -69,6 +81,7 @@ class RevisionPin {
   std::string link_path_;  // pins/<token>.index
   UniqueFd pin_fd_;        // the pin file, flock'ed LOCK_EX
   FileLock lock_;  // purge.lock (read-only repository) or .purge (2.x), shared
+  std::unique_ptr<Keeper> keeper_;  // instead of all the above
 };
 
 // What purge finds in DIR/pins/: the pins it must honour and those whose

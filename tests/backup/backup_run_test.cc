@@ -12,6 +12,7 @@
 
 #include "backup/restore.h"
 #include "sources/file_source.h"
+#include "store/directory_repository.h"
 #include "store/test_point.h"
 #include "support/fake_source.h"
 #include "support/test_util.h"
@@ -19,6 +20,7 @@
 namespace backy::backup {
 namespace {
 
+using store::DirectoryRepository;
 using store::Repository;
 using store::Revision;
 constexpr uint64_t kMiB = 1024 * 1024;
@@ -55,7 +57,7 @@ class BackupRunTest : public ::testing::Test {
     store::RepositoryConfig config;
     config.source = {{"type", "fake"}};
     EXPECT_OK(Repository::Init(dir_ + "/repo", config));
-    repo_ = std::move(Repository::Open(dir_ + "/repo")).value();
+    repo_ = std::move(DirectoryRepository::Open(dir_ + "/repo")).value();
     src_.image.assign(10 * kChunk + 12345, 0);
     FillRandom(src_.image, 0, 3 * kChunk, 1);
     FillRandom(src_.image, 6 * kChunk + 100, 2 * kMiB, 2);
@@ -78,7 +80,7 @@ class BackupRunTest : public ::testing::Test {
   size_t RevisionCount() { return repo_->Revisions()->size(); }
 
   std::string dir_;
-  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<DirectoryRepository> repo_;
   FakeSource src_;
 };
 

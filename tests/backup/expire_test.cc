@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 
+#include "store/directory_repository.h"
 #include "support/test_util.h"
 
 namespace backy::backup {
@@ -122,7 +123,7 @@ TEST(ExecuteExpireTest, AppliesThePlanToTheRepository) {
   store::RepositoryConfig config;
   config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
   ASSERT_OK(store::Repository::Init(dir, config));
-  auto repo = store::Repository::Open(dir);
+  auto repo = store::DirectoryRepository::Open(dir);
   ASSERT_OK(repo.status());
   const std::vector<std::set<std::string>> tags = {
       {"daily"}, {"daily", "weekly"}, {"daily"}, {"daily"}};

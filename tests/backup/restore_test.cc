@@ -13,6 +13,7 @@
 
 #include "backup/backup_run.h"
 #include "sources/file_source.h"
+#include "store/directory_repository.h"
 #include "support/temp_repository.h"
 #include "support/test_util.h"
 
@@ -115,7 +116,7 @@ class RestoreTest : public ::testing::Test {
   }
 
   store::TempRepository temp_;
-  std::unique_ptr<store::Repository> repo_;
+  std::unique_ptr<store::DirectoryRepository> repo_;
   std::string image_;
   store::Revision revision_;
 };

@@ -15,6 +15,7 @@
 
 #include "store/chunk_format.h"
 #include "store/coding.h"
+#include "store/directory_repository.h"
 #include "store/fs_util.h"
 #include "store/test_point.h"
 #include "support/test_util.h"
@@ -22,6 +23,7 @@
 namespace backy::backup {
 namespace {
 
+using store::DirectoryRepository;
 using store::Repository;
 using store::Revision;
 using store::RevisionIndex;
@@ -40,7 +42,7 @@ class RevisionExportTest : public ::testing::Test {
     store::RepositoryConfig config;
     config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
     ASSERT_OK(Repository::Init(dir_, config));
-    auto repo = Repository::Open(dir_);
+    auto repo = DirectoryRepository::Open(dir_);
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
     repo_ = std::move(*repo);
 
@@ -107,7 +109,7 @@ class RevisionExportTest : public ::testing::Test {
   }
 
   std::string root_, dir_;
-  std::shared_ptr<Repository> repo_;
+  std::shared_ptr<DirectoryRepository> repo_;
   std::vector<uint8_t> image_;
   Revision rev_;
   RevisionIndex index_;

@@ -434,7 +434,7 @@ TEST_F(UpgradeTest, CleanUpInterruptedAfterTheConfigIsFinished) {
 TEST_F(UpgradeTest, PlanCountsWhatItWouldConvert) {
   const auto revs = ThreeRevisions();
   WriteLegacyRepository(dir_, revs);
-  auto repo = Repository::Open(dir_);
+  auto repo = store::DirectoryRepository::Open(dir_);
   ASSERT_OK(repo.status());
   auto plan = PlanUpgrade(**repo, /*measure=*/true);
   ASSERT_OK(plan.status());

@@ -10,10 +10,10 @@
 #include <map>
 #include <sstream>
 
+#include "store/directory_repository.h"
 #include "store/filename.h"
 #include "store/legacy_chunk.h"
 #include "store/legacy_repository.h"
-#include "store/repository.h"
 #include "support/test_util.h"
 
 namespace backy::store {
@@ -66,8 +66,8 @@ class LegacyRepositoryTest : public ::testing::Test {
   }
   ~LegacyRepositoryTest() override { fs::remove_all(tmp_); }
 
-  std::unique_ptr<Repository> Open(const std::string& dir) {
-    auto r = Repository::Open(dir);
+  std::unique_ptr<DirectoryRepository> Open(const std::string& dir) {
+    auto r = DirectoryRepository::Open(dir);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(*r) : nullptr;
   }

@@ -1,5 +1,3 @@
-#include "store/repository.h"
-
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "store/directory_repository.h"
 #include "store/purge.h"
 #include "support/test_util.h"
 
@@ -24,8 +23,8 @@ class RepositoryTest : public ::testing::Test {
   ~RepositoryTest() override {
     std::filesystem::remove_all(std::filesystem::path(dir_).parent_path());
   }
-  std::unique_ptr<Repository> Open() {
-    auto r = Repository::Open(dir_);
+  std::unique_ptr<DirectoryRepository> Open() {
+    auto r = DirectoryRepository::Open(dir_);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(*r) : nullptr;
   }
@@ -52,7 +51,7 @@ TEST_F(RepositoryTest, InitThenOpen) {
 }
 
 TEST_F(RepositoryTest, OpenWithoutConfigIsNotFound) {
-  auto r = Repository::Open(dir_);
+  auto r = DirectoryRepository::Open(dir_);
   EXPECT_TRUE(r.status().IsNotFound());
   EXPECT_NE(r.status().ToString().find("backy init"), std::string::npos);
 }
@@ -60,13 +59,13 @@ TEST_F(RepositoryTest, OpenWithoutConfigIsNotFound) {
 TEST_F(RepositoryTest, BrokenConfigNamesFileAndLine) {
   ASSERT_OK(Repository::Init(dir_, config_));
   std::ofstream(dir_ + "/config") << "format: 1\nsource:\n  type: [file\n";
-  auto r = Repository::Open(dir_);
+  auto r = DirectoryRepository::Open(dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().ToString().find(dir_ + "/config:"), std::string::npos)
       << r.status().ToString();
   std::ofstream(dir_ + "/config") << "format: 1\nstore:\n  compression: lz4\n"
                                   << "source: {type: file}\n";
-  r = Repository::Open(dir_);
+  r = DirectoryRepository::Open(dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().ToString().find("compression"), std::string::npos);
 }
@@ -190,20 +189,20 @@ TEST_F(RepositoryTest, InitMakesAnExistingDirectoryPrivate) {
 // usage error.
 TEST_F(RepositoryTest, OpenOfAFileIsNotFound) {
   ASSERT_OK(Repository::Init(dir_, config_));
-  auto r = Repository::Open(dir_ + "/config");
+  auto r = DirectoryRepository::Open(dir_ + "/config");
   EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
-  r = Repository::Open("/etc/passwd");
+  r = DirectoryRepository::Open("/etc/passwd");
   EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
 }
 
 TEST_F(RepositoryTest, BrokenConfigIsCorruption) {
   ASSERT_OK(Repository::Init(dir_, config_));
   std::ofstream(dir_ + "/config") << "format: 1\nsource: [a]\n";
-  EXPECT_TRUE(Repository::Open(dir_).status().IsCorruption());
+  EXPECT_TRUE(DirectoryRepository::Open(dir_).status().IsCorruption());
   std::ofstream(dir_ + "/config")
       << "format: 1\nsource: {type: file}\n"
       << "schedule:\n  d: {interval: 1x, keep: 3}\n";
-  EXPECT_TRUE(Repository::Open(dir_).status().IsCorruption());
+  EXPECT_TRUE(DirectoryRepository::Open(dir_).status().IsCorruption());
 }
 
 class DamagedRevisionTest : public RepositoryTest {
@@ -247,7 +246,7 @@ class DamagedRevisionTest : public RepositoryTest {
     ASSERT_OK(healthy.status());
     EXPECT_EQ(healthy->size(), 2u);
   }
-  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<DirectoryRepository> repo_;
   std::vector<Revision> revs_;
   std::vector<Digest> digests_;
 };
@@ -378,7 +377,7 @@ TEST_F(RepositoryTest, BadScheduleNamesLine) {
   std::ofstream(dir_ + "/config")
       << "format: 1\nsource: {type: file}\n"
       << "schedule:\n  daily: {interval: 1x, keep: 3}\n";
-  auto r = Repository::Open(dir_);
+  auto r = DirectoryRepository::Open(dir_);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().ToString().find("config:4"), std::string::npos)
       << r.status().ToString();

@@ -28,7 +28,7 @@ class RevisionCacheTest : public ::testing::Test {
 
   TempRepository tmp_;
   const std::string dir_ = tmp_.dir();
-  std::unique_ptr<Repository> repo_ = tmp_.Take();
+  std::unique_ptr<DirectoryRepository> repo_ = tmp_.Take();
 };
 
 std::vector<std::string> Ids(const RevisionCache::List& list) {

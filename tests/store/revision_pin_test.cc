@@ -15,9 +15,9 @@
 #include <fstream>
 #include <thread>
 
+#include "store/directory_repository.h"
 #include "store/filename.h"
 #include "store/purge.h"
-#include "store/repository.h"
 #include "support/temp_repository.h"
 
 namespace backy::store {
@@ -92,7 +92,7 @@ class RevisionPinTest : public ::testing::Test {
 
   TempRepository tmp_;
   const std::string dir_ = tmp_.dir();
-  std::unique_ptr<Repository> repo_ = tmp_.Take();
+  std::unique_ptr<DirectoryRepository> repo_ = tmp_.Take();
   std::string pins_;
   std::map<std::string, std::vector<Digest>> digests_;
 };
@@ -332,7 +332,7 @@ TEST_F(RevisionPinTest, PinningWaitsForARunningPurge) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_FALSE(pinned);
   EXPECT_TRUE(PinEntries().empty());  // nothing half made under the purge
-  *purge = FileLock();
+  purge->Release();
   reader.join();
   EXPECT_TRUE(pinned);
 }

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "store/repository.h"
+#include "store/directory_repository.h"
 #include "support/test_util.h"
 
 namespace backy::store {
@@ -23,7 +23,7 @@ class TempRepository {
     RepositoryConfig config;
     config.source = {{"type", "file"}, {"filename", "/nonexistent"}};
     EXPECT_OK(Repository::Init(dir_, config));
-    auto r = Repository::Open(dir_);
+    auto r = DirectoryRepository::Open(dir_);
     EXPECT_OK(r.status());
     if (r.ok()) repo_ = std::move(*r);
   }
@@ -33,11 +33,11 @@ class TempRepository {
 
   const std::string& dir() const { return dir_; }
   // Gives the open repository to the test (once).
-  std::unique_ptr<Repository> Take() { return std::move(repo_); }
+  std::unique_ptr<DirectoryRepository> Take() { return std::move(repo_); }
 
  private:
   std::string root_, dir_;
-  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<DirectoryRepository> repo_;
 };
 
 }  // namespace backy::store

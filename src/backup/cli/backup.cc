@@ -37,13 +37,12 @@ class BackupCommand final : public Command {
     if (!tags.ok()) return tags.status();
     auto repo = OpenRepository(global);
     if (!repo.ok()) return repo.status();
-    auto source =
-        MakeSource((*repo)->config(), store::ConfigFileName((*repo)->dir()));
+    auto source = MakeSource((*repo)->config(), (*repo)->ConfigName());
     if (!source.ok()) return source.status();
     BackupOptions options;
     options.tags = std::move(*tags);
-    Status s = ApplySourceOptions(
-        (*repo)->config(), store::ConfigFileName((*repo)->dir()), &options);
+    Status s =
+        ApplySourceOptions((*repo)->config(), (*repo)->ConfigName(), &options);
     if (!s.ok()) return s;
     options.full = options.full || full_;
     options.cancel = &g_cancel;

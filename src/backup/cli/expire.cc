@@ -30,9 +30,8 @@ class ExpireCommand final : public Command {
     if (!repo.ok()) return repo.status();
     const auto& schedule = (*repo)->config().schedule;
     if (schedule.empty()) {
-      const std::string why = "no schedule in " +
-                              store::ConfigFileName((*repo)->dir()) +
-                              ": nothing expires";
+      const std::string why =
+          "no schedule in " + (*repo)->ConfigName() + ": nothing expires";
       std::printf("%s\n", why.c_str());
       if (!dry_run_) LogToRepository(**repo, "expire: " + why, false);
       return Status::OK();

@@ -126,7 +126,7 @@ class UpgradeCommand final : public Command {
   }
 
   Status DryRun(const std::string& dir_name) {
-    auto repo = store::Repository::Open(dir_name);
+    auto repo = store::DirectoryRepository::Open(dir_name);
     if (!repo.ok()) return repo.status();
     auto lock = (*repo)->LockReader();
     if (!lock.ok()) return lock.status();
