@@ -73,9 +73,7 @@ std::vector<ChunkToCopy> DistinctChunks(const RevisionIndex& index) {
   return chunks;
 }
 
-// Counters the chunk copiers share; added to CopyStats only when the
-// revision is published, so a failed revision's chunks (which stay, and
-// the next run does not send again) still count where they were sent.
+// Counters the chunk copiers share.
 struct ChunkCounters {
   std::atomic<uint64_t> sent{0};
   std::atomic<uint64_t> present{0};
@@ -171,14 +169,15 @@ Result<Outcome> CopyOne(Repository& from, Repository& to, const Revision& rev,
   ChunkCounters counters;
   Status s = SendChunks(from.ChunksOf(rev), to.chunks(), DistinctChunks(*index),
                         options, "copy " + rev.id, &counters);
-  // Chunks sent stay in the target either way; count them as sent.
+  // The chunks sent are kept also when the revision fails or is
+  // cancelled: the next run finds them and does not send them again.
   stats->chunks_sent += counters.sent;
   stats->chunks_present += counters.present;
   stats->bytes_sent += counters.bytes;
+  Status synced = to.chunks().Sync();
   if (!s.ok()) return s;
+  if (!synced.ok()) return synced;
   if (Cancelled(options)) return Outcome::kInterrupted;
-  s = to.chunks().Sync();
-  if (!s.ok()) return s;
   s = to.Publish(rev, *index);
   if (!s.ok()) return s;
   TestPoint("copy-published");

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <random>
 
-#include "legacy_repo_writer.h"
 #include "store/test_point.h"
+#include "support/legacy_repo_writer.h"
 #include "support/temp_repository.h"
 #include "support/test_util.h"
 
