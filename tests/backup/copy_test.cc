@@ -177,6 +177,18 @@ TEST_F(CopyTest, RevisionAlreadyInTargetIsSkippedAndTheRestSendOnlyNewChunks) {
   EXPECT_EQ(TargetIds(), (std::vector<std::string>{a_.id, b_.id, c_.id}));
 }
 
+TEST_F(CopyTest, ChunkTheTargetHasIsNotReadFromTheSource) {
+  ASSERT_OK(Copy({a_}).status());
+  Damage(1);  // a's and b's; the target has a good copy
+  auto stats = Copy({b_});
+  ASSERT_OK(stats.status());
+  EXPECT_TRUE(stats->failed.empty())
+      << stats->failed.front().status.ToString();
+  EXPECT_EQ(stats->revisions_copied, 1u);
+  EXPECT_EQ(stats->chunks_sent, 1u);
+  EXPECT_EQ(stats->chunks_present, 3u);
+}
+
 TEST_F(CopyTest, ConflictingRevisionIsRefusedAndNotOverwritten) {
   // The target holds b's id with other content (c's index).
   Revision other = b_;
