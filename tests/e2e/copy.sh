@@ -29,7 +29,7 @@ check_target() {
   local id n=0
   for id in $(rev_ids "$dst"); do
     [ -n "${expect[$id]:-}" ] || fail "target has unknown revision $id"
-    [ "$("$BACKY" -b "$dst" restore -r "$id" - | sha)" = "${expect[$id]}" ] ||
+    [ "$("$BACKY" -b "$dst" restore -r "$id" - 2>/dev/null | sha)" = "${expect[$id]}" ] ||
       fail "revision $id does not restore byte-identical from the target"
     n=$((n + 1))
   done
@@ -104,12 +104,28 @@ rand_bytes big 160 > "$T/big.img"
 "$BACKY" -b "$T/big" init file "$T/big.img" >/dev/null
 "$BACKY" -b "$T/big" backup daily 2>/dev/null
 total=$(chunk_files "$T/big")
-BACKY_TEST_HOOK="copy-chunk:sleep=1" "$BACKY" -b "$T/big" copy --to "$T/bigdst" >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 300); do
-  [ -d "$T/bigdst/chunks" ] && [ "$(chunk_files "$T/bigdst")" -ge 8 ] && break
-  sleep 0.1
-done
+# slow_copy: starts the slowed copy, sets $pid, returns once it has put 8
+# more chunks into the target (committed: visible).
+slow_copy() {
+  local before=0
+  [ -d "$T/bigdst/chunks" ] && before=$(chunk_files "$T/bigdst")
+  BACKY_TEST_HOOK="copy-chunk:sleep=1" "$BACKY" -b "$T/big" copy --to "$T/bigdst" >"$T/slow.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    [ -d "$T/bigdst/chunks" ] && [ "$(chunk_files "$T/bigdst")" -ge $((before + 8)) ] && return
+    sleep 0.1
+  done
+  fail "the slowed copy sent nothing: $(cat "$T/slow.out")"
+}
+# SIGINT first: it stops between chunks, exits 130 and publishes nothing.
+slow_copy
+kill -INT $pid
+rc=0; wait $pid || rc=$?
+[ $rc = 130 ] || fail "interrupted copy exited $rc: $(cat "$T/slow.out")"
+grep -q "copy interrupted" "$T/slow.out" || fail "no interrupted message: $(cat "$T/slow.out")"
+[ -z "$(rev_ids "$T/bigdst")" ] || fail "an interrupted copy published a revision"
+log "interrupted: $(grep 'chunks sent' "$T/slow.out")"
+slow_copy
 kill -9 $pid
 wait $pid 2>/dev/null || true
 left=$(chunk_files "$T/bigdst")
@@ -142,6 +158,7 @@ printf '\x77' | dd of="$bad" bs=1 seek=70000 conv=notrunc status=none
 rc=0
 "$BACKY" -b "$src" copy --to "$dst" >"$T/out" 2>"$T/err" || rc=$?
 [ $rc = 1 ] || fail "copy with a corrupt chunk exited $rc: $(cat "$T/err")"
+log "$(cat "$T/out" "$T/err")"
 grep -q "$digest" "$T/err" || fail "error does not name the chunk: $(cat "$T/err")"
 grep -q "$bad_id" "$T/err" || fail "error does not name the revision: $(cat "$T/err")"
 grep -Eq "copied, [0-9]+ skipped, 1 failed" "$T/out" || fail "summary: $(cat "$T/out")"
@@ -150,6 +167,18 @@ rev_ids "$dst" | grep -q "$good_id" || fail "the next revision was not copied"
 [ ! -e "$dst/chunks/${digest:0:2}/$digest.chunk" ] || fail "the corrupt chunk was copied"
 unset "expect[$bad_id]"
 [ "$(check_target)" = "${#expect[@]}" ] || fail "target incomplete"
+
+log "a damaged source revision is named, the others copied"
+cp -a "$src" "$T/damaged"
+printf 'id: [\n' >"$T/damaged/revisions/AAAAAAAAAAAAAAAAAAAAAA.rev"
+rc=0
+"$BACKY" -b "$T/damaged" copy --to "$T/damaged-copy" >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] || fail "copy with a damaged revision exited $rc: $(cat "$T/err")"
+grep -q "revision AAAAAAAAAAAAAAAAAAAAAA is damaged" "$T/err" || fail "damaged revision not named: $(cat "$T/err")"
+grep -q "2 revisions not copied: .*$bad_id" "$T/err" || fail "corrupt revision not named too: $(cat "$T/err")"
+# All but the one with the corrupt chunk.
+[ "$(rev_ids "$T/damaged-copy" | wc -l)" = "$(($(rev_ids "$src" | wc -l) - 1))" ] ||
+  fail "the healthy revisions were not all copied"
 
 log "a conflicting revision in the target is refused"
 rand_bytes other 8 > "$T/other.img"
