@@ -12,8 +12,9 @@
 // purge removes if no run comes) — those the target's store had committed:
 // a directory repository commits chunks in groups of ~64 MiB
 // (store/file_chunk_store.h), so a kill loses at most that much work. A
-// failed or cancelled revision's chunks are synced and kept. Each call runs its own worker threads;
-// the target's writer lock keeps a second copy, backup or purge out.
+// failed or cancelled revision's chunks are synced and kept. Each call
+// runs its own worker threads; the target's writer lock keeps a second
+// copy, backup or purge out.
 #pragma once
 
 #include <atomic>

@@ -182,8 +182,7 @@ TEST_F(CopyTest, ChunkTheTargetHasIsNotReadFromTheSource) {
   Damage(1);  // a's and b's; the target has a good copy
   auto stats = Copy({b_});
   ASSERT_OK(stats.status());
-  EXPECT_TRUE(stats->failed.empty())
-      << stats->failed.front().status.ToString();
+  EXPECT_TRUE(stats->failed.empty()) << stats->failed.front().status.ToString();
   EXPECT_EQ(stats->revisions_copied, 1u);
   EXPECT_EQ(stats->chunks_sent, 1u);
   EXPECT_EQ(stats->chunks_present, 3u);
