@@ -19,6 +19,7 @@ std::unique_ptr<Command> MakePurgeCommand();
 std::unique_ptr<Command> MakeVerifyCommand();
 std::unique_ptr<Command> MakeDistrustCommand();
 std::unique_ptr<Command> MakeUpgradeCommand();
+std::unique_ptr<Command> MakeCopyCommand();
 
 std::vector<std::unique_ptr<Command>> AllCommands() {
   std::vector<std::unique_ptr<Command>> all;
@@ -33,6 +34,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(MakeVerifyCommand());
   all.push_back(MakeDistrustCommand());
   all.push_back(MakeUpgradeCommand());
+  all.push_back(MakeCopyCommand());
   all.push_back(MakeNbdServerCommand());
   all.push_back(MakeSchedulerCommand());
   all.push_back(MakeJobsCommand());
