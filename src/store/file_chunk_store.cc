@@ -225,6 +225,15 @@ std::string FileChunkStore::ChunkName(const Digest& digest) const {
   return ChunkFileName(chunks_dir_, digest);
 }
 
+Result<uint64_t> FileChunkStore::StoredSize(const Digest& digest) {
+  struct stat st;
+  const std::string path = ChunkName(digest);
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::FromErrno(errno, "stat", path);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
 Result<bool> FileChunkStore::Contains(const Digest& digest) {
   struct stat st;
   std::string path = ChunkName(digest);
