@@ -57,8 +57,8 @@ std::string RadosPool::ObjectName(std::string_view oid) const {
 }
 
 Result<std::shared_ptr<RadosPool>> RadosPool::Connect(
-    const RadosOptions& options, const std::string& pool,
-    const std::string& ns, std::string_view object_name) {
+    const RadosOptions& options, const std::string& pool, const std::string& ns,
+    std::string_view object_name) {
   std::shared_ptr<RadosPool> p(new RadosPool);
   p->pool_ = pool;
   p->ns_ = ns;
