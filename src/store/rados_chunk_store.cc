@@ -179,64 +179,67 @@ std::string RadosChunkStore::ChunkName(const Digest& digest) const {
 Result<PutResult> RadosChunkStore::Put(const Digest& digest,
                                        std::span<const uint8_t> plain,
                                        bool rewrite) {
+  // Claim the digest before looking for the object: a second Put() of it,
+  // from any thread, then returns at once instead of finding the object
+  // absent and writing it again, so `created` is true for exactly one.
+  InFlight* w = nullptr;
   {
     std::lock_guard<std::mutex> l(mu_);
     ReapLocked();
-    if (in_flight_.count(digest)) return PutResult{};  // written just now
+    auto [it, claimed] = in_flight_.try_emplace(digest);
+    if (!claimed) return PutResult{};  // being written just now
+    it->second = std::make_unique<InFlight>();
+    w = it->second.get();
   }
-  const std::string oid = ChunkOid(digest);
+  w->store = this;
+  w->digest = digest;
+  w->oid = ChunkOid(digest);
   uint64_t size = 0;
   time_t mtime = 0;
-  const int r = rados_stat(pool_->io(), oid.c_str(), &size, &mtime);
+  const int r = rados_stat(pool_->io(), w->oid.c_str(), &size, &mtime);
   if (r < 0 && r != -ENOENT) {
+    Abandon(digest);
     return RadosError(r, "looking for chunk " + digest.Hex(),
                       ChunkName(digest));
   }
   const bool exists = r == 0;
-  if (exists && !rewrite) return PutResult{};
-
-  auto w = std::make_unique<InFlight>();
-  w->store = this;
-  w->digest = digest;
-  w->oid = oid;
-  // A new chunk is created exclusively: if it appeared since the stat, the
-  // object there is a complete chunk of the same digest and is kept. A
-  // rewrite replaces the object whole (write_full is atomic).
+  if (exists && !rewrite) {
+    Abandon(digest);
+    return PutResult{};
+  }
+  // A new chunk is created exclusively: if another process made it since
+  // the stat, the object there is a complete chunk of the same digest and
+  // is kept. A rewrite replaces the object whole (write_full is atomic).
   w->exclusive = !exists;
   ThreadChunkEncoder(compression_).Encode(digest, plain, &w->encoded);
   const uint64_t bytes = w->encoded.size();
-  InFlight* const raw = w.get();
   {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] {
-      return in_flight_.empty() ||
-             (in_flight_.size() < kMaxInFlight &&
-              in_flight_bytes_ + bytes <= kMaxInFlightBytes);
+      return submitted_ == 0 || (submitted_ < kMaxInFlight &&
+                                 submitted_bytes_ + bytes <= kMaxInFlightBytes);
     });
-    ReapLocked();
-    if (in_flight_.count(digest)) return PutResult{};  // another thread's
-    in_flight_bytes_ += bytes;
-    in_flight_.emplace(digest, std::move(w));
+    ++submitted_;
+    submitted_bytes_ += bytes;
   }
-  raw->op = rados_create_write_op();
-  if (raw->exclusive) {
-    rados_write_op_create(raw->op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
+  w->op = rados_create_write_op();
+  if (w->exclusive) {
+    rados_write_op_create(w->op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
   }
-  rados_write_op_write_full(raw->op,
-                            reinterpret_cast<const char*>(raw->encoded.data()),
-                            raw->encoded.size());
-  int rc = rados_aio_create_completion2(raw, OnWriteComplete, &raw->completion);
+  rados_write_op_write_full(
+      w->op, reinterpret_cast<const char*>(w->encoded.data()), bytes);
+  int rc = rados_aio_create_completion2(w, OnWriteComplete, &w->completion);
   if (rc == 0) {
-    rc = rados_aio_write_op_operate(raw->op, pool_->io(), raw->completion,
-                                    raw->oid.c_str(), nullptr, 0);
+    rc = rados_aio_write_op_operate(w->op, pool_->io(), w->completion,
+                                    w->oid.c_str(), nullptr, 0);
   }
   if (rc < 0) {
-    std::lock_guard<std::mutex> l(mu_);
-    in_flight_bytes_ -= bytes;
-    completed_.push_back(std::move(in_flight_[digest]));
-    in_flight_.erase(digest);
-    ReapLocked();
-    cv_.notify_all();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      --submitted_;
+      submitted_bytes_ -= bytes;
+    }
+    Abandon(digest);
     return RadosError(rc, "writing chunk " + digest.Hex(), ChunkName(digest));
   }
   PutResult result;
@@ -244,6 +247,15 @@ Result<PutResult> RadosChunkStore::Put(const Digest& digest,
   result.replaced = exists;
   result.stored_bytes = bytes;
   return result;
+}
+
+void RadosChunkStore::Abandon(const Digest& digest) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = in_flight_.find(digest);
+  completed_.push_back(std::move(it->second));
+  in_flight_.erase(it);
+  ReapLocked();
+  cv_.notify_all();
 }
 
 void RadosChunkStore::OnWriteComplete(rados_completion_t c, void* arg) {
@@ -259,7 +271,8 @@ void RadosChunkStore::FinishWrite(InFlight* w) {
     first_error_ =
         RadosError(r, "writing chunk " + w->digest.Hex(), ChunkName(w->digest));
   }
-  in_flight_bytes_ -= w->encoded.size();
+  --submitted_;
+  submitted_bytes_ -= w->encoded.size();
   w->encoded = {};
   auto it = in_flight_.find(w->digest);
   completed_.push_back(std::move(it->second));

@@ -7,11 +7,11 @@
 // Thread-safe.
 //
 // Put() checks for the object (one stat), then writes a new chunk
-// asynchronously with an exclusive create: up to kMaxInFlight writes or
-// kMaxInFlightBytes are in flight at once, Sync() waits for all of them and
-// reports the first error. A RADOS write is durable on every replica when
-// it completes, so a chunk object never exists half-written. Reads of a
-// chunk still being written wait for that write first.
+// asynchronously with an exclusive create: up to kMaxInFlight writes and
+// kMaxInFlightBytes are in flight at once (Put() waits for room), Sync() waits
+// for all of them and reports the first error. A RADOS write is durable on
+// every replica when it completes, so a chunk object never exists half-written.
+// Reads of a chunk still being written wait for that write first.
 #pragma once
 
 #include <rados/librados.h>
@@ -86,6 +86,8 @@ class RadosChunkStore final : public ChunkStore {
   };
   static void OnWriteComplete(rados_completion_t c, void* arg);
   void FinishWrite(InFlight* w);
+  // Drops the claim on `digest` of a Put() that writes nothing.
+  void Abandon(const Digest& digest);
   // Waits until no write of `digest` is in flight.
   void WaitForWrite(const Digest& digest);
   // Releases the librados handles of completed writes. REQUIRES: mu_ held.
@@ -97,10 +99,12 @@ class RadosChunkStore final : public ChunkStore {
 
   std::mutex mu_;
   std::condition_variable cv_;
+  // Digests claimed by a Put() (being looked for, encoded or written).
   std::map<Digest, std::unique_ptr<InFlight>> in_flight_;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<InFlight>> completed_;       // GUARDED_BY(mu_)
-  uint64_t in_flight_bytes_ = 0;                           // GUARDED_BY(mu_)
-  Status first_error_;                                     // GUARDED_BY(mu_)
+  size_t submitted_ = 0;          // writes handed to librados, GUARDED_BY(mu_)
+  uint64_t submitted_bytes_ = 0;  // their bytes, GUARDED_BY(mu_)
+  Status first_error_;            // GUARDED_BY(mu_)
 };
 
 }  // namespace backy::store
