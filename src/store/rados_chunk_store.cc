@@ -23,6 +23,8 @@ constexpr uint64_t kCopyPieceSize = 4 << 20;
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
 
+using Calls = std::atomic<uint64_t>;
+
 Status MissingChunk(const Digest& digest, const std::string& name) {
   return Status::NotFound("chunk " + digest.Hex() + " is missing", name);
 }
@@ -34,8 +36,8 @@ Status TooLarge(uint64_t size, const std::string& name) {
 }
 
 // One round trip: the object's size and its first `len` bytes.
-Status StatAndRead(rados_ioctx_t io, const std::string& oid, uint8_t* buf,
-                   size_t len, uint64_t* size, size_t* bytes_read,
+Status StatAndRead(rados_ioctx_t io, Calls& calls, const std::string& oid,
+                   uint8_t* buf, size_t len, uint64_t* size, size_t* bytes_read,
                    const std::string& name) {
   rados_read_op_t op = rados_create_read_op();
   time_t mtime = 0;
@@ -43,6 +45,7 @@ Status StatAndRead(rados_ioctx_t io, const std::string& oid, uint8_t* buf,
   rados_read_op_stat(op, size, &mtime, &stat_rval);
   rados_read_op_read(op, 0, len, reinterpret_cast<char*>(buf), bytes_read,
                      &read_rval);
+  ++calls;
   int r = rados_read_op_operate(op, io, oid.c_str(), 0);
   rados_release_read_op(op);
   if (r >= 0) r = stat_rval < 0 ? stat_rval : read_rval;
@@ -52,8 +55,10 @@ Status StatAndRead(rados_ioctx_t io, const std::string& oid, uint8_t* buf,
 
 // Reads exactly `len` bytes at `offset`; a shorter object is Corruption
 // (it changed since its table was read, or lies about its size).
-Status ReadExactly(rados_ioctx_t io, const std::string& oid, uint8_t* buf,
-                   size_t len, uint64_t offset, const std::string& name) {
+Status ReadExactly(rados_ioctx_t io, Calls& calls, const std::string& oid,
+                   uint8_t* buf, size_t len, uint64_t offset,
+                   const std::string& name) {
+  ++calls;
   const int n =
       rados_read(io, oid.c_str(), reinterpret_cast<char*>(buf), len, offset);
   if (n < 0) return RadosError(n, "reading chunk object", name);
@@ -69,13 +74,15 @@ Status ReadExactly(rados_ioctx_t io, const std::string& oid, uint8_t* buf,
 // The one place every reader of a chunk object (Open, PlainSize) reads and
 // checks its header and block table, against the object's size, so no
 // later read can run past the object or allocate more than it holds.
-Result<ChunkLayout> ReadChunkLayout(rados_ioctx_t io, const std::string& oid,
+Result<ChunkLayout> ReadChunkLayout(rados_ioctx_t io, Calls& calls,
+                                    const std::string& oid,
                                     const Digest& digest,
                                     const std::string& name) {
   std::vector<uint8_t> head(kHeadReadSize);
   uint64_t size = 0;
   size_t got = 0;
-  Status s = StatAndRead(io, oid, head.data(), head.size(), &size, &got, name);
+  Status s =
+      StatAndRead(io, calls, oid, head.data(), head.size(), &size, &got, name);
   if (s.IsNotFound()) return MissingChunk(digest, name);
   if (!s.ok()) return s;
   if (size > RadosChunkStore::kMaxObjectSize) return TooLarge(size, name);
@@ -91,7 +98,7 @@ Result<ChunkLayout> ReadChunkLayout(rados_ioctx_t io, const std::string& oid,
   }
   if (prefix_size > got) {
     head.resize(prefix_size);
-    s = ReadExactly(io, oid, head.data(), prefix_size, 0, name);
+    s = ReadExactly(io, calls, oid, head.data(), prefix_size, 0, name);
     if (!s.ok()) return s;
   }
   auto layout = ParseChunkLayout({head.data(), prefix_size}, name);
@@ -106,9 +113,10 @@ Result<ChunkLayout> ReadChunkLayout(rados_ioctx_t io, const std::string& oid,
 
 class RadosChunkReader final : public ChunkReader {
  public:
-  RadosChunkReader(std::shared_ptr<RadosPool> pool, std::string oid,
-                   ChunkLayout layout, std::string name)
+  RadosChunkReader(std::shared_ptr<RadosPool> pool, Calls* calls,
+                   std::string oid, ChunkLayout layout, std::string name)
       : pool_(std::move(pool)),
+        calls_(calls),
         oid_(std::move(oid)),
         layout_(std::move(layout)),
         name_(std::move(name)) {}
@@ -130,8 +138,8 @@ class RadosChunkReader final : public ChunkReader {
     // table bounds their size by the object's.
     auto [begin, end] = StoredRange(layout_, offset, out.size());
     std::unique_ptr<uint8_t[]> stored(new uint8_t[end - begin]);
-    Status s =
-        ReadExactly(pool_->io(), oid_, stored.get(), end - begin, begin, name_);
+    Status s = ReadExactly(pool_->io(), *calls_, oid_, stored.get(),
+                           end - begin, begin, name_);
     if (s.IsNotFound()) {
       return Status::NotFound("chunk was removed while open", name_);
     }
@@ -142,6 +150,7 @@ class RadosChunkReader final : public ChunkReader {
 
  private:
   const std::shared_ptr<RadosPool> pool_;
+  Calls* const calls_;  // the store's, which outlives its readers
   const std::string oid_;
   const ChunkLayout layout_;
   const std::string name_;
@@ -196,6 +205,7 @@ Result<PutResult> RadosChunkStore::Put(const Digest& digest,
   w->oid = ChunkOid(digest);
   uint64_t size = 0;
   time_t mtime = 0;
+  ++calls_;
   const int r = rados_stat(pool_->io(), w->oid.c_str(), &size, &mtime);
   if (r < 0 && r != -ENOENT) {
     Abandon(digest);
@@ -230,6 +240,7 @@ Result<PutResult> RadosChunkStore::Put(const Digest& digest,
       w->op, reinterpret_cast<const char*>(w->encoded.data()), bytes);
   int rc = rados_aio_create_completion2(w, OnWriteComplete, &w->completion);
   if (rc == 0) {
+    ++calls_;
     rc = rados_aio_write_op_operate(w->op, pool_->io(), w->completion,
                                     w->oid.c_str(), nullptr, 0);
   }
@@ -304,6 +315,7 @@ Status RadosChunkStore::Sync() {
 
 Status RadosChunkStore::Remove(const Digest& digest) {
   WaitForWrite(digest);
+  ++calls_;
   const int r = rados_remove(pool_->io(), ChunkOid(digest).c_str());
   if (r == -ENOENT) return MissingChunk(digest, ChunkName(digest));
   if (r < 0) return RadosError(r, "removing chunk", ChunkName(digest));
@@ -318,23 +330,27 @@ Status RadosChunkStore::Quarantine(const Digest& digest) {
   const std::string name = ChunkName(digest);
   uint64_t size = 0;
   time_t mtime = 0;
+  ++calls_;
   int r = rados_stat(io, from.c_str(), &size, &mtime);
   if (r == -ENOENT) return MissingChunk(digest, name);
   if (r < 0) return RadosError(r, "quarantining chunk", name);
   // RADOS has no rename: copy, then remove. The copy is whatever bytes are
   // there (a damaged chunk is what gets quarantined), in bounded pieces.
   std::vector<uint8_t> piece(std::min(size, kCopyPieceSize));
+  ++calls_;
   r = rados_write_full(io, to.c_str(), nullptr, 0);
   for (uint64_t off = 0; r >= 0 && off < size; off += piece.size()) {
     const size_t len = std::min<uint64_t>(piece.size(), size - off);
-    Status s = ReadExactly(io, from, piece.data(), len, off, name);
+    Status s = ReadExactly(io, calls_, from, piece.data(), len, off, name);
     if (!s.ok()) return s.WithContext("quarantining chunk");
+    ++calls_;
     r = rados_write(io, to.c_str(), reinterpret_cast<const char*>(piece.data()),
                     len, off);
   }
   if (r < 0) {
     return RadosError(r, "copying chunk to quarantine", pool_->ObjectName(to));
   }
+  ++calls_;
   r = rados_remove(io, from.c_str());
   if (r < 0) return RadosError(r, "removing quarantined chunk", name);
   return Status::OK();
@@ -346,6 +362,7 @@ Result<bool> RadosChunkStore::Contains(const Digest& digest) {
   WaitForWrite(digest);
   uint64_t size = 0;
   time_t mtime = 0;
+  ++calls_;
   const int r =
       rados_stat(pool_->io(), ChunkOid(digest).c_str(), &size, &mtime);
   if (r == -ENOENT) return false;
@@ -357,6 +374,7 @@ Result<uint64_t> RadosChunkStore::StoredSize(const Digest& digest) {
   WaitForWrite(digest);
   uint64_t size = 0;
   time_t mtime = 0;
+  ++calls_;
   const int r =
       rados_stat(pool_->io(), ChunkOid(digest).c_str(), &size, &mtime);
   if (r == -ENOENT) return MissingChunk(digest, ChunkName(digest));
@@ -371,15 +389,15 @@ Status RadosChunkStore::Get(const Digest& digest, std::vector<uint8_t>* out) {
   std::unique_ptr<uint8_t[]> file(new uint8_t[kGetReadSize]);
   uint64_t size = 0;
   size_t got = 0;
-  Status s = StatAndRead(pool_->io(), oid, file.get(), kGetReadSize, &size,
-                         &got, name);
+  Status s = StatAndRead(pool_->io(), calls_, oid, file.get(), kGetReadSize,
+                         &size, &got, name);
   if (s.IsNotFound()) return MissingChunk(digest, name);
   if (!s.ok()) return s;
   if (size > kMaxObjectSize) return TooLarge(size, name);
   if (size > got) {
     // A valid chunk with an unusually long block table.
     std::unique_ptr<uint8_t[]> whole(new uint8_t[size]);
-    s = ReadExactly(pool_->io(), oid, whole.get(), size, 0, name);
+    s = ReadExactly(pool_->io(), calls_, oid, whole.get(), size, 0, name);
     if (!s.ok()) return s;
     file = std::move(whole);
     got = size;
@@ -392,10 +410,10 @@ Result<std::shared_ptr<ChunkReader>> RadosChunkStore::Open(
   WaitForWrite(digest);
   std::string oid = ChunkOid(digest);
   std::string name = ChunkName(digest);
-  auto layout = ReadChunkLayout(pool_->io(), oid, digest, name);
+  auto layout = ReadChunkLayout(pool_->io(), calls_, oid, digest, name);
   if (!layout.ok()) return layout.status();
   return std::shared_ptr<ChunkReader>(std::make_shared<RadosChunkReader>(
-      pool_, std::move(oid), std::move(*layout), std::move(name)));
+      pool_, &calls_, std::move(oid), std::move(*layout), std::move(name)));
 }
 
 Status RadosChunkStore::Read(const Digest& digest, uint64_t offset,
@@ -407,8 +425,8 @@ Status RadosChunkStore::Read(const Digest& digest, uint64_t offset,
 
 Result<uint64_t> RadosChunkStore::PlainSize(const Digest& digest) {
   WaitForWrite(digest);
-  auto layout =
-      ReadChunkLayout(pool_->io(), ChunkOid(digest), digest, ChunkName(digest));
+  auto layout = ReadChunkLayout(pool_->io(), calls_, ChunkOid(digest), digest,
+                                ChunkName(digest));
   if (!layout.ok()) return layout.status();
   return static_cast<uint64_t>(layout->header.plain_size);
 }
@@ -421,6 +439,7 @@ Status RadosChunkStore::List(const std::function<void(const Digest&)>& fn) {
   std::vector<Digest> found;
   for (;;) {
     const char* entry = nullptr;
+    ++calls_;  // an upper bound: librados fetches entries in batches
     r = rados_nobjects_list_next(ctx, &entry, nullptr, nullptr);
     if (r == -ENOENT) break;
     if (r < 0) break;

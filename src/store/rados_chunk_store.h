@@ -16,6 +16,7 @@
 
 #include <rados/librados.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -69,6 +70,10 @@ class RadosChunkStore final : public ChunkStore {
   // The object's size.
   Result<uint64_t> StoredSize(const Digest& digest) override;
 
+  // How many librados operations (each one round trip to an OSD) this
+  // store and its readers have started, for tests and benchmarks.
+  uint64_t RadosCalls() const { return calls_.load(); }
+
   // Object ids, for tests and the repository's messages.
   std::string ChunkOid(const Digest& digest) const;
   std::string QuarantineOid(const Digest& digest) const;
@@ -96,6 +101,7 @@ class RadosChunkStore final : public ChunkStore {
   const std::shared_ptr<RadosPool> pool_;
   const std::string prefix_;
   const CompressionOptions compression_;
+  std::atomic<uint64_t> calls_{0};
 
   std::mutex mu_;
   std::condition_variable cv_;
