@@ -245,6 +245,62 @@ TEST_F(RadosChunkStoreTest, ConcurrentPutsAndReadsFromThreads) {
   EXPECT_EQ(n, static_cast<size_t>(kDistinct));
 }
 
+// Sets an option of osd.0 at run time; the command's status.
+int SetOsdOption(rados_t cluster, const std::string& name,
+                 const std::string& value) {
+  const std::string json = R"({"prefix": "injectargs", "injected_args": ["--)" +
+                           name + "=" + value + R"("]})";
+  const char* cmd[] = {json.c_str()};
+  char* out = nullptr;
+  char* outs = nullptr;
+  size_t out_len = 0, outs_len = 0;
+  const int r = rados_osd_command(cluster, 0, cmd, 1, nullptr, 0, &out,
+                                  &out_len, &outs, &outs_len);
+  rados_buffer_free(out);
+  rados_buffer_free(outs);
+  return r;
+}
+
+// A write that fails after Put() returned (here: the OSD refuses writes
+// larger than osd_max_write_size, while the stat before it succeeds) is
+// reported by the next Sync(), once, naming the chunk; a Put() of the
+// chunk while its write is in flight is deduplicated, and one after the
+// failure writes it again.
+TEST_F(RadosChunkStoreTest, FailedWriteIsReportedBySync) {
+  rados_t cluster = pool_->cluster();
+  std::vector<uint8_t> noise(kMaxChunkSize);  // incompressible: > 4 MiB stored
+  std::mt19937_64 rng(12);
+  for (auto& b : noise) b = static_cast<uint8_t>(rng());
+  const Digest d = Digest::Of(noise);
+  ASSERT_EQ(SetOsdOption(cluster, "osd_max_write_size", "4"), 0);
+  struct Restore {
+    rados_t cluster;
+    ~Restore() { SetOsdOption(cluster, "osd_max_write_size", "90"); }
+  } restore{cluster};
+  auto put = store_.Put(d, noise);
+  ASSERT_OK(put.status());
+  EXPECT_TRUE(put->created);
+  auto again = store_.Put(d, noise);
+  ASSERT_OK(again.status());
+  EXPECT_FALSE(again->created);
+  Status s = store_.Sync();
+  ASSERT_EQ(SetOsdOption(cluster, "osd_max_write_size", "90"), 0);
+  EXPECT_FALSE(s.ok());
+  std::printf("the failed write: %s\n", s.ToString().c_str());
+  EXPECT_NE(s.ToString().find("writing chunk " + d.Hex()), std::string::npos)
+      << s.ToString();
+  EXPECT_NE(s.ToString().find(store_.ChunkName(d)), std::string::npos)
+      << s.ToString();
+  EXPECT_OK(store_.Sync());  // reported once
+  put = store_.Put(d, noise);
+  ASSERT_OK(put.status());
+  EXPECT_TRUE(put->created);
+  ASSERT_OK(store_.Sync());
+  std::vector<uint8_t> out;
+  ASSERT_OK(store_.Get(d, &out));
+  EXPECT_EQ(out, noise);
+}
+
 // The round trips the design promises (rados_chunk_store.h): a backed-up
 // chunk costs a stat plus, when new, one write; an open chunk one read per
 // Read() of just its blocks. Also prints what they take on this cluster.
