@@ -158,7 +158,8 @@ class ChunkStore {
   // Calls `fn` for every chunk in the store, in no particular order.
   virtual Status List(const std::function<void(const Digest&)>& fn) = 0;
 
-  // A name for messages: the chunk's file path, or "mem:<hex>".
+  // A name for messages: the chunk's file path, "mem:<hex>", or
+  // "rados:POOL[/NS]:OBJECT".
   virtual std::string ChunkName(const Digest& digest) const = 0;
 
   // Bytes the chunk takes in the store (its encoded size), for what a

@@ -428,6 +428,44 @@ TEST(RadosPoolTest, UnreachableMonitorFailsWithinTheTimeout) {
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
 }
 
+// The test cluster runs without cephx, so a client that insists on it
+// (with a keyring holding a wrong key) is refused as one with a wrong key
+// would be: within the timeout, in one line naming the client.
+TEST(RadosPoolTest, RefusedKeyFailsWithinTheTimeout) {
+  const std::string keyring =
+      std::filesystem::temp_directory_path() /
+      ("backy-wrong-key-" + std::to_string(::getpid()) + ".keyring");
+  std::ofstream(keyring)
+      << "[client.admin]\n\tkey = AQBnVlBlAAAAABAAqg6OWMx+bm5dT1tuI0MeWQ==\n";
+  const char* old_args = std::getenv("CEPH_ARGS");
+  const std::string saved = old_args != nullptr ? old_args : "";
+  ::setenv("CEPH_ARGS", "--auth_supported=cephx --auth_client_required=cephx",
+           1);
+  RadosOptions options;
+  options.keyring = keyring;
+  options.connect_timeout_s = 3;
+  const auto start = std::chrono::steady_clock::now();
+  auto pool = RadosPool::Connect(options, RadosEnvironment::PoolName());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  if (old_args != nullptr) {
+    ::setenv("CEPH_ARGS", saved.c_str(), 1);
+  } else {
+    ::unsetenv("CEPH_ARGS");
+  }
+  std::filesystem::remove(keyring);
+  ASSERT_FALSE(pool.ok());
+  const std::string msg = pool.status().ToString();
+  std::printf("refused key: %s (%.1f s)\n", msg.c_str(), seconds);
+  EXPECT_TRUE(pool.status().IsIOError()) << msg;
+  EXPECT_LT(seconds, 10.0) << msg;
+  EXPECT_NE(msg.find("connecting to the Ceph cluster at"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("as client.admin"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
+
 TEST(RadosPoolTest, MissingPoolIsNotFoundNamingIt) {
   const auto start = std::chrono::steady_clock::now();
   auto pool = RadosPool::Connect(RadosOptions{}, "no-such-pool", "ns1");
