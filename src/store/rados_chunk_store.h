@@ -11,7 +11,11 @@
 // kMaxInFlightBytes are in flight at once (Put() waits for room), Sync() waits
 // for all of them and reports the first error. A RADOS write is durable on
 // every replica when it completes, so a chunk object never exists half-written.
-// Reads of a chunk still being written wait for that write first.
+// Reads of a chunk still being written wait for that write first. A Put()
+// claims its digest before the stat, so of concurrent Puts of one chunk
+// exactly one says `created`; an object created meanwhile by another
+// process (the exclusive create fails with EEXIST) holds the same chunk and
+// is kept.
 #pragma once
 
 #include <rados/librados.h>
