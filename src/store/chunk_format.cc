@@ -231,6 +231,19 @@ Status CheckBlockHash(const ChunkLayout& layout, size_t i, const uint8_t* plain,
   return Status::OK();
 }
 
+// The options of a store never change, so a thread that serves two stores
+// with different options re-creates the encoder.
+ChunkEncoder& ThreadChunkEncoder(const CompressionOptions& options) {
+  thread_local std::unique_ptr<ChunkEncoder> encoder;
+  thread_local CompressionOptions current;
+  if (!encoder || current.enabled != options.enabled ||
+      current.level != options.level) {
+    encoder = std::make_unique<ChunkEncoder>(options);
+    current = options;
+  }
+  return *encoder;
+}
+
 Status DecodeChunk(std::span<const uint8_t> file, const Digest& expected,
                    std::vector<uint8_t>* out, const std::string& name) {
   auto layout = ParseChunkLayout(file, name);

@@ -103,6 +103,10 @@ class ChunkEncoder {
   std::vector<uint8_t> probe_;
 };
 
+// This thread's encoder for `options`, for stores that encode on the
+// caller's thread (a ChunkEncoder is not thread-safe, and costly to make).
+ChunkEncoder& ThreadChunkEncoder(const CompressionOptions& options);
+
 // Size of the header plus block table for `block_count` blocks.
 inline size_t ChunkPrefixSize(uint32_t block_count) {
   return kChunkHeaderSize + kBlockEntrySize * block_count;

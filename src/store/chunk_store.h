@@ -7,7 +7,10 @@
 // All methods are safe for concurrent use by multiple threads.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -155,8 +158,14 @@ class ChunkStore {
   // Calls `fn` for every chunk in the store, in no particular order.
   virtual Status List(const std::function<void(const Digest&)>& fn) = 0;
 
-  // A name for messages: the chunk's file path, or "mem:<hex>".
+  // A name for messages: the chunk's file path, "mem:<hex>", or
+  // "rados:POOL[/NS]:OBJECT".
   virtual std::string ChunkName(const Digest& digest) const = 0;
+
+  // Bytes the chunk takes in the store (its encoded size), for what a
+  // purge frees. NotFound when missing. The default is the size of the
+  // file named ChunkName(), for stores that keep a chunk per file.
+  virtual Result<uint64_t> StoredSize(const Digest& digest);
 };
 
 namespace internal {
@@ -177,6 +186,15 @@ class ForwardingChunkReader final : public ChunkReader {
   const uint64_t plain_size_;
 };
 }  // namespace internal
+
+inline Result<uint64_t> ChunkStore::StoredSize(const Digest& digest) {
+  const std::string name = ChunkName(digest);
+  struct stat st;
+  if (::stat(name.c_str(), &st) != 0) {
+    return Status::FromErrno(errno, "stat", name);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
 
 inline Result<std::shared_ptr<ChunkReader>> ChunkStore::Open(
     const Digest& digest) {

@@ -15,19 +15,6 @@ namespace backy::store {
 
 namespace {
 
-// One encoder per thread; the options of a store never change, so a thread
-// that serves two stores with different options re-creates it.
-ChunkEncoder& ThreadEncoder(const CompressionOptions& options) {
-  thread_local std::unique_ptr<ChunkEncoder> encoder;
-  thread_local CompressionOptions current;
-  if (!encoder || current.enabled != options.enabled ||
-      current.level != options.level) {
-    encoder = std::make_unique<ChunkEncoder>(options);
-    current = options;
-  }
-  return *encoder;
-}
-
 // The one place every reader of a chunk file (Open, Get, PlainSize) reads
 // and checks its header and block table: the file must be a regular file
 // whose size is the one the block table gives, so no later read of
@@ -225,6 +212,15 @@ std::string FileChunkStore::ChunkName(const Digest& digest) const {
   return ChunkFileName(chunks_dir_, digest);
 }
 
+Result<uint64_t> FileChunkStore::StoredSize(const Digest& digest) {
+  struct stat st;
+  const std::string path = ChunkName(digest);
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::FromErrno(errno, "stat", path);
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
 Result<bool> FileChunkStore::Contains(const Digest& digest) {
   struct stat st;
   std::string path = ChunkName(digest);
@@ -249,7 +245,7 @@ Result<PutResult> FileChunkStore::Put(const Digest& digest,
   if (*exists && !rewrite) return PutResult{};
 
   std::vector<uint8_t> encoded;
-  ThreadEncoder(compression_).Encode(digest, plain, &encoded);
+  ThreadChunkEncoder(compression_).Encode(digest, plain, &encoded);
 
   const std::string tmp = TempPath(tmp_dir_, digest.Hex());
   Status s;

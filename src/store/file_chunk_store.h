@@ -42,6 +42,8 @@ class FileChunkStore final : public ChunkStore {
   Status Quarantine(const Digest& digest) override;
   Status List(const std::function<void(const Digest&)>& fn) override;
   std::string ChunkName(const Digest& digest) const override;
+  // The chunk file's size.
+  Result<uint64_t> StoredSize(const Digest& digest) override;
 
  private:
   std::string PrefixDir(const Digest& digest) const;

@@ -75,6 +75,15 @@ Result<uint64_t> MemChunkStore::PlainSize(const Digest& digest) {
   return static_cast<uint64_t>(h->plain_size);
 }
 
+Result<uint64_t> MemChunkStore::StoredSize(const Digest& digest) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = chunks_.find(digest);
+  if (it == chunks_.end()) {
+    return Status::NotFound("chunk missing", ChunkName(digest));
+  }
+  return static_cast<uint64_t>(it->second.size());
+}
+
 Status MemChunkStore::Remove(const Digest& digest) {
   std::lock_guard<std::mutex> l(mu_);
   if (!chunks_.erase(digest)) {

@@ -27,6 +27,8 @@ class MemChunkStore final : public ChunkStore {
   Status Quarantine(const Digest& digest) override;
   Status List(const std::function<void(const Digest&)>& fn) override;
   std::string ChunkName(const Digest& digest) const override;
+  // The chunk's encoded size.
+  Result<uint64_t> StoredSize(const Digest& digest) override;
 
   // Test hooks. REQUIRES: the chunk exists. The pointer stays valid until
   // the chunk is removed.

@@ -33,10 +33,11 @@ class RadosPool {
 
   // Connects as `options` say and opens `pool`, set to `ns` (empty: the
   // pool's default namespace). NotFound for a missing pool, IOError naming
-  // the monitors for an unreachable cluster or a refused key.
-  static Result<std::shared_ptr<RadosPool>> Connect(const RadosOptions& options,
-                                                    const std::string& pool,
-                                                    const std::string& ns = {});
+  // the monitors for an unreachable cluster or a refused key. Errors name
+  // `object` (what the caller opens, e.g. pool/image), else Name().
+  static Result<std::shared_ptr<RadosPool>> Connect(
+      const RadosOptions& options, const std::string& pool,
+      const std::string& ns = {}, std::string_view object = {});
 
   rados_t cluster() const { return cluster_; }
   rados_ioctx_t io() const { return io_; }

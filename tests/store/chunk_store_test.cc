@@ -1,5 +1,5 @@
-// Conformance suite: every ChunkStore implementation must pass these
-// (restic's backend/test idea).
+// The conformance suite (chunk_store_conformance.h) on MemChunkStore and
+// FileChunkStore, and FileChunkStore's own cases.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "store/chunk_store_conformance.h"
 #include "store/coding.h"
 #include "store/file_chunk_store.h"
 #include "store/fs_util.h"
@@ -18,13 +19,6 @@
 
 namespace backy::store {
 namespace {
-
-std::vector<uint8_t> RandomData(size_t size, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<uint8_t> v(size);
-  for (auto& b : v) b = static_cast<uint8_t>(rng() % 7);  // compressible-ish
-  return v;
-}
 
 struct MemFactory {
   std::unique_ptr<ChunkStore> Make() {
@@ -48,138 +42,9 @@ struct FileFactory {
   }
 };
 
-template <typename Factory>
-class ChunkStoreTest : public ::testing::Test {
- protected:
-  ChunkStoreTest() : store_(factory_.Make()) {}
-  Factory factory_;
-  std::unique_ptr<ChunkStore> store_;
-};
-
-using Implementations = ::testing::Types<MemFactory, FileFactory>;
-TYPED_TEST_SUITE(ChunkStoreTest, Implementations);
-
-TYPED_TEST(ChunkStoreTest, PutGetRoundTrip) {
-  auto data = RandomData(4 << 20, 1);
-  Digest d = Digest::Of(data);
-  auto put = this->store_->Put(d, data);
-  ASSERT_OK(put.status());
-  EXPECT_TRUE(put->created);
-  EXPECT_GT(put->stored_bytes, 0u);
-  ASSERT_OK(this->store_->Sync());
-  std::vector<uint8_t> out;
-  ASSERT_OK(this->store_->Get(d, &out));
-  EXPECT_EQ(out, data);
-  auto size = this->store_->PlainSize(d);
-  ASSERT_OK(size.status());
-  EXPECT_EQ(*size, data.size());
-}
-
-TYPED_TEST(ChunkStoreTest, SecondPutIsDeduplicated) {
-  auto data = RandomData(100000, 2);
-  Digest d = Digest::Of(data);
-  ASSERT_OK(this->store_->Put(d, data).status());
-  auto again = this->store_->Put(d, data);  // before Sync: still deduplicated
-  ASSERT_OK(again.status());
-  EXPECT_FALSE(again->created);
-  EXPECT_EQ(again->stored_bytes, 0u);
-  ASSERT_OK(this->store_->Sync());
-  again = this->store_->Put(d, data);
-  ASSERT_OK(again.status());
-  EXPECT_FALSE(again->created);
-}
-
-TYPED_TEST(ChunkStoreTest, RemoveBeforeSyncDropsThePendingChunk) {
-  auto data = RandomData(5000, 3);
-  Digest d = Digest::Of(data);
-  ASSERT_OK(this->store_->Put(d, data).status());
-  ASSERT_OK(this->store_->Remove(d));
-  ASSERT_OK(this->store_->Sync());
-  auto c = this->store_->Contains(d);
-  ASSERT_OK(c.status());
-  EXPECT_FALSE(*c);
-}
-
-TYPED_TEST(ChunkStoreTest, RewriteReplacesAChunk) {
-  auto data = RandomData(70000, 4);
-  Digest d = Digest::Of(data);
-  ASSERT_OK(this->store_->Put(d, data).status());
-  ASSERT_OK(this->store_->Sync());
-  auto again = this->store_->Put(d, data, /*rewrite=*/true);
-  ASSERT_OK(again.status());
-  EXPECT_TRUE(again->replaced);
-  EXPECT_FALSE(again->created);
-  ASSERT_OK(this->store_->Sync());
-  std::vector<uint8_t> out;
-  ASSERT_OK(this->store_->Get(d, &out));
-  EXPECT_EQ(out, data);
-}
-
-TYPED_TEST(ChunkStoreTest, MissingChunkIsNotFound) {
-  auto data = RandomData(10, 3);
-  Digest d = Digest::Of(data);
-  std::vector<uint8_t> out;
-  EXPECT_TRUE(this->store_->Get(d, &out).IsNotFound());
-  auto c = this->store_->Contains(d);
-  ASSERT_OK(c.status());
-  EXPECT_FALSE(*c);
-  EXPECT_TRUE(this->store_->Remove(d).IsNotFound());
-}
-
-TYPED_TEST(ChunkStoreTest, PartialReadsMatch) {
-  auto data = RandomData(4 << 20, 4);
-  Digest d = Digest::Of(data);
-  ASSERT_OK(this->store_->Put(d, data).status());
-  ASSERT_OK(this->store_->Sync());
-  std::mt19937 rng(5);
-  for (int i = 0; i < 100; ++i) {
-    uint64_t off = rng() % data.size();
-    uint64_t len = std::min<uint64_t>(1 + rng() % 200000, data.size() - off);
-    std::vector<uint8_t> out(len);
-    ASSERT_OK(this->store_->Read(d, off, out));
-    ASSERT_TRUE(std::equal(out.begin(), out.end(), data.begin() + off));
-  }
-  std::vector<uint8_t> too_far(10);
-  EXPECT_TRUE(
-      this->store_->Read(d, data.size() - 5, too_far).IsInvalidArgument());
-}
-
-TYPED_TEST(ChunkStoreTest, ListRemoveQuarantine) {
-  std::set<Digest> put;
-  for (int i = 0; i < 5; ++i) {
-    auto data = RandomData(1000 + i, 10 + i);
-    Digest d = Digest::Of(data);
-    ASSERT_OK(this->store_->Put(d, data).status());
-    put.insert(d);
-  }
-  ASSERT_OK(this->store_->Sync());
-  std::set<Digest> listed;
-  ASSERT_OK(this->store_->List([&](const Digest& d) { listed.insert(d); }));
-  EXPECT_EQ(listed, put);
-  ASSERT_OK(this->store_->Remove(*put.begin()));
-  ASSERT_OK(this->store_->Quarantine(*std::next(put.begin())));
-  listed.clear();
-  ASSERT_OK(this->store_->List([&](const Digest& d) { listed.insert(d); }));
-  EXPECT_EQ(listed.size(), 3u);
-}
-
-TYPED_TEST(ChunkStoreTest, ConcurrentPutsOfSameAndDifferentChunks) {
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < 20; ++i) {
-        auto data = RandomData(50000, i % 5 + (t % 2) * 100);
-        auto put = this->store_->Put(Digest::Of(data), data);
-        EXPECT_TRUE(put.ok()) << put.status().ToString();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_OK(this->store_->Sync());
-  size_t n = 0;
-  ASSERT_OK(this->store_->List([&](const Digest&) { ++n; }));
-  EXPECT_EQ(n, 10u);
-}
+// A typed suite per factory: a failure names the store.
+INSTANTIATE_TYPED_TEST_SUITE_P(Mem, ChunkStoreTest, MemFactory);
+INSTANTIATE_TYPED_TEST_SUITE_P(File, ChunkStoreTest, FileFactory);
 
 // File-specific: a damaged chunk file is reported with its digest and path.
 TEST(FileChunkStoreTest, FlippedByteNamesChunkAndFile) {
