@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 
 #include "backup/cli/command.h"
 #include "backup/logging.h"
@@ -76,7 +77,13 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", global.verbose, "Log debug messages");
   app.add_option("-l,--logfile", global.logfile, "Also log to this file");
   app.add_option("-b,--backupdir", global.backupdir,
-                 "Repository directory (default: the current directory)");
+                 "Repository: a directory (default: the current directory), "
+                 "or rados:POOL[/NAMESPACE]/NAME for one in a Ceph pool");
+  app.add_option("--ceph-conf", global.repository.rados.conf_path,
+                 "ceph.conf of a rados: repository's cluster (default: "
+                 "$CEPH_CONF, then Ceph's default places)");
+  app.add_option("--client-id", global.repository.rados.client_id,
+                 "Ceph client id for a rados: repository (default: admin)");
   app.require_subcommand(1);
   app.fallthrough();
 
@@ -110,6 +117,18 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (const char* lease = std::getenv("BACKY_RADOS_LEASE_SECONDS")) {
+    char* end = nullptr;
+    const long v = std::strtol(lease, &end, 10);
+    if (end == lease || *end != '\0' || v < 3 || v > 3600) {
+      std::fprintf(stderr,
+                   "backy: BACKY_RADOS_LEASE_SECONDS must be 3 to 3600, not "
+                   "'%s'\n",
+                   lease);
+      return 2;
+    }
+    global.repository.rados.lease_s = static_cast<int>(v);
+  }
   backy::backup::SetupLogging(global.verbose, global.logfile);
   InstallSignalHandlers();
   for (auto& [sub, cmd] : subs) {

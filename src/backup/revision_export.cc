@@ -254,13 +254,14 @@ Status RevisionExport::Cache(uint64_t offset, uint64_t length) {
 
 Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
     const std::string& backupdir, uint64_t cache_bytes,
-    std::shared_ptr<BlockFile> block_file) {
+    std::shared_ptr<BlockFile> block_file,
+    const store::RepositoryOptions& options) {
   std::unique_ptr<RepositoryExports> p(new RepositoryExports());
   p->cache_ = std::make_shared<BlockCache>(cache_bytes);
   p->block_file_ = std::move(block_file);
   p->readers_ = std::make_shared<ChunkReaderCache>(OpenChunkLimit());
   auto add = [&](const std::string& job, const std::string& dir) -> Status {
-    auto repo = store::Repository::Open(dir);
+    auto repo = store::Repository::Open(dir, options);
     if (!repo.ok()) return repo.status();
     store::RepositoryLock lock;
     if ((*repo)->legacy()) {
@@ -274,7 +275,8 @@ Result<std::unique_ptr<RepositoryExports>> RepositoryExports::Open(
     return Status::OK();
   };
   std::error_code ec;
-  if (std::filesystem::exists(store::ConfigFileName(backupdir), ec)) {
+  if (store::RepositoryLocation::IsRados(backupdir) ||
+      std::filesystem::exists(store::ConfigFileName(backupdir), ec)) {
     Status s = add("", backupdir);
     if (!s.ok()) return s;
     return p;

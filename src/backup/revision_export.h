@@ -115,9 +115,12 @@ class RepositoryExports final : public nbd::ExportProvider {
   // listing and opening cost a stat() while no revision changes.
   // Decoded compressed blocks are cached in memory up to `cache_bytes`,
   // and beyond that in `block_file` (may be null).
+  // `backupdir` may be a rados: location of one repository, opened with
+  // `options`.
   static Result<std::unique_ptr<RepositoryExports>> Open(
       const std::string& backupdir, uint64_t cache_bytes,
-      std::shared_ptr<BlockFile> block_file = nullptr);
+      std::shared_ptr<BlockFile> block_file = nullptr,
+      const store::RepositoryOptions& options = {});
 
   Result<std::vector<nbd::ExportInfo>> ListExports(
       const nbd::Client& client) override;

@@ -18,6 +18,10 @@ struct RadosOptions {
   int connect_timeout_s = 30;
   // rados_osd_op_timeout: a single read or write that takes longer fails.
   int op_timeout_s = 300;
+  // How long a lock on a repository in a pool lasts unless renewed (its
+  // holder renews it every third of that): how soon a killed or cut-off
+  // holder's lock frees itself. $BACKY_RADOS_LEASE_SECONDS sets it.
+  int lease_s = 30;
 };
 
 }  // namespace backy::store

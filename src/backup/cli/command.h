@@ -19,6 +19,9 @@ struct GlobalOptions {
   bool verbose = false;
   std::string logfile;
   std::string backupdir = ".";
+  // How to reach the cluster of a rados: repository (--ceph-conf,
+  // --client-id, $BACKY_RADOS_LEASE_SECONDS).
+  store::RepositoryOptions repository;
 };
 
 class Command {

@@ -52,8 +52,7 @@ Result<std::unique_ptr<store::Repository>> OpenRepository(
 
 Result<std::unique_ptr<store::Repository>> OpenRepositoryAt(
     const std::string& location, const GlobalOptions& global) {
-  (void)global;
-  return store::Repository::Open(location);
+  return store::Repository::Open(location, global.repository);
 }
 
 Result<store::Revision> FindRevision(store::Repository& repo,

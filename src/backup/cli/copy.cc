@@ -90,7 +90,8 @@ class CopyCommand final : public Command {
       store::Repository& from, const GlobalOptions& global) {
     auto to = OpenRepositoryAt(target_, global);
     if (to.ok() || !to.status().IsNotFound()) return to;
-    Status s = store::Repository::Init(target_, from.config());
+    Status s =
+        store::Repository::Init(target_, from.config(), global.repository);
     if (!s.ok()) return s;
     std::fprintf(stderr, "created repository %s\n", target_.c_str());
     return OpenRepositoryAt(target_, global);

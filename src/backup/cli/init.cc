@@ -66,7 +66,8 @@ class InitCommand final : public Command {
     config.source = std::move(*section);
     config.compression.enabled = compression_ == "zstd";
     config.compression.level = level_;
-    Status s = store::Repository::Init(global.backupdir, config);
+    Status s =
+        store::Repository::Init(global.backupdir, config, global.repository);
     if (!s.ok()) return s;
     spdlog::info(
         "initialised repository {} for {} source {}", global.backupdir, type_,

@@ -237,8 +237,8 @@ class NbdServerCommand final : public Command {
         spdlog::warn("nbd-server: no disk cache: {}", f.status().ToString());
       }
     }
-    auto repos = RepositoryExports::Open(global.backupdir, *cache,
-                                         std::move(block_file));
+    auto repos = RepositoryExports::Open(
+        global.backupdir, *cache, std::move(block_file), global.repository);
     if (!repos.ok()) return repos.status();
     // Names are JOB/SPEC only in a directory of repositories; one
     // repository has no jobs to grant.
