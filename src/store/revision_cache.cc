@@ -44,7 +44,9 @@ Result<RevisionCache::List> RevisionCache::Get() {
   std::lock_guard<std::mutex> l(mu_);
   auto stamp = Stamp();
   if (!stamp.ok()) return stamp.status();
-  if (list_ && settled_ && *stamp == stamp_) return list_;
+  // No directories to stat (a repository in a pool): no shortcut, the
+  // list is read each time (one omap read of the head object).
+  if (list_ && settled_ && !stamp->empty() && *stamp == stamp_) return list_;
   // The stamp is taken before the read: a change during the read makes
   // the next Get() see a different stamp and read again.
   auto revs = repo_.Revisions();
