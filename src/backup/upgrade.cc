@@ -316,9 +316,13 @@ Result<UpgradeLocks> LockForUpgrade(const std::string& dir, bool legacy_config,
 // 2.x chunk became, so a chunk shared by many revisions is decoded once.
 class Converter {
  public:
-  Converter(Repository& repo, const UpgradeOptions& options,
-            std::string source_name, uint64_t total_bytes)
+  // Reads 2.x revisions of `repo` and writes the converted ones into
+  // `target`: `repo` itself for an upgrade in place.
+  Converter(Repository& repo, store::Repository& target,
+            const UpgradeOptions& options, std::string source_name,
+            uint64_t total_bytes)
       : repo_(repo),
+        target_(target),
         options_(options),
         source_name_(std::move(source_name)),
         progress_("upgrade", total_bytes) {}
@@ -326,7 +330,7 @@ class Converter {
   // What earlier runs converted: pairs the slots of each converted
   // revision's index with its 2.x mapping (both still there).
   void Remember(const std::string& id) {
-    auto ours = repo_.LoadIndex(id);
+    auto ours = target_.LoadIndex(id);
     auto old = store::LoadLegacyIndex(repo_.dir(), id);
     if (!ours.ok() || !old.ok() || ours->slot_count() != old->slot_count()) {
       return;  // only a shortcut: such chunks are decoded again
@@ -361,14 +365,14 @@ class Converter {
                            [&] { return Cancelled(options_); });
     if (!s.ok()) return s;
     if (Cancelled(options_)) return Status::Interrupted("upgrade interrupted");
-    s = repo_.chunks().Sync();
+    s = target_.chunks().Sync();
     if (!s.ok()) return s;
     Revision rev = old;
     rev.legacy = false;
     rev.chunk_size = store::kDefaultChunkSize;
     rev.size = index.image_size();
     rev.source = source_name_;
-    s = repo_.Publish(rev, index);
+    s = target_.Publish(rev, index);
     if (!s.ok()) return s;
     TestPoint("upgrade-published");
     return Status::OK();
@@ -418,7 +422,7 @@ class Converter {
       ++zero_;
     } else {
       d = Digest::Of(*buf);
-      auto put = repo_.chunks().Put(d, *buf);
+      auto put = target_.chunks().Put(d, *buf);
       if (!put.ok()) return put.status();
       if (put->created) {
         ++written_;
@@ -441,6 +445,7 @@ class Converter {
   }
 
   Repository& repo_;
+  store::Repository& target_;
   const UpgradeOptions& options_;
   const std::string source_name_;
   Progress progress_;
@@ -561,7 +566,8 @@ Status ConvertRevisions(Repository& repo, const UpgradePlan& plan,
   s = repo.RemoveLeftovers();
   if (!s.ok()) return s;
   const store::RepositoryConfig config = CurrentConfigFor(repo.config());
-  Converter converter(repo, options, Repository::SourceNameOf(config.source),
+  Converter converter(repo, repo, options,
+                      Repository::SourceNameOf(config.source),
                       plan.image_bytes);
   for (const auto& id : plan.converted) converter.Remember(id);
   sum->revisions_resumed = plan.converted.size();
@@ -625,6 +631,74 @@ Result<UpgradeSummary> Upgrade(const std::string& dir,
   s = RemoveLegacyFiles(dir, plan->legacy_files, &sum.files_removed);
   if (!s.ok()) return s;
   MakeChunkDirsPrivate(dir);
+  sum.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return sum;
+}
+
+Result<UpgradeSummary> UpgradeInto(
+    const std::string& dir, const std::string& target_location,
+    const store::RepositoryOptions& target_options,
+    const UpgradeOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  UpgradeSummary sum;
+  auto repo = Repository::Open(dir);
+  if (!repo.ok()) return repo.status();
+  if (!(*repo)->legacy()) {
+    return Status::InvalidArgument(
+        "not a backy 2.x repository; 'backy copy' copies a current one", dir);
+  }
+  // Readers of a 2.x repository hold .purge shared: no 2.x purge deletes
+  // chunks under us. A 2.x backup may go on; what it publishes later is
+  // converted by the next run.
+  auto reader = (*repo)->LockReader();
+  if (!reader.ok()) return reader.status();
+  auto plan = PlanUpgrade(**repo, false);
+  if (!plan.ok()) return plan.status();
+  Status s = RefuseDamaged(*plan);
+  if (!s.ok()) return s;
+  const store::RepositoryConfig config = CurrentConfigFor((*repo)->config());
+  auto target = store::Repository::Open(target_location, target_options);
+  if (target.status().IsNotFound()) {
+    s = store::Repository::Init(target_location, config, target_options);
+    if (!s.ok()) return s;
+    target = store::Repository::Open(target_location, target_options);
+  }
+  if (!target.ok()) return target.status();
+  auto locks = (*target)->LockWriter("upgrade");
+  if (!locks.ok()) return locks.status();
+  auto existing = (*target)->ScanRevisions();
+  if (!existing.ok()) return existing.status();
+  std::set<std::string> have;
+  for (const auto& r : existing->healthy) have.insert(r.id);
+  for (const auto& d : existing->damaged) have.insert(d.id);
+  std::vector<Revision> todo;
+  uint64_t bytes = 0;
+  for (const Revision& r : plan->to_convert) {
+    if (have.count(r.id)) continue;
+    todo.push_back(r);
+    bytes += r.size;
+  }
+  Converter converter(**repo, **target, options,
+                      Repository::SourceNameOf(config.source), bytes);
+  for (const Revision& r : plan->to_convert) {
+    if (have.count(r.id)) {
+      converter.Remember(r.id);
+      ++sum.revisions_resumed;
+    }
+  }
+  for (const Revision& rev : todo) {
+    s = converter.Convert(rev);
+    if (!s.ok()) break;
+    ++sum.revisions_converted;
+    sum.image_bytes += rev.size;
+  }
+  converter.AddTo(&sum);
+  if (s.IsCorruption()) return StoppedByDamage(s);
+  if (!s.ok()) {
+    return s.WithContext("upgrade stopped (run it again to continue)");
+  }
   sum.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();

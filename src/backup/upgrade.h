@@ -125,6 +125,18 @@ struct UpgradeSummary {
 Result<UpgradeSummary> Upgrade(const std::string& dir,
                                const UpgradeOptions& options);
 
+// Converts the 2.x repository in `dir` into another repository (created
+// when missing with the converted config), e.g. one in a RADOS pool, and
+// leaves `dir` as it is: every complete 2.x revision the target does not
+// hold yet, oldest first, as Upgrade() converts them (same ids, times,
+// tags, trust; each published once its chunks are stored). Holds 2.x's
+// .purge shared (as 2.x's readers do) and the target's writer lock. A
+// rerun after a crash converts what is missing.
+Result<UpgradeSummary> UpgradeInto(
+    const std::string& dir, const std::string& target_location,
+    const store::RepositoryOptions& target_options,
+    const UpgradeOptions& options);
+
 // The current config for a 2.x one: same schedule and compression; the
 // source's keys that backy reads (type, filename / pool, namespace, image,
 // full-always); a `flyingcircus` source becomes `ceph-rbd`.

@@ -36,11 +36,16 @@ class UpgradeCommand final : public Command {
     app->add_flag("--no-space-check", no_space_check_,
                   "Start even when the file system seems to lack the space "
                   "the new chunks need");
+    app->add_option("--to", to_,
+                    "Convert into this repository instead (created if "
+                    "missing; e.g. rados:POOL/NAME), leaving the 2.x one as "
+                    "it is");
     app->add_flag("--wait", wait_,
                   "Wait for a backy 2.x process, restore or nbd-server using "
                   "the repository instead of failing");
   }
   Status Run(const GlobalOptions& global) override {
+    if (!to_.empty()) return UpgradeInto(global);
     const std::vector<std::string> repos = Repositories(global.backupdir);
     if (repos.empty()) {
       return dry_run_ ? DryRun(global.backupdir) : Upgrade(global.backupdir);
@@ -80,6 +85,26 @@ class UpgradeCommand final : public Command {
     }
     std::sort(out.begin(), out.end());
     return out;
+  }
+
+  Status UpgradeInto(const GlobalOptions& global) {
+    if (dry_run_) {
+      return Status::InvalidArgument("--dry-run does not go with --to");
+    }
+    UpgradeOptions options;
+    options.cancel = &g_cancel;
+    auto sum =
+        backup::UpgradeInto(global.backupdir, to_, global.repository, options);
+    if (!sum.ok()) return sum.status();
+    std::printf(
+        "upgraded %s into %s: %zu revisions converted (%zu there already), "
+        "%s of image in %.1f s; chunks written: %llu (%s), reused: %llu\n",
+        global.backupdir.c_str(), to_.c_str(), sum->revisions_converted,
+        sum->revisions_resumed, FormatBytes(sum->image_bytes).c_str(),
+        sum->seconds, static_cast<unsigned long long>(sum->chunks_written),
+        FormatBytes(sum->bytes_written).c_str(),
+        static_cast<unsigned long long>(sum->chunks_reused));
+    return Status::OK();
   }
 
   Status Upgrade(const std::string& dir) {
@@ -185,6 +210,7 @@ class UpgradeCommand final : public Command {
   }
 
   bool dry_run_ = false;
+  std::string to_;
   bool wait_ = false;
   bool no_space_check_ = false;
 };
