@@ -35,8 +35,9 @@ ApiResponse Jobs(const RouteContext& ctx) {
                 {"schedule", js.schedule},
                 {"tags", std::move(tags)},
                 {"source", std::move(source)}};
-    for (const char* key : {"state", "last-time", "last-result", "next-time",
-                            "next-tags", "sla"}) {
+    for (const char* key :
+         {"state", "last-time", "last-result", "next-time", "next-tags", "sla",
+          "copy-to", "last-copy-result"}) {
       job[key] = status.at(key);
     }
     jobs.push_back(std::move(job));
