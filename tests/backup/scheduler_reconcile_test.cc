@@ -131,18 +131,37 @@ store::Revision Rev(const std::string& id, int64_t t) {
 }
 
 TEST(CopyTargetTest, NewRevisionsAreThoseNotOlderThanTheTargetsNewest) {
-  const std::vector<store::Revision> source = {Rev("a", 1), Rev("b", 2),
-                                               Rev("c", 3), Rev("d", 4)};
-  EXPECT_EQ(NewRevisionsFor(source, {}),
+  store::Schedule sched;
+  sched.tags["daily"] = {86400, 3};
+  sched.tags["hourly"] = {3600, 0};  // none in the copy
+  auto rev = [](const std::string& id, int64_t t,
+                std::set<std::string> tags = {"daily"}) {
+    store::Revision r = Rev(id, t);
+    r.tags = std::move(tags);
+    return r;
+  };
+  const std::vector<store::Revision> source = {rev("a", 1), rev("b", 2),
+                                               rev("c", 3), rev("d", 4)};
+  EXPECT_EQ(NewRevisionsFor(source, {}, sched),
             (std::vector<std::string>{"a", "b", "c", "d"}));
   // b was expired in the target: not sent again.
-  EXPECT_EQ(NewRevisionsFor(source, {Rev("a", 1), Rev("c", 3)}),
+  EXPECT_EQ(NewRevisionsFor(source, {Rev("a", 1), Rev("c", 3)}, sched),
             (std::vector<std::string>{"d"}));
-  EXPECT_EQ(NewRevisionsFor(source, {Rev("d", 4)}),
+  EXPECT_EQ(NewRevisionsFor(source, {Rev("d", 4)}, sched),
             (std::vector<std::string>{}));
   // Same timestamp as the target's newest, another id: sent.
-  EXPECT_EQ(NewRevisionsFor({Rev("x", 5), Rev("y", 5)}, {Rev("x", 5)}),
+  EXPECT_EQ(NewRevisionsFor({rev("x", 5), rev("y", 5)}, {Rev("x", 5)}, sched),
             (std::vector<std::string>{"y"}));
+  // What the target's expire would remove at once is not sent: only tags
+  // kept 0 or unknown there; a manual: tag or one kept tag is enough to go.
+  EXPECT_EQ(NewRevisionsFor({rev("h", 1, {"hourly"}), rev("u", 2, {"unknown"}),
+                             rev("m", 3, {"hourly", "manual:x"}),
+                             rev("hd", 4, {"hourly", "daily"})},
+                            {}, sched),
+            (std::vector<std::string>{"m", "hd"}));
+  // Without a schedule nothing expires: everything new goes.
+  EXPECT_EQ(NewRevisionsFor({rev("h", 1, {"hourly"})}, {}, store::Schedule{}),
+            (std::vector<std::string>{"h"}));
 }
 
 TEST(CopyTargetTest, PrepareCreatesTheTargetWithItsScheduleAndUpdatesIt) {

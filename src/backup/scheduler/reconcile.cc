@@ -185,9 +185,24 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
   planner->SetFigures(name, figures);
 }
 
+// True when expire by `schedule` would take every tag of `r` at once: each
+// is kept 0 or not in the schedule, none is a manual: one (never expired).
+// Without any schedule nothing expires.
+static bool KeptByNoTag(const store::Revision& r,
+                        const store::Schedule& schedule) {
+  if (schedule.empty()) return false;
+  for (const auto& t : r.tags) {
+    if (t.starts_with("manual:")) return false;
+    auto it = schedule.tags.find(t);
+    if (it != schedule.tags.end() && it->second.keep > 0) return false;
+  }
+  return true;
+}
+
 std::vector<std::string> NewRevisionsFor(
     const std::vector<store::Revision>& source,
-    const std::vector<store::Revision>& target) {
+    const std::vector<store::Revision>& target,
+    const store::Schedule& schedule) {
   std::set<std::string> have;
   std::optional<int64_t> newest;
   for (const auto& r : target) {
@@ -196,7 +211,10 @@ std::vector<std::string> NewRevisionsFor(
   }
   std::vector<std::string> ids;
   for (const auto& r : source) {
-    if (have.count(r.id) || (newest && r.timestamp_us < *newest)) continue;
+    if (have.count(r.id) || (newest && r.timestamp_us < *newest) ||
+        KeptByNoTag(r, schedule)) {
+      continue;
+    }
     ids.push_back(r.id);
   }
   return ids;
@@ -227,7 +245,7 @@ Result<std::vector<std::string>> PrepareCopyTarget(
   if (!source_revs.ok()) return source_revs.status();
   auto target_revs = (*to)->Revisions();
   if (!target_revs.ok()) return target_revs.status();
-  return NewRevisionsFor(*source_revs, *target_revs);
+  return NewRevisionsFor(*source_revs, *target_revs, schedule);
 }
 
 void ReconcileJobs(const DaemonConfig& config, Planner* planner) {

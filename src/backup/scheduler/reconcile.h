@@ -61,14 +61,16 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
                  Planner* planner, bool measure_disk = true);
 
 // The revisions of `source` (oldest first) a copy sends to a target that
-// holds `target`: those it lacks that are not older than its newest one
-// (every one when it is empty). Older ones it lacks are left out: they
-// are what the target's own schedule expired (sending them again would
-// send their chunks again each run), or a revision the copy could not
-// read. Pure.
+// holds `target` and keeps by `schedule`: those it lacks that are not
+// older than its newest one (every one when it is empty), except those
+// whose every tag `schedule` keeps 0 of (its expire would remove them at
+// once). Older ones it lacks are left out: they are what the target's own
+// schedule expired (sending them again would send their chunks again each
+// run), or a revision the copy could not read. Pure.
 std::vector<std::string> NewRevisionsFor(
     const std::vector<store::Revision>& source,
-    const std::vector<store::Revision>& target);
+    const std::vector<store::Revision>& target,
+    const store::Schedule& schedule);
 
 // For the copy step (off the daemon's thread: it may open a remote store):
 // creates the repository at `target` with `source_dir`'s config and
