@@ -108,8 +108,8 @@ wait_for 5 "[ \"\$(status_field a last-copy-result)\" = failed ]" ||
 [ "$(status_field a last-result)" = warning ] || fail "status: last-result $(status_field a last-result)"
 wait_for 5 "grep -q '^backy_copy_failures_total{job=\"a\"} 1' $BASE/backy.prom" ||
   fail "no copy failure in the metrics: $(grep copy "$BASE/backy.prom")"
-api GET /v1/jobs -H "Authorization: Bearer $TOKEN" | grep -q '"last-copy-result":"failed"' ||
-  fail "/v1/jobs does not show the failed copy: $(cat "$T/body")"
+api GET /v1/status -H "Authorization: Bearer $TOKEN" | grep -q "\"last-copy-result\":\"failed\"" ||
+  fail "/v1/status does not show the failed copy: $(cat "$T/body")"
 [ "$(rev_ids "$OFF/a" 2>/dev/null | tail -1)" != "$id5" ] || fail "revision $id5 reached the unwritable target"
 
 log "fixed: the next run sends what is missing"

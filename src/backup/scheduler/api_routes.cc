@@ -35,9 +35,8 @@ ApiResponse Jobs(const RouteContext& ctx) {
                 {"schedule", js.schedule},
                 {"tags", std::move(tags)},
                 {"source", std::move(source)}};
-    for (const char* key :
-         {"state", "last-time", "last-result", "next-time", "next-tags", "sla",
-          "copy-to", "last-copy-result"}) {
+    for (const char* key : {"state", "last-time", "last-result", "next-time",
+                            "next-tags", "sla"}) {
       job[key] = status.at(key);
     }
     jobs.push_back(std::move(job));
