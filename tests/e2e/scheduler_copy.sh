@@ -50,6 +50,7 @@ for id in "${dst[@]}"; do
   [ -n "$st" ] && [ "$st" = "$tt" ] || fail "revision $id: tags $st in the source, $tt in the target"
   [ "$(rev_field "$OFF/a" "$id" timestamp)" = "$(rev_field "$BASE/a" "$id" timestamp)" ] ||
     fail "revision $id: another timestamp in the target"
+  rm -f "$T/from-target.raw" "$T/from-source.raw"
   "$BACKY" -b "$OFF/a" restore -r "$id" "$T/from-target.raw" 2>/dev/null
   "$BACKY" -b "$BASE/a" restore -r "$id" "$T/from-source.raw" 2>/dev/null
   cmp -s "$T/from-target.raw" "$T/from-source.raw" || fail "revision $id restores differently from the target"
@@ -122,6 +123,7 @@ grep -E "copy started .* copy --to $OFF/a" "$LOG" | tail -1 | grep -q -- "-r $id
 [ "$(status_field a last-copy-result)" = ok ] || fail "status after the fix: $(status_field a last-copy-result)"
 [ "$(status_field a last-copy-message)" = "" ] || fail "status keeps the old error"
 [ "$(rev_ids "$OFF/a" | tail -1)" = "$id6" ] || fail "the target's newest is not $id6"
+rm -f "$T/from-target.raw"
 "$BACKY" -b "$OFF/a" restore -r "$id6" "$T/from-target.raw" 2>/dev/null
 cmp -s "$T/from-target.raw" "$T/a.raw" || fail "revision $id6 restores differently from the target"
 stop_daemon
