@@ -289,5 +289,155 @@ TEST(DaemonConfigTest, MetricsPublicIsAStrictBoolean) {
               "unknown key 'metrics-publik' in api");
 }
 
+// issue 15: copy-to and copy-schedule.
+const std::string kCopySchedules =
+    "schedules:\n"
+    "  s: {daily: {interval: 1d, keep: 7}, weekly: {interval: 1w, keep: 4}}\n";
+
+TEST(DaemonConfigTest, GlobalCopyToGivesEachJobItsTargetAndOptOut) {
+  auto c = ParseDaemonConfig(
+      "global: {base-dir: /srv/backy, copy-to: /mnt/offsite/, copy-schedule: "
+      "{daily: {keep: 30}, min-keep: 3}}\n" +
+          kCopySchedules +
+          "jobs:\n"
+          "  vm1: {schedule: s, source: {type: file, filename: /i/1}}\n"
+          "  vm2: {schedule: s, source: {type: file, filename: /i/2}, "
+          "copy-to: false}\n"
+          "  vm3: {schedule: s, source: {type: file, filename: /i/3}, "
+          "copy-to: none}\n"
+          "  vm4: {schedule: s, source: {type: file, filename: /i/4}, "
+          "copy-to: /elsewhere/x/../vm4, copy-schedule: {weekly: {keep: "
+          "52}}}\n",
+      "/etc/backy.conf");
+  ASSERT_OK(c.status());
+  EXPECT_EQ(c->copy_to, "/mnt/offsite");
+  const auto& vm1 = c->jobs.at("vm1");
+  EXPECT_EQ(vm1.copy_to, "/mnt/offsite/vm1");
+  // Listed tags take the copy's keep, the others keep the job's.
+  EXPECT_EQ(vm1.copy_schedule.tags.at("daily").keep, 30u);
+  EXPECT_EQ(vm1.copy_schedule.tags.at("daily").interval_seconds, 86400);
+  EXPECT_EQ(vm1.copy_schedule.tags.at("weekly").keep, 4u);
+  EXPECT_EQ(vm1.copy_schedule.min_keep, 3u);
+  EXPECT_EQ(vm1.schedule.tags.at("daily").keep, 7u);  // the source's own
+  EXPECT_EQ(c->jobs.at("vm2").copy_to, "");
+  EXPECT_EQ(c->jobs.at("vm3").copy_to, "");
+  EXPECT_TRUE(c->jobs.at("vm2").copy_schedule.empty());
+  // A job's own copy-schedule replaces the global one.
+  const auto& vm4 = c->jobs.at("vm4");
+  EXPECT_EQ(vm4.copy_to, "/elsewhere/vm4");
+  EXPECT_EQ(vm4.copy_schedule.tags.at("weekly").keep, 52u);
+  EXPECT_EQ(vm4.copy_schedule.tags.at("daily").keep, 7u);
+  EXPECT_EQ(vm4.copy_schedule.min_keep, 1u);
+}
+
+TEST(DaemonConfigTest, NoCopyToMeansNoCopy) {
+  auto c = ParseDaemonConfig(
+      kCopySchedules +
+          "jobs: {a: {schedule: s, source: {type: file, filename: /i/a}}}\n",
+      "/etc/backy.conf");
+  ASSERT_OK(c.status());
+  EXPECT_EQ(c->copy_to, "");
+  EXPECT_EQ(c->jobs.at("a").copy_to, "");
+  EXPECT_TRUE(c->jobs.at("a").copy_schedule.empty());
+}
+
+TEST(DaemonConfigTest, RadosCopyToBaseNamesEachJob) {
+  auto c = ParseDaemonConfig(
+      "global: {copy-to: \"rados:backups/offsite\"}\n" + kCopySchedules +
+          "jobs:\n"
+          "  a: {schedule: s, source: {type: file, filename: /i/a}}\n"
+          "  b: {schedule: s, source: {type: file, filename: /i/b}, copy-to: "
+          "\"rados:other/b-copy\"}\n",
+      "/etc/backy.conf");
+  ASSERT_OK(c.status());
+  EXPECT_EQ(c->jobs.at("a").copy_to, "rados:backups/offsite/a");
+  EXPECT_EQ(c->jobs.at("b").copy_to, "rados:other/b-copy");
+  EXPECT_EQ(CopyTargetUnder("rados:p", "vm"), "rados:p/vm");
+}
+
+TEST(DaemonConfigTest, BadCopyValuesAreErrors) {
+  const std::string job =
+      "jobs:\n  a:\n    schedule: s\n    source: {type: file, filename: /i}\n";
+  ExpectError("global:\n  copy-to: offsite\n", "2",
+              "global.copy-to must be an absolute directory or "
+              "rados:POOL[/NAMESPACE]");
+  ExpectError("global:\n  copy-to: [/x]\n", "2", "global.copy-to must be");
+  ExpectError("global:\n  copy-to: \"rados:p/ns/name\"\n", "2",
+              "global.copy-to must be an absolute directory or "
+              "rados:POOL[/NAMESPACE], got 'rados:p/ns/name'");
+  ExpectError(kCopySchedules + job + "    copy-to: ../x\n", "7",
+              "jobs.a.copy-to must be an absolute directory or "
+              "rados:POOL[/NAMESPACE]/NAME (or false/none), got '../x'");
+  ExpectError(kCopySchedules + job + "    copy-to: true\n", "7",
+              "jobs.a.copy-to must be");
+  ExpectError(kCopySchedules + job + "    copy-to: \"rados:pool\"\n", "7",
+              "jobs.a.copy-to must be");
+  ExpectError(kCopySchedules + job + "    copy-to: \"\"\n", "7",
+              "jobs.a.copy-to must be");
+  ExpectError(kCopySchedules + job + "    copy-schedule: {daily: {keep: 1}}\n",
+              "7", "copy-schedule without a copy-to");
+  const std::string copying = job + "    copy-to: /mnt/a\n";
+  ExpectError(kCopySchedules + copying +
+                  "    copy-schedule:\n      hourly: {keep: 1}\n",
+              "9", "tag 'hourly' is not in schedule 's'");
+  ExpectError(kCopySchedules + copying +
+                  "    copy-schedule:\n      daily: {interval: 1d, keep: 1}\n",
+              "9", "only 'keep'");
+  ExpectError(kCopySchedules + copying +
+                  "    copy-schedule:\n      daily: {keep: -1}\n",
+              "9", "jobs.a.copy-schedule.daily.keep must be at least 0");
+  ExpectError(kCopySchedules + copying +
+                  "    copy-schedule:\n      daily: {keep: 1, kep: 2}\n",
+              "9", "unknown key 'kep'");
+  ExpectError(kCopySchedules + copying + "    copy-schedule:\n      daily: 3\n",
+              "9", "must be {keep: N}");
+  ExpectError("global:\n  copy-schedule: {\"manual:x\": {keep: 1}}\n", "2",
+              "bad tag name 'manual:x'");
+  ExpectError("global:\n  copy-schedule: {min-keep: many}\n", "2",
+              "global.copy-schedule.min-keep must be a number");
+}
+
+// A copy into the job's own repository, into or around any job's, onto
+// another job's target or the scheduler's files would eat what it copies.
+TEST(DaemonConfigTest, HostileCopyTargetsAreRefused) {
+  auto config = [](const std::string& a_copy, const std::string& global = "") {
+    return "global: {base-dir: /srv/backy" + global + "}\n" + kCopySchedules +
+           "jobs:\n"
+           "  a:\n"
+           "    schedule: s\n"
+           "    source: {type: file, filename: /i/a}\n" +
+           a_copy +
+           "  b: {schedule: s, source: {type: file, filename: /i/b}, copy-to: "
+           "/mnt/b}\n";
+  };
+  ExpectError(config("    copy-to: /srv/backy/a\n"), "8",
+              "copy-to of job 'a' (/srv/backy/a) is its own repository");
+  ExpectError(config("    copy-to: /srv/backy/a/./\n"), "8",
+              "is its own repository");
+  ExpectError(config("    copy-to: /srv/backy/a/copy\n"), "8",
+              "is inside its own repository");
+  ExpectError(config("    copy-to: /srv/backy/x/../a/c\n"), "8",
+              "is inside its own repository");
+  ExpectError(config("    copy-to: /srv\n"), "8", "holds its own repository");
+  ExpectError(config("    copy-to: /srv/backy/b\n"), "8",
+              "is the repository of job 'b'");
+  ExpectError(config("    copy-to: /mnt/b\n"), "8",
+              "overlaps the copy-to of job 'b' (/mnt/b)");
+  ExpectError(config("    copy-to: /mnt/b/a\n"), "8", "overlaps the copy-to");
+  ExpectError(config("    copy-to: /srv/backy/status\n"), "8",
+              "collides with the status file");
+  // global.copy-to = base-dir: every job's target is its own repository.
+  ExpectError(config("", ", copy-to: /srv/backy"), "1",
+              "copy-to of job 'a' (/srv/backy/a) is its own repository");
+  ExpectError(config("    copy-to: \"rados:p/x\"\n") +
+                  "  c: {schedule: s, source: {type: file, filename: /i/c}, "
+                  "copy-to: \"rados:p/x\"}\n",
+              "10", "is the target of job 'a' too");
+  // A target in base-dir that is no job's repository is fine.
+  auto ok = ParseDaemonConfig(config("    copy-to: /srv/backy/copies/a\n"),
+                              "/etc/backy.conf");
+  EXPECT_OK(ok.status());
+}
+
 }  // namespace
 }  // namespace backy::backup::scheduler

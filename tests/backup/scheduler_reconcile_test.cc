@@ -121,5 +121,81 @@ TEST_F(ReconcileLegacyTest, LoadHistoryReadsTheRepositoryFigures) {
   EXPECT_FALSE(planner.jobs().at("new").figures.disk_measured);
 }
 
+// issue 15: the copy sends what is new since the target's newest revision,
+// not what the target's own schedule expired.
+store::Revision Rev(const std::string& id, int64_t t) {
+  store::Revision r;
+  r.id = id;
+  r.timestamp_us = t;
+  return r;
+}
+
+TEST(CopyTargetTest, NewRevisionsAreThoseNotOlderThanTheTargetsNewest) {
+  store::Schedule sched;
+  sched.tags["daily"] = {86400, 3};
+  sched.tags["hourly"] = {3600, 0};  // none in the copy
+  auto rev = [](const std::string& id, int64_t t,
+                std::set<std::string> tags = {"daily"}) {
+    store::Revision r = Rev(id, t);
+    r.tags = std::move(tags);
+    return r;
+  };
+  const std::vector<store::Revision> source = {rev("a", 1), rev("b", 2),
+                                               rev("c", 3), rev("d", 4)};
+  EXPECT_EQ(NewRevisionsFor(source, {}, sched),
+            (std::vector<std::string>{"a", "b", "c", "d"}));
+  // b was expired in the target: not sent again.
+  EXPECT_EQ(NewRevisionsFor(source, {Rev("a", 1), Rev("c", 3)}, sched),
+            (std::vector<std::string>{"d"}));
+  EXPECT_EQ(NewRevisionsFor(source, {Rev("d", 4)}, sched),
+            (std::vector<std::string>{}));
+  // Same timestamp as the target's newest, another id: sent.
+  EXPECT_EQ(NewRevisionsFor({rev("x", 5), rev("y", 5)}, {Rev("x", 5)}, sched),
+            (std::vector<std::string>{"y"}));
+  // What the target's expire would remove at once is not sent: only tags
+  // kept 0 or unknown there; a manual: tag or one kept tag is enough to go.
+  EXPECT_EQ(NewRevisionsFor({rev("h", 1, {"hourly"}), rev("u", 2, {"unknown"}),
+                             rev("m", 3, {"hourly", "manual:x"}),
+                             rev("hd", 4, {"hourly", "daily"})},
+                            {}, sched),
+            (std::vector<std::string>{"m", "hd"}));
+  // Without a schedule nothing expires: everything new goes.
+  EXPECT_EQ(NewRevisionsFor({rev("h", 1, {"hourly"})}, {}, store::Schedule{}),
+            (std::vector<std::string>{"h"}));
+}
+
+TEST(CopyTargetTest, PrepareCreatesTheTargetWithItsScheduleAndUpdatesIt) {
+  char tmpl[] = "/tmp/copy_target_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  store::RepositoryConfig rc;
+  rc.source = {{"type", "file"}, {"filename", "/i/a"}};
+  rc.schedule.tags["daily"] = {86400, 7};
+  const std::string source = (dir / "a").string();
+  ASSERT_OK(store::Repository::Init(source, rc));
+  store::Schedule target_schedule = rc.schedule;
+  target_schedule.tags["daily"].keep = 30;
+  // Its parent is missing too.
+  const std::string target = (dir / "offsite" / "a").string();
+  auto ids = PrepareCopyTarget(source, target, target_schedule);
+  ASSERT_OK(ids.status());
+  EXPECT_TRUE(ids->empty());  // the source has no revision yet
+  auto repo = store::Repository::Open(target);
+  ASSERT_OK(repo.status());
+  EXPECT_EQ((*repo)->config().schedule, target_schedule);
+  EXPECT_EQ((*repo)->config().source, rc.source);
+  // A changed copy-schedule reaches the existing target.
+  target_schedule.tags["daily"].keep = 3;
+  ASSERT_OK(PrepareCopyTarget(source, target, target_schedule).status());
+  repo = store::Repository::Open(target);
+  ASSERT_OK(repo.status());
+  EXPECT_EQ((*repo)->config().schedule.tags.at("daily").keep, 3u);
+  // A missing source is an error naming it.
+  auto missing =
+      PrepareCopyTarget((dir / "none").string(), target, target_schedule);
+  EXPECT_FALSE(missing.ok());
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace backy::backup::scheduler

@@ -124,11 +124,12 @@ class Parser {
 
   Status Global(const YAML::Node& g, DaemonConfig* c) const {
     if (!g.IsMap()) return Error(g, "'global' must be a mapping");
-    Status s = KnownKeys(
-        g, "global",
-        {"base-dir", "worker-limit", "status-file", "status-interval",
-         "log-file", "backoff-base", "backoff-max", "backup-completed-callback",
-         "callback-timeout", kTelnetKeys[0], kTelnetKeys[1]});
+    Status s =
+        KnownKeys(g, "global",
+                  {"base-dir", "worker-limit", "status-file", "status-interval",
+                   "log-file", "backoff-base", "backoff-max",
+                   "backup-completed-callback", "callback-timeout", "copy-to",
+                   "copy-schedule", kTelnetKeys[0], kTelnetKeys[1]});
     if (!s.ok()) return s;
     for (const char* key : kTelnetKeys) {
       if (!g[key]) continue;
@@ -192,6 +193,122 @@ class Parser {
       auto v = Duration(g["backoff-max"], "global.backoff-max", 1, kMaxBackoff);
       if (!v.ok()) return v.status();
       c->backoff_max_s = *v;
+    }
+    if (g["copy-to"]) {
+      auto v = CopyLocation(g["copy-to"], "global.copy-to", /*base=*/true);
+      if (!v.ok()) return v.status();
+      c->copy_to = *v;
+      global_copy_line_ = g["copy-to"].Mark().line + 1;
+    }
+    if (g["copy-schedule"]) {
+      auto v = CopyScheduleOf(g["copy-schedule"], "global.copy-schedule");
+      if (!v.ok()) return v.status();
+      c->copy_schedule = *v;
+    }
+    return Status::OK();
+  }
+
+  // A copy-to value: for a base (global.copy-to) an absolute directory or
+  // rados:POOL[/NS], for a job an absolute directory or
+  // rados:POOL[/NS]/NAME; "false" or "none" for no copy (""). A directory
+  // comes back lexically normal, without a trailing '/'.
+  Result<std::string> CopyLocation(const YAML::Node& n, const std::string& what,
+                                   bool base) const {
+    const std::string expected =
+        base ? "an absolute directory or rados:POOL[/NAMESPACE]"
+             : "an absolute directory or rados:POOL[/NAMESPACE]/NAME";
+    if (!n.IsScalar()) return Error(n, what + " must be " + expected);
+    const std::string& v = n.Scalar();
+    if (v == "false" || v == "none") return std::string();
+    if (store::RepositoryLocation::IsRados(v)) {
+      auto l = store::RepositoryLocation::Parse(base ? v + "/x" : v);
+      if (!l.ok() || (base && v.ends_with("/"))) {
+        return Error(n, what + " must be " + expected + ", got " + Quote(v));
+      }
+      return v;
+    }
+    if (v.empty() || v[0] != '/') {
+      return Error(n, what + " must be " + expected + " (or false/none), got " +
+                          Quote(v));
+    }
+    std::string path = std::filesystem::path(v).lexically_normal().string();
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    return path;
+  }
+
+  // A copy-schedule: TAG: {keep: N} for the tags it changes, and
+  // min-keep: N.
+  Result<CopySchedule> CopyScheduleOf(const YAML::Node& n,
+                                      const std::string& what) const {
+    if (!n.IsMap() || n.size() == 0) {
+      return Error(n, what + " must map tags to {keep: N} (and min-keep: N)");
+    }
+    CopySchedule cs;
+    for (const auto& t : n) {
+      const auto tag = t.first.as<std::string>();
+      const std::string where = what + "." + tag;
+      if (tag == "min-keep") {
+        auto v = Int(t.second, where, 0, kMaxKeep);
+        if (!v.ok()) return v.status();
+        cs.min_keep = static_cast<uint32_t>(*v);
+        continue;
+      }
+      if (tag.starts_with("manual:") || !store::ValidateTag(tag).ok()) {
+        return Error(t.first, "bad tag name '" + tag +
+                                  "' (no whitespace, ',' or '/'; 'manual:' "
+                                  "tags never expire)");
+      }
+      if (!t.second.IsMap() || !t.second["keep"]) {
+        return Error(t.first, where + " must be {keep: N}");
+      }
+      if (t.second["interval"]) {
+        return Error(t.second["interval"],
+                     where +
+                         ": only 'keep' (the target has no runs of its "
+                         "own: its revisions come from the job's)");
+      }
+      Status s = KnownKeys(t.second, where, {"keep"});
+      if (!s.ok()) return s;
+      auto keep = Int(t.second["keep"], where + ".keep", 0, kMaxKeep);
+      if (!keep.ok()) return keep.status();
+      cs.keep[tag] = static_cast<uint32_t>(*keep);
+    }
+    return cs;
+  }
+
+  // The job's copy-to and copy-schedule, or global.copy-to's BASE/JOB.
+  Status JobCopy(const YAML::Node& j, const std::string& name,
+                 const std::string& where, const DaemonConfig& c,
+                 JobConfig* job) const {
+    job->copy_to = c.copy_to.empty() ? "" : CopyTargetUnder(c.copy_to, name);
+    copy_lines_[name] = global_copy_line_;
+    if (j["copy-to"]) {
+      auto v = CopyLocation(j["copy-to"], where + ".copy-to", /*base=*/false);
+      if (!v.ok()) return v.status();
+      job->copy_to = *v;
+      copy_lines_[name] = j["copy-to"].Mark().line + 1;
+    }
+    CopySchedule copy = c.copy_schedule;
+    if (j["copy-schedule"]) {
+      if (job->copy_to.empty()) {
+        return Error(j["copy-schedule"],
+                     where +
+                         ".copy-schedule without a copy-to (the job's "
+                         "or global.copy-to) does nothing");
+      }
+      auto v = CopyScheduleOf(j["copy-schedule"], where + ".copy-schedule");
+      if (!v.ok()) return v.status();
+      for (const auto& [tag, keep] : v->keep) {
+        if (!job->schedule.tags.count(tag)) {
+          return Error(j["copy-schedule"][tag],
+                       where + ".copy-schedule: tag '" + tag +
+                           "' is not in schedule '" + job->schedule_name + "'");
+        }
+      }
+      copy = *v;
+    }
+    if (!job->copy_to.empty()) {
+      job->copy_schedule = TargetSchedule(job->schedule, copy);
     }
     return Status::OK();
   }
@@ -310,7 +427,8 @@ class Parser {
       const YAML::Node& j = kv.second;
       const std::string where = "jobs." + name;
       if (!j.IsMap()) return Error(kv.first, where + " must be a mapping");
-      Status s = KnownKeys(j, where, {"schedule", "source"});
+      Status s = KnownKeys(j, where,
+                           {"schedule", "source", "copy-to", "copy-schedule"});
       if (!s.ok()) return s;
       JobConfig job;
       if (!j["schedule"]) return Error(kv.first, where + " needs 'schedule'");
@@ -346,6 +464,8 @@ class Parser {
               (std::filesystem::path(config_dir) / f).lexically_normal();
         }
       }
+      s = JobCopy(j, name, where, *c, &job);
+      if (!s.ok()) return s;
       c->jobs[name] = std::move(job);
     }
     return Status::OK();
@@ -432,13 +552,14 @@ class Parser {
     if (c.api.listen.empty()) c.api.listen = "unix:" + c.base_dir + "/api.sock";
     Status s = Collisions(c);
     if (!s.ok()) return s;
+    s = CopyCollisions(c);
+    if (!s.ok()) return s;
     return c;
   }
 
-  // A job's repository directory must not be, nor contain, a file the
-  // scheduler itself writes.
-  Status Collisions(const DaemonConfig& c) const {
-    namespace fs = std::filesystem;
+  // The scheduler's own files, for collision checks.
+  static std::vector<std::pair<std::string, std::string>> OwnFiles(
+      const DaemonConfig& c) {
     std::vector<std::pair<std::string, std::string>> own = {
         {"the status file (global.status-file)", c.status_file},
         {"the metrics file (next to global.status-file)", c.MetricsFile()},
@@ -448,6 +569,73 @@ class Parser {
     if (c.api.listen.starts_with("unix:")) {
       own.push_back({"the API socket (api.listen)", c.api.listen.substr(5)});
     }
+    return own;
+  }
+
+  // `a` is `b` or lies under it (lexically: a symlink is not followed).
+  static bool Within(const std::filesystem::path& a,
+                     const std::filesystem::path& b) {
+    const auto rel = a.lexically_relative(b);
+    return a == b || (!rel.empty() && *rel.begin() != "..");
+  }
+
+  // A copy target must be no job's repository, lie in none and hold none
+  // (a copy into the source, or an expire of the target, would then eat
+  // the source), hold none of the scheduler's files, and be no other job's
+  // target.
+  Status CopyCollisions(const DaemonConfig& c) const {
+    namespace fs = std::filesystem;
+    const auto own = OwnFiles(c);
+    std::map<std::string, std::string> rados_targets;  // location -> job
+    for (const auto& [name, job] : c.jobs) {
+      if (job.copy_to.empty()) continue;
+      auto it = copy_lines_.find(name);
+      const int line = it == copy_lines_.end() ? 1 : it->second;
+      auto refuse = [&](const std::string& why) {
+        return Status::InvalidArgument(path_ + ":" + std::to_string(line) +
+                                       ": copy-to of job '" + name + "' (" +
+                                       job.copy_to + ") " + why);
+      };
+      if (store::RepositoryLocation::IsRados(job.copy_to)) {
+        auto [other, fresh] = rados_targets.emplace(job.copy_to, name);
+        if (!fresh)
+          return refuse("is the target of job '" + other->second + "' too");
+        continue;
+      }
+      const fs::path target = fs::path(job.copy_to);
+      for (const auto& [other, other_job] : c.jobs) {
+        const fs::path dir = fs::path(c.JobDir(other)).lexically_normal();
+        const std::string whose = other == name
+                                      ? "its own repository"
+                                      : "the repository of job '" + other + "'";
+        if (target == dir) return refuse("is " + whose);
+        if (Within(target, dir)) return refuse("is inside " + whose);
+        if (Within(dir, target)) return refuse("holds " + whose);
+        if (other == name || other_job.copy_to.empty() ||
+            store::RepositoryLocation::IsRados(other_job.copy_to)) {
+          continue;
+        }
+        const fs::path theirs = fs::path(other_job.copy_to);
+        if (Within(target, theirs) || Within(theirs, target)) {
+          return refuse("overlaps the copy-to of job '" + other + "' (" +
+                        other_job.copy_to + ")");
+        }
+      }
+      for (const auto& [what, file] : own) {
+        const fs::path f = fs::path(file).lexically_normal();
+        if (Within(f, target) || Within(target, f)) {
+          return refuse("collides with " + what + " " + f.string());
+        }
+      }
+    }
+    return Status::OK();
+  }
+
+  // A job's repository directory must not be, nor contain, a file the
+  // scheduler itself writes.
+  Status Collisions(const DaemonConfig& c) const {
+    namespace fs = std::filesystem;
+    const auto own = OwnFiles(c);
     if (c.base_dir.size() + 1 + NAME_MAX + 64 > PATH_MAX) {
       return Status::InvalidArgument(path_ + ":1: global.base-dir is too long");
     }
@@ -472,6 +660,9 @@ class Parser {
  private:
   std::string path_;
   mutable std::map<std::string, int> job_lines_;  // job name -> line
+  // job name -> the line of the copy-to that names its target
+  mutable std::map<std::string, int> copy_lines_;
+  mutable int global_copy_line_ = 1;
 };
 
 }  // namespace
@@ -480,6 +671,21 @@ std::string DaemonConfig::MetricsFile() const {
   std::filesystem::path dir = std::filesystem::path(status_file).parent_path();
   if (dir.empty()) dir = ".";
   return (dir / "backy.prom").string();
+}
+
+std::string CopyTargetUnder(const std::string& base, const std::string& job) {
+  return base.ends_with("/") ? base + job : base + "/" + job;
+}
+
+store::Schedule TargetSchedule(const store::Schedule& schedule,
+                               const CopySchedule& copy) {
+  store::Schedule target = schedule;
+  for (const auto& [tag, keep] : copy.keep) {
+    auto it = target.tags.find(tag);
+    if (it != target.tags.end()) it->second.keep = keep;
+  }
+  if (copy.min_keep) target.min_keep = *copy.min_keep;
+  return target;
 }
 
 bool IsJobNameSpelling(std::string_view name) {

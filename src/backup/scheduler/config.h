@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,12 +27,29 @@ struct ApiConfig {
   bool metrics_public = false;
 };
 
+// copy-schedule (global or per job): the keep of the tags it lists, and
+// min-keep, in the copy's target; every other tag of the job's schedule
+// keeps what it keeps in the job's own repository.
+struct CopySchedule {
+  std::map<std::string, uint32_t> keep;
+  std::optional<uint32_t> min_keep;
+  bool operator==(const CopySchedule&) const = default;
+};
+
 struct JobConfig {
   std::string schedule_name;
   store::Schedule schedule;
   // The source section as written to the repository config (type, filename
   // or pool/image, ...).
   std::map<std::string, std::string> source;
+  // Where each successful run copies the new revisions: a repository
+  // location (an absolute directory or rados:POOL[/NS]/NAME), resolved
+  // from the job's copy-to or global.copy-to; "" for no copy.
+  std::string copy_to;
+  // The target's retention: `schedule` with copy-schedule's keeps (the
+  // job's own, else global.copy-schedule). Written into the target's
+  // config, so `backy -b TARGET expire` by hand does the same.
+  store::Schedule copy_schedule;
   bool operator==(const JobConfig&) const = default;
 };
 
@@ -49,6 +67,10 @@ struct DaemonConfig {
   std::string log_file;          // default: BASE/scheduler.log; "-": none
   int64_t backoff_base_s = 120;  // first retry of a failed job
   int64_t backoff_max_s = 6 * 3600;
+  // global.copy-to: a base location (an absolute directory or
+  // rados:POOL[/NS]); each job's target is BASE/JOB. "" for none.
+  std::string copy_to;
+  CopySchedule copy_schedule;  // global.copy-schedule
   ApiConfig api;
   std::map<std::string, store::Schedule> schedules;
   std::map<std::string, JobConfig> jobs;
@@ -87,6 +109,15 @@ inline constexpr const char* kReservedJobNames[] = {
 // letters, digits, '.', '_', '-', not starting with '.' or '-'. The config
 // also refuses names longer than NAME_MAX and kReservedJobNames.
 bool IsJobNameSpelling(std::string_view name);
+
+// A job's copy target under global.copy-to `base`: BASE/JOB for a
+// directory, rados:POOL[/NS]/JOB for rados:POOL[/NS].
+std::string CopyTargetUnder(const std::string& base, const std::string& job);
+
+// The target's schedule: `schedule` with the keeps and min-keep of `copy`
+// (tags of `copy` not in `schedule` are left out).
+store::Schedule TargetSchedule(const store::Schedule& schedule,
+                               const CopySchedule& copy);
 
 // Parses `text` (the content of `path`). Every error is InvalidArgument
 // with a message "PATH:LINE: what is wrong" (LINE 1-based). A backy 2.4 or

@@ -214,6 +214,14 @@ class Daemon {
       }
       spec.callback = config_.callback;
       spec.callback_timeout_s = config_.callback_timeout_s;
+      const JobConfig& job = config_.jobs.at(start.job);
+      spec.copy_to = job.copy_to;
+      if (!job.copy_to.empty()) {
+        spec.prepare_copy = [dir = spec.dir, target = job.copy_to,
+                             schedule = job.copy_schedule] {
+          return PrepareCopyTarget(dir, target, schedule);
+        };
+      }
       children_.Start(std::move(spec));
     }
   }
@@ -245,6 +253,9 @@ class Daemon {
 
   void EndRun(const RunEnd& end) {
     const int64_t now = Now();
+    if (end.copy.ran) {
+      planner_.FinishCopy(end.job, now, end.copy.ok, end.copy.message);
+    }
     planner_.Finish(end.job, now, end.result, end.message);
     const auto& jobs = planner_.jobs();
     auto it = jobs.find(end.job);

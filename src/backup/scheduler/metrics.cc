@@ -56,6 +56,16 @@ std::string MetricsText(const StatusDoc& doc) {
   auto& repo_bytes =
       GaugeFamily(registry, "backy_repository_bytes",
                   "Bytes allocated on disk to the job's repository");
+  auto& last_copy = GaugeFamily(
+      registry, "backy_last_copy_success_timestamp_seconds",
+      "End of the job's last successful copy to its copy-to (since the "
+      "scheduler started)");
+  auto& copy_failures = BuildCounter()
+                            .Name("backy_copy_failures_total")
+                            .Help(
+                                "Failed copies of the job to its copy-to "
+                                "since the scheduler started")
+                            .Register(registry);
   GaugeFamily(registry, "backy_jobs_running", "Jobs running now")
       .Add({})
       .Set(doc.running);
@@ -77,6 +87,13 @@ std::string MetricsText(const StatusDoc& doc) {
     sla_ok.Add(labels).Set(j.sla == "ok" ? 1 : 0);
     failures.Add(labels).Increment(static_cast<double>(j.failures_total));
     repo_bytes.Add(labels).Set(static_cast<double>(j.repository_bytes));
+    if (j.last_copy_success_s > 0) {
+      last_copy.Add(labels).Set(static_cast<double>(j.last_copy_success_s));
+    }
+    if (!j.copy_to.empty()) {
+      copy_failures.Add(labels).Increment(
+          static_cast<double>(j.copy_failures_total));
+    }
   }
   return prometheus::TextSerializer().Serialize(registry.Collect());
 }

@@ -227,4 +227,18 @@ void Planner::Finish(const std::string& job, int64_t now_us, RunResult result,
   if (st.removed) jobs_.erase(it);
 }
 
+void Planner::FinishCopy(const std::string& job, int64_t now_us, bool ok,
+                         const std::string& message) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  JobState& st = it->second;
+  st.last_copy_result = ok ? RunResult::kOk : RunResult::kFailed;
+  st.last_copy_message = ok ? "" : message;
+  if (ok) {
+    st.last_copy_success_us = now_us;
+  } else {
+    ++st.copy_failures_total;
+  }
+}
+
 }  // namespace backy::backup::scheduler

@@ -108,6 +108,13 @@ struct JobState {
   // Failed runs since the daemon started (a Prometheus counter).
   int64_t failures_total = 0;
   int64_t retry_at_us = 0;
+  // The copy to config.copy_to: the last one's result and error, when one
+  // last succeeded (0: never, since the daemon started) and how many
+  // failed since the daemon started (a Prometheus counter).
+  RunResult last_copy_result = RunResult::kNone;
+  std::string last_copy_message;
+  int64_t last_copy_success_us = 0;
+  int64_t copy_failures_total = 0;
 };
 
 // A run to start now.
@@ -141,6 +148,10 @@ class Planner {
   // run's start (SetHistory afterwards refines this from the repository).
   void Finish(const std::string& job, int64_t now_us, RunResult result,
               const std::string& message);
+
+  // Records the end of a job's copy step (before Finish of its run).
+  void FinishCopy(const std::string& job, int64_t now_us, bool ok,
+                  const std::string& message);
 
   // Asks for a run of `job` as soon as a worker is free: the tags due now,
   // or else the tags of its next run. False when the job is unknown.

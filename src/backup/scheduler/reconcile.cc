@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "backup/scheduler/metrics.h"
 #include "store/filename.h"
@@ -182,6 +183,69 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
     }
   }
   planner->SetFigures(name, figures);
+}
+
+// True when expire by `schedule` would take every tag of `r` at once: each
+// is kept 0 or not in the schedule, none is a manual: one (never expired).
+// Without any schedule nothing expires.
+static bool KeptByNoTag(const store::Revision& r,
+                        const store::Schedule& schedule) {
+  if (schedule.empty()) return false;
+  for (const auto& t : r.tags) {
+    if (t.starts_with("manual:")) return false;
+    auto it = schedule.tags.find(t);
+    if (it != schedule.tags.end() && it->second.keep > 0) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> NewRevisionsFor(
+    const std::vector<store::Revision>& source,
+    const std::vector<store::Revision>& target,
+    const store::Schedule& schedule) {
+  std::set<std::string> have;
+  std::optional<int64_t> newest;
+  for (const auto& r : target) {
+    have.insert(r.id);
+    newest = std::max(newest.value_or(r.timestamp_us), r.timestamp_us);
+  }
+  std::vector<std::string> ids;
+  for (const auto& r : source) {
+    if (have.count(r.id) || (newest && r.timestamp_us < *newest) ||
+        KeptByNoTag(r, schedule)) {
+      continue;
+    }
+    ids.push_back(r.id);
+  }
+  return ids;
+}
+
+Result<std::vector<std::string>> PrepareCopyTarget(
+    const std::string& source_dir, const std::string& target,
+    const store::Schedule& schedule) {
+  auto from = store::Repository::Open(source_dir);
+  if (!from.ok()) return from.status();
+  auto to = store::Repository::Open(target);
+  if (!to.ok() && to.status().IsNotFound()) {
+    store::RepositoryConfig rc = (*from)->config();
+    rc.schedule = schedule;
+    Status s = store::Repository::Init(target, rc);
+    if (!s.ok()) return s.WithContext("creating the copy target");
+    spdlog::info("created the copy target {}", target);
+    to = store::Repository::Open(target);
+  } else if (to.ok() && !((*to)->config().schedule == schedule)) {
+    store::RepositoryConfig rc = (*to)->config();
+    rc.schedule = schedule;
+    Status s = store::Repository::WriteConfig(target, rc);
+    if (!s.ok()) return s.WithContext("the copy target's schedule");
+    to = store::Repository::Open(target);
+  }
+  if (!to.ok()) return to.status();
+  auto source_revs = (*from)->Revisions();
+  if (!source_revs.ok()) return source_revs.status();
+  auto target_revs = (*to)->Revisions();
+  if (!target_revs.ok()) return target_revs.status();
+  return NewRevisionsFor(*source_revs, *target_revs, schedule);
 }
 
 void ReconcileJobs(const DaemonConfig& config, Planner* planner) {

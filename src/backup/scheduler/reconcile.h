@@ -7,9 +7,12 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/plan.h"
+#include "store/revision.h"
+#include "store/schedule.h"
 #include "store/status.h"
 
 namespace backy::backup::scheduler {
@@ -56,6 +59,28 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
 // history as it is.
 void LoadHistory(const DaemonConfig& config, const std::string& name,
                  Planner* planner, bool measure_disk = true);
+
+// The revisions of `source` (oldest first) a copy sends to a target that
+// holds `target` and keeps by `schedule`: those it lacks that are not
+// older than its newest one (every one when it is empty), except those
+// whose every tag `schedule` keeps 0 of (its expire would remove them at
+// once). Older ones it lacks are left out: they are what the target's own
+// schedule expired (sending them again would send their chunks again each
+// run), or a revision the copy could not read. Pure.
+std::vector<std::string> NewRevisionsFor(
+    const std::vector<store::Revision>& source,
+    const std::vector<store::Revision>& target,
+    const store::Schedule& schedule);
+
+// For the copy step (off the daemon's thread: it may open a remote store):
+// creates the repository at `target` with `source_dir`'s config and
+// `schedule`, or writes `schedule` into its config when it differs, so
+// `backy -b TARGET expire` by hand applies it too; then returns
+// NewRevisionsFor(source, target). Errors name the target or the source.
+// Thread-safe (it touches no Planner).
+Result<std::vector<std::string>> PrepareCopyTarget(
+    const std::string& source_dir, const std::string& target,
+    const store::Schedule& schedule);
 
 // Configures `planner` with `config`, then ensures every job's repository
 // and loads its history (measuring the disk use of new jobs only: a reload

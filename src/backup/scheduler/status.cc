@@ -105,6 +105,12 @@ StatusDoc MakeStatus(const Planner& planner, int64_t now_us) {
         static_cast<int64_t>(st.figures.newest_bytes_written);
     js.repository_bytes = static_cast<int64_t>(st.figures.disk_bytes);
     js.newest_revision_s = st.newest_us ? *st.newest_us / kMicros : 0;
+    js.copy_to = st.config.copy_to;
+    js.last_copy_result = RunResultName(st.last_copy_result);
+    js.last_copy_time = Time(st.last_copy_success_us);
+    js.last_copy_message = st.last_copy_message;
+    js.copy_failures_total = st.copy_failures_total;
+    js.last_copy_success_s = st.last_copy_success_us / kMicros;
   }
   return doc;
 }

@@ -1,6 +1,7 @@
 // The scheduler's status document: per job the last run (time, tags,
-// duration, result), the next run (time, tags), the SLA state and the
-// repository's figures (revisions, the newest one's bytes, disk use). Written
+// duration, result), the next run (time, tags), the SLA state, the
+// repository's figures (revisions, the newest one's bytes, disk use) and
+// the last copy to the job's copy-to. Written
 // as YAML to the status file (atomically) and served as JSON by
 // GET /v1/status — both from the same StatusDoc and the same field list
 // (VisitFields), so they agree key for key; the Prometheus metrics
@@ -39,9 +40,18 @@ struct JobStatus {
   int64_t newest_bytes_read = 0;  // the newest revision's stats
   int64_t newest_bytes_written = 0;
   int64_t repository_bytes = 0;  // allocated on disk
-  // Not a field of the documents: newest_revision in seconds since the
-  // epoch (0 if none), for the metrics.
+  // The copy (JobConfig::copy_to, "" for none): the last one's result
+  // (none, ok, failed), the end of the last good one, its error, and the
+  // failed ones since the daemon started.
+  std::string copy_to;
+  std::string last_copy_result;
+  std::string last_copy_time;
+  std::string last_copy_message;
+  int64_t copy_failures_total = 0;
+  // Not fields of the documents: newest_revision and last_copy_time in
+  // seconds since the epoch (0 if none), for the metrics.
   int64_t newest_revision_s = 0;
+  int64_t last_copy_success_s = 0;
 };
 
 struct StatusDoc {
@@ -85,6 +95,11 @@ void VisitFields(const JobStatus& j, Visitor&& visit) {
   visit("newest-bytes-read", j.newest_bytes_read);
   visit("newest-bytes-written", j.newest_bytes_written);
   visit("repository-bytes", j.repository_bytes);
+  visit("copy-to", j.copy_to);
+  visit("last-copy-result", j.last_copy_result);
+  visit("last-copy-time", j.last_copy_time);
+  visit("last-copy-message", j.last_copy_message);
+  visit("copy-failures-total", j.copy_failures_total);
 }
 
 // The same for the document's own fields (before "jobs").

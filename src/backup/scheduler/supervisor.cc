@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "backup/logging.h"
@@ -137,6 +139,12 @@ const char* StepName(Step step) {
       return "expire";
     case Step::kPurge:
       return "purge";
+    case Step::kCopy:
+      return "copy";
+    case Step::kCopyExpire:
+      return "copy-expire";
+    case Step::kCopyPurge:
+      return "copy-purge";
     case Step::kCallback:
       return "callback";
   }
@@ -180,6 +188,8 @@ struct Supervisor::Impl {
     int kill_stage = 0;
     RunResult result = RunResult::kOk;
     std::string message;
+    std::vector<std::string> copy_ids;  // what the copy step sends
+    RunEnd::Copy copy;
   };
 
   asio::io_context& ioc;
@@ -189,15 +199,22 @@ struct Supervisor::Impl {
   std::map<std::string, std::shared_ptr<JobRun>> runs;
   bool stopping = false;
 
-  // `backy [-v] -l DIR/backy.log -b DIR COMMAND...` for `command`.
-  std::vector<std::string> BackyArgs(
-      const JobRun& run, std::initializer_list<std::string> command) const {
+  // `backy [-v] -l DIR/backy.log -b REPO COMMAND...` for `command`: the
+  // job's log gets every step's lines, also those of the copy's target.
+  std::vector<std::string> BackyArgsAt(
+      const JobRun& run, const std::string& repo,
+      std::initializer_list<std::string> command) const {
     std::vector<std::string> args = {"backy"};
     if (verbose) args.push_back("-v");
     args.insert(args.end(),
-                {"-l", RepositoryLogName(run.spec.dir), "-b", run.spec.dir});
+                {"-l", RepositoryLogName(run.spec.dir), "-b", repo});
     args.insert(args.end(), command);
     return args;
+  }
+
+  std::vector<std::string> BackyArgs(
+      const JobRun& run, std::initializer_list<std::string> command) const {
+    return BackyArgsAt(run, run.spec.dir, command);
   }
 
   std::vector<std::string> StepArgs(const JobRun& run) const {
@@ -211,6 +228,15 @@ struct Supervisor::Impl {
         return BackyArgs(run, {"expire"});
       case Step::kPurge:
         return BackyArgs(run, {"purge"});
+      case Step::kCopy: {
+        auto args = BackyArgs(run, {"copy", "--to", run.spec.copy_to});
+        for (const auto& id : run.copy_ids) args.insert(args.end(), {"-r", id});
+        return args;
+      }
+      case Step::kCopyExpire:
+        return BackyArgsAt(run, run.spec.copy_to, {"expire"});
+      case Step::kCopyPurge:
+        return BackyArgsAt(run, run.spec.copy_to, {"purge"});
       case Step::kCallback:
         break;
     }
@@ -462,7 +488,9 @@ struct Supervisor::Impl {
     } else {
       AppendJobLog(
           run.spec.dir,
-          run.step == Step::kBackup ? spdlog::level::err : spdlog::level::warn,
+          run.step == Step::kBackup || run.step == Step::kCopy
+              ? spdlog::level::err
+              : spdlog::level::warn,
           fmt::format("scheduler: {} failed after {:.1f}s (exit {}): {}", step,
                       secs, code, failure));
     }
@@ -495,22 +523,106 @@ struct Supervisor::Impl {
       spdlog::info("job {}: backup {} done", run->spec.job,
                    fmt::join(run->spec.tags, ","));
     } else if (code != 0 && stopping) {
-      // Stopped by our own SIGTERM: the revision is complete; expire and
-      // purge run again after the next backup.
+      // Stopped by our own SIGTERM: the revision is complete; expire,
+      // purge and the copy run again after the next backup.
       spdlog::info("job {}: {} stopped by the shutdown", run->spec.job, step);
+    } else if (run->step == Step::kCopy) {
+      run->copy = {true, code == 0, code == 0 ? "" : failure};
+      if (code != 0) {
+        // The revision is safe in the job's repository; the next run sends
+        // what the target still lacks.
+        run->result = RunResult::kWarning;
+        run->message += (run->message.empty() ? "" : "; ") +
+                        std::string("copy to ") + run->spec.copy_to + ": " +
+                        failure;
+        spdlog::warn("job {}: copy to {} failed: {}", run->spec.job,
+                     run->spec.copy_to, failure);
+      } else {
+        spdlog::info("job {}: copied to {}", run->spec.job, run->spec.copy_to);
+      }
     } else if (code != 0) {
       // The revision is safe; a failing expire or purge is a warning.
       run->result = RunResult::kWarning;
       run->message += (run->message.empty() ? "" : "; ") + failure;
       spdlog::warn("job {}: {} failed: {}", run->spec.job, step, failure);
     }
-    if (stopping || (run->step == Step::kPurge && run->spec.callback.empty())) {
+    const std::optional<Step> next = NextStep(*run);
+    if (stopping || !next) {
       EndRun(run);
       return;
     }
-    run->step = run->step == Step::kBackup   ? Step::kExpire
-                : run->step == Step::kExpire ? Step::kPurge
-                                             : Step::kCallback;
+    run->step = *next;
+    if (run->step == Step::kCopy) {
+      StartCopy(run);
+    } else {
+      SpawnStep(run);
+    }
+  }
+
+  // The step after the current one (which ended as recorded in `run`), or
+  // none: the run ends.
+  static std::optional<Step> NextStep(const JobRun& run) {
+    switch (run.step) {
+      case Step::kBackup:
+        return Step::kExpire;
+      case Step::kExpire:
+        return Step::kPurge;
+      case Step::kPurge:
+        if (!run.spec.copy_to.empty()) return Step::kCopy;
+        break;
+      case Step::kCopy:
+        // A target the copy could not write is not expired either.
+        if (run.copy.ok) return Step::kCopyExpire;
+        break;
+      case Step::kCopyExpire:
+        return Step::kCopyPurge;
+      case Step::kUpgrade:
+      case Step::kCopyPurge:
+      case Step::kCallback:
+        break;
+    }
+    if (run.step != Step::kCallback && !run.spec.callback.empty()) {
+      return Step::kCallback;
+    }
+    return std::nullopt;
+  }
+
+  // The copy step: prepare_copy on a thread of its own (opening a remote
+  // target must not stall the other jobs), then `backy copy` for the ids
+  // it chose. The run stays in `runs` meanwhile, so a shutdown waits for
+  // it.
+  void StartCopy(const std::shared_ptr<JobRun>& run) {
+    run->step_started = std::chrono::steady_clock::now();
+    auto prepare = run->spec.prepare_copy;
+    std::thread([this, run, prepare] {
+      Result<std::vector<std::string>> ids =
+          prepare ? prepare() : std::vector<std::string>{};
+      asio::post(ioc, [this, run, ids = std::move(ids)]() mutable {
+        CopyPrepared(run, std::move(ids));
+      });
+    }).detach();
+  }
+
+  void CopyPrepared(const std::shared_ptr<JobRun>& run,
+                    Result<std::vector<std::string>> ids) {
+    if (stopping) {
+      spdlog::info("job {}: copy skipped: the scheduler is stopping",
+                   run->spec.job);
+      EndRun(run);
+      return;
+    }
+    if (!ids.ok()) {
+      FinishStep(run, 1, ids.status().Message());
+      return;
+    }
+    if (ids->empty()) {
+      AppendJobLog(run->spec.dir, spdlog::level::info,
+                   "scheduler: copy: " + run->spec.copy_to +
+                       " has every new revision already");
+      FinishStep(run, 0, "");
+      return;
+    }
+    run->copy_ids = std::move(*ids);
     SpawnStep(run);
   }
 
@@ -525,7 +637,8 @@ struct Supervisor::Impl {
                     RunResultName(run->result), SecondsSince(run->run_started),
                     run->message.empty() ? "" : ": " + run->message));
     runs.erase(run->spec.job);
-    on_end(RunEnd{run->spec.job, run->spec.tags, run->result, run->message});
+    on_end(RunEnd{run->spec.job, run->spec.tags, run->result, run->message,
+                  run->copy});
   }
 };
 

@@ -1,6 +1,8 @@
 // Child supervision for the scheduler: a job's run is child processes in a
 // row (`backy -b DIR upgrade` for a backy 2.x repository, `backup TAGS`,
-// `expire`, `purge`, then the backup-completed-callback), each forked and
+// `expire`, `purge`; with a copy target `copy --to TARGET -r ID...`, then
+// `-b TARGET expire` and `purge`; then the backup-completed-callback), each
+// forked and
 // exec'd with its stderr read through a pipe, reaped on SIGCHLD, and
 // SIGTERM'd on shutdown. The job's log DIR/backy.log gets each step's start
 // (with its command line), its outcome (with the one-line error of a
@@ -13,8 +15,10 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "backup/scheduler/plan.h"
+#include "store/status.h"
 
 namespace boost::asio {
 class io_context;
@@ -24,7 +28,19 @@ namespace backy::backup::scheduler {
 
 // The steps of a run, in order. kUpgrade only for a backy 2.x repository,
 // kCallback only with a callback and after a successful backup.
-enum class Step { kUpgrade, kBackup, kExpire, kPurge, kCallback };
+// kCopy, kCopyExpire and kCopyPurge only with a copy target and after a
+// successful backup; the target's expire and purge only after a copy that
+// succeeded.
+enum class Step {
+  kUpgrade,
+  kBackup,
+  kExpire,
+  kPurge,
+  kCopy,
+  kCopyExpire,
+  kCopyPurge,
+  kCallback
+};
 const char* StepName(Step step);
 
 // What one run does.
@@ -46,19 +62,33 @@ struct RunSpec {
   // group gets SIGTERM, 5 s later SIGKILL. It never changes the result.
   std::string callback;
   int64_t callback_timeout_s = 60;
+  // The copy target (a repository location; "" for none) and what the
+  // copy step calls first, on a thread of its own (it may talk to a remote
+  // store): it makes the target exist with its schedule and returns the
+  // revision ids to send (none: nothing is new, the copy is done). An
+  // error fails the copy like a failed `backy copy`.
+  std::string copy_to;
+  std::function<Result<std::vector<std::string>>()> prepare_copy;
 };
 // Of an upgrade's or a callback's output, the job's log gets this much (its
 // end).
 inline constexpr size_t kLoggedOutputMax = 4096;
 
-// How a run ended: kOk, kWarning (expire or purge failed; the revision is
-// safe), kFailed (the upgrade or the backup failed) or kInterrupted
-// (stopped by SIGTERM). The callback's outcome is only logged.
+// How a run ended: kOk, kWarning (expire, purge, the copy or the target's
+// expire or purge failed; the revision is safe), kFailed (the upgrade or the
+// backup failed) or kInterrupted (stopped by SIGTERM). The callback's outcome
+// is only logged. A failed copy makes the run kWarning (the revision is safe in
+// the job's repository) and is reported in `copy` as well.
 struct RunEnd {
   std::string job;
   std::set<std::string> tags;
   RunResult result = RunResult::kOk;
   std::string message;  // the failing step's error line, "" when ok
+  struct Copy {
+    bool ran = false;  // the copy step ran (it had a target and a backup)
+    bool ok = false;
+    std::string message;  // its error line when it failed
+  } copy;
 };
 
 // The error line of a failed child's stderr: the last "backy: ..." line
