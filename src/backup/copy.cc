@@ -210,6 +210,10 @@ Result<CopyStats> CopyRevisions(Repository& from, Repository& to,
   if (!s.ok()) return s;
   auto locks = to.LockWriter("copy");
   if (!locks.ok()) return locks.status();
+  // What a killed copy (or backup) left in the target: temporary files,
+  // indexes that were never published.
+  Status left = to.RemoveLeftovers();
+  if (!left.ok()) return left;
   auto target = ListTarget(to);
   if (!target.ok()) return target.status();
 
