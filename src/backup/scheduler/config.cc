@@ -587,7 +587,11 @@ class Parser {
     namespace fs = std::filesystem;
     const auto own = OwnFiles(c);
     std::map<std::string, std::string> rados_targets;  // location -> job
-    for (const auto& [name, job] : c.jobs) {
+    for (const auto& entry : c.jobs) {
+      // Named, not a structured binding: clang (the fuzz build) refuses
+      // to capture those in the lambda below.
+      const std::string& name = entry.first;
+      const auto& job = entry.second;
       if (job.copy_to.empty()) continue;
       auto it = copy_lines_.find(name);
       const int line = it == copy_lines_.end() ? 1 : it->second;
