@@ -23,6 +23,8 @@ struct DaemonOptions {
   // -l FILE: the daemon's log, instead of global.log-file (where the log
   // goes: ChooseDaemonLog in backup/logging.h).
   std::string logfile;
+  // --state-dir: replaces global.state-dir (a rados: base-dir only).
+  std::string state_dir;
 };
 
 // Runs until SIGTERM or SIGINT, then stops the running children (SIGTERM;
