@@ -46,18 +46,23 @@ rtimes() {
   "$BACKY" -b "rados:backups/$1" status --yaml | awk '$1 == "timestamp:" { print $2 }' |
     while read -r ts; do date -d "$ts" +%s; done
 }
-# No two revisions of a job closer than half an interval: each due tag
-# was backed up once, by one host.
+# At most one revision of a job per slot of its grid (k * interval +
+# the job's offset, FNV-1a 64 of its name mod interval: plan.h): each due
+# tag was backed up once, by one host.
 check_once() {
-  local j prev t
+  local j
   for j in "${JOBS[@]}"; do
-    prev=
-    for t in $(rtimes "$j"); do
-      if [ -n "$prev" ] && [ $((t - prev)) -lt $((INTERVAL / 2)) ]; then
-        fail "$j: revisions $((t - prev))s apart: $(rtimes "$j" | tr '\n' ' ')"
-      fi
-      prev=$t
-    done
+    rtimes "$j" | python3 -c '
+import sys
+job, iv = sys.argv[1], int(sys.argv[2])
+h = 14695981039346656037
+for c in job.encode():
+    h ^= c; h = (h * 1099511628211) % 2**64
+ts = [int(l) for l in sys.stdin]
+slots = [(t - h % iv) // iv for t in ts]
+if len(set(slots)) != len(slots):
+    sys.exit("%s: two revisions in one interval: %s" % (job, ts))
+' "$j" "$INTERVAL" || fail "$j backed up twice in one interval"
   done
 }
 
