@@ -282,9 +282,20 @@ class Daemon {
         std::chrono::seconds(config_.status_interval_s));
     status_timer_.async_wait([this](error_code ec) {
       if (ec) return;
+      RefreshSharedHistory();
       WriteStatus();
       ArmStatusTimer();
     });
+  }
+
+  // With a rados: base-dir other hosts run jobs too: the status file and
+  // the API show each job's newest revisions as its repository has them,
+  // read once per status-interval (one open and listing per job).
+  void RefreshSharedHistory() {
+    if (!config_.RadosBase()) return;
+    for (const auto& [name, st] : planner_.jobs()) {
+      if (!st.running) LoadHistory(config_, name, &planner_, false);
+    }
   }
 
   void WriteStatus() {
