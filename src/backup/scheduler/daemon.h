@@ -31,8 +31,8 @@ struct DaemonOptions {
 // a backup publishes nothing when stopped) and waits for them. OK after a
 // clean stop; InvalidArgument when the config cannot be loaded at start
 // ("FILE:LINE: ...", or naming the file it cannot read); the error of the
-// API's listener, the lock (another scheduler on the same base-dir: Busy)
-// or the base-dir.
+// API's listener, the lock (another scheduler on the same base-dir, or
+// state-dir for a rados: base-dir: Busy) or that directory.
 Status RunDaemon(const DaemonOptions& options);
 
 }  // namespace backy::backup::scheduler

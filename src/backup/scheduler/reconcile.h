@@ -12,6 +12,7 @@
 
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/plan.h"
+#include "store/repository_lock.h"
 #include "store/revision.h"
 #include "store/schedule.h"
 #include "store/status.h"
