@@ -500,6 +500,18 @@ Result<RepositoryLock> RadosRepository::LockWriter(std::string_view what) {
   return locks;
 }
 
+Result<RepositoryLock> RadosRepository::LockJob(std::string_view holder) {
+  auto l =
+      RadosLease::Acquire(pool_, HeadOid(), "job", RadosLease::Mode::kExclusive,
+                          RadosLease::Describe(holder), lease_);
+  if (l.status().IsBusy()) {
+    return Status::Busy("job is locked (" + l.status().Message() + ")",
+                        location());
+  }
+  if (!l.ok()) return l.status();
+  return AsLock(std::move(*l));
+}
+
 Result<RepositoryLock> RadosRepository::LockReader() {
   auto p = TakePurgeShared();
   if (!p.ok()) return p.status();

@@ -68,6 +68,8 @@ class RadosRepository final : public Repository {
   Status Forget(const std::string& id) override;
 
   Result<RepositoryLock> LockWriter(std::string_view what) override;
+  // Lock "job" on NAME/head, exclusive, under a lease.
+  Result<RepositoryLock> LockJob(std::string_view holder) override;
   Result<RepositoryLock> LockReader() override;
   Result<RevisionPin> PinRevision(const Revision& revision,
                                   std::string_view what) override;

@@ -195,6 +195,17 @@ class Repository {
   // `what` (e.g. "backup") is recorded for the Busy message.
   using Locks = RepositoryLock;
   virtual Result<RepositoryLock> LockWriter(std::string_view what) = 0;
+  // The scheduler's per-job lock, held for a whole run (backup, expire,
+  // purge, copy): several hosts scheduling one pool's repositories each
+  // run a job only while holding it. Busy naming the holder when another
+  // has it. `holder` ("scheduler") is recorded for that message. Apart from
+  // the writer lock (the run's own backy processes take that). A directory
+  // needs none (one scheduler per base-dir holds the scheduler lock): the
+  // default is granted at once and holds nothing.
+  virtual Result<RepositoryLock> LockJob(std::string_view holder) {
+    (void)holder;
+    return RepositoryLock();
+  }
   // purge.lock shared: every holder of the writer lock, through
   // LockWriter, and readers that read a whole repository. Waits while a
   // purge runs (purges are short), saying so in the log. Readers of one

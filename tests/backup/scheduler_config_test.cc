@@ -56,6 +56,37 @@ TEST(DaemonConfigTest, DefaultsDependOnBaseDir) {
   EXPECT_TRUE(c->jobs.empty());
 }
 
+TEST(DaemonConfigTest, RadosBaseDirKeepsLocalFilesInTheStateDir) {
+  const std::string text =
+      "global: {base-dir: \"rados:backups/ns\", ceph-conf: /etc/ceph/b.conf, "
+      "client-id: backup}\n"
+      "schedules: {s: {daily: {interval: 1d, keep: 3}}}\n"
+      "jobs: {vm1: {schedule: s, source: {type: file, filename: /i.raw}}}\n";
+  auto c = ParseDaemonConfig(text, "/etc/backy.conf");
+  ASSERT_OK(c.status());
+  EXPECT_TRUE(c->RadosBase());
+  EXPECT_EQ(c->JobDir("vm1"), "rados:backups/ns/vm1");
+  EXPECT_EQ(c->state_dir, kDefaultStateDir);
+  EXPECT_EQ(c->JobStateDir("vm1"), std::string(kDefaultStateDir) + "/vm1");
+  EXPECT_EQ(c->status_file, std::string(kDefaultStateDir) + "/status");
+  EXPECT_EQ(c->LockFile(), std::string(kDefaultStateDir) + "/scheduler.lock");
+  EXPECT_EQ(c->rados.conf_path, "/etc/ceph/b.conf");
+  EXPECT_EQ(c->GlobalArgs(),
+            (std::vector<std::string>{"--ceph-conf", "/etc/ceph/b.conf",
+                                      "--client-id", "backup"}));
+  auto o = ParseDaemonConfig(text, "/etc/backy.conf", "/tmp/host-b");
+  ASSERT_OK(o.status());
+  EXPECT_EQ(o->status_file, "/tmp/host-b/status");
+  EXPECT_EQ(o->JobStateDir("vm1"), "/tmp/host-b/vm1");
+  // state-dir is for a rados: base-dir only; a bad rados: base is refused.
+  EXPECT_FALSE(ParseDaemonConfig("global: {base-dir: /srv, state-dir: /x}\n",
+                                 "/etc/backy.conf")
+                   .ok());
+  EXPECT_FALSE(
+      ParseDaemonConfig("global: {base-dir: \"rados:\"}\n", "/etc/backy.conf")
+          .ok());
+}
+
 TEST(DaemonConfigTest, RelativeFilenameIsRelativeToTheConfigFile) {
   auto c = ParseDaemonConfig(
       "schedules: {s: {t: {interval: 1h, keep: 1}}}\n"

@@ -166,6 +166,29 @@ TEST(PlannerTest, AFailedJobBacksOffExponentially) {
   EXPECT_EQ(p.jobs().at("job0").retry_at_us, 0);
 }
 
+// A job another host holds (its lease) is tried again later, with nothing
+// recorded as run or failed; one the other host ran is no longer due.
+TEST(PlannerTest, UnstartIsNeitherARunNorAFailure) {
+  Planner p;
+  p.Configure(ConfigWith(1, 1));
+  ASSERT_EQ(p.Start(kT0).size(), 1u);
+  p.Unstart("job0", kT0 + 10 * S);
+  const JobState& st = p.jobs().at("job0");
+  EXPECT_FALSE(st.running);
+  EXPECT_EQ(st.failures, 0);
+  EXPECT_EQ(st.last_result, RunResult::kNone);
+  EXPECT_TRUE(p.Start(kT0 + 9 * S).empty());
+  ASSERT_EQ(p.Start(kT0 + 10 * S).size(), 1u);
+  // The other host's revision, read under the lease: not due until the
+  // next slot of the job.
+  p.SetHistory("job0", {{"often", kT0 + 10 * S}}, kT0 + 10 * S);
+  const NextRun next = p.Next("job0", kT0 + 10 * S);
+  EXPECT_GT(next.time_us, kT0 + 10 * S);
+  p.Unstart("job0", 0);
+  EXPECT_TRUE(p.Start(kT0 + 10 * S).empty());
+  EXPECT_EQ(p.Start(next.time_us).size(), 1u);
+}
+
 TEST(PlannerTest, WarningCountsAsSuccess) {
   Planner p;
   p.Configure(ConfigWith(1, 1));

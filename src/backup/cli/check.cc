@@ -188,6 +188,9 @@ class CheckCommand final : public Command {
   void Setup(CLI::App* app) override {
     app->add_option("-c,--config", config_, "The scheduler's config file")
         ->capture_default_str();
+    app->add_option("--state-dir", state_dir_,
+                    "This host's state-dir, instead of global.state-dir "
+                    "(a rados: base-dir)");
     app->add_option("--max-status-age", max_status_age_s_,
                     "Seconds after which a status file not rewritten means "
                     "the scheduler is not running (CRITICAL)")
@@ -235,10 +238,12 @@ class CheckCommand final : public Command {
   }
 
   // The newest revision, trust and damage of the job's repository.
-  static void CheckRepository(const std::string& dir, JobCheck* job,
+  static void CheckRepository(const std::string& dir,
+                              const store::RepositoryOptions& options,
+                              JobCheck* job,
                               std::vector<std::string>* warning) {
     const std::string& name = job->name;
-    auto repo = store::Repository::Open(dir);
+    auto repo = store::Repository::Open(dir, options);
     if (!repo.ok()) {
       if (!repo.status().IsNotFound()) {
         warning->push_back(name + ": " + repo.status().Message());
@@ -302,7 +307,7 @@ class CheckCommand final : public Command {
   }
 
   CheckResult Check() {
-    auto config = scheduler::LoadDaemonConfig(config_);
+    auto config = scheduler::LoadDaemonConfig(config_, state_dir_);
     if (!config.ok()) return UnknownResult(config.status().Message());
     // A plugin's output is its answer: the backy 2.x keys this config still
     // has (telnet-port, ...) are the scheduler's to warn about; -v shows
@@ -333,14 +338,15 @@ class CheckCommand final : public Command {
       const std::string dir = config->JobDir(name);
       JobCheck j;
       j.name = name;
-      CheckRepository(dir, &j, &warning);
+      // From the repository itself: in a pool, whichever host ran the job.
+      CheckRepository(dir, config->RepoOptions(), &j, &warning);
       j.sla = scheduler::SlaOf(job.schedule, j.newest_us, now);
       if (j.sla.late) {
         ++r.late;
         critical.push_back(name + ": newest revision is " + Age(j.sla.age_s) +
                            " old (SLA " + Age(j.sla.limit_s) + ")");
       }
-      CheckQuarantine(dir, &j, &warning);
+      if (!config->RadosBase()) CheckQuarantine(dir, &j, &warning);
       CheckLastRun(status, &j, &warning);
       r.failed += j.last_result == "failed" ? 1 : 0;
       r.distrusted += j.distrusted ? 1 : 0;
@@ -376,6 +382,7 @@ class CheckCommand final : public Command {
   }
 
   std::string config_ = scheduler::kDefaultConfigPath;
+  std::string state_dir_;
   int64_t max_status_age_s_ = 300;
   int64_t timeout_s_ = 0;
   bool yaml_ = false;

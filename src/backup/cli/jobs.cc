@@ -24,10 +24,13 @@ class JobsCommand final : public Command {
   void Setup(CLI::App* app) override {
     app->add_option("-c,--config", config_, "The scheduler's config file")
         ->capture_default_str();
+    app->add_option("--state-dir", state_dir_,
+                    "This host's state-dir, instead of global.state-dir "
+                    "(a rados: base-dir)");
     app->add_flag("--json", json_, "Print the API's JSON answer as it is");
   }
   Status Run(const GlobalOptions&) override {
-    auto config = scheduler::LoadDaemonConfig(config_);
+    auto config = scheduler::LoadDaemonConfig(config_, state_dir_);
     if (!config.ok()) return config.status();
     for (const auto& w : config->warnings) spdlog::warn("{}", w);
     auto res = scheduler::ApiRequest(config->api, "GET", "/v1/jobs");
@@ -70,6 +73,7 @@ class JobsCommand final : public Command {
 
  private:
   std::string config_ = scheduler::kDefaultConfigPath;
+  std::string state_dir_;
   bool json_ = false;
 };
 

@@ -18,10 +18,13 @@ class RunCommand final : public Command {
   void Setup(CLI::App* app) override {
     app->add_option("-c,--config", config_, "The scheduler's config file")
         ->capture_default_str();
+    app->add_option("--state-dir", state_dir_,
+                    "This host's state-dir, instead of global.state-dir "
+                    "(a rados: base-dir)");
     app->add_option("job", job_, "The job")->required();
   }
   Status Run(const GlobalOptions&) override {
-    auto config = scheduler::LoadDaemonConfig(config_);
+    auto config = scheduler::LoadDaemonConfig(config_, state_dir_);
     if (!config.ok()) return config.status();
     auto res =
         scheduler::ApiRequest(config->api, "POST", "/v1/jobs/" + job_ + "/run");
@@ -45,6 +48,7 @@ class RunCommand final : public Command {
 
  private:
   std::string config_ = scheduler::kDefaultConfigPath;
+  std::string state_dir_;
   std::string job_;
 };
 

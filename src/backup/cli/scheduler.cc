@@ -17,17 +17,22 @@ class SchedulerCommand final : public Command {
   void Setup(CLI::App* app) override {
     app->add_option("-c,--config", config_, "The config file")
         ->capture_default_str();
+    app->add_option("--state-dir", state_dir_,
+                    "This host's state-dir, instead of global.state-dir "
+                    "(a rados: base-dir)");
   }
   Status Run(const GlobalOptions& global) override {
     scheduler::DaemonOptions options;
     options.config_path = config_;
     options.verbose = global.verbose;
     options.logfile = global.logfile;
+    options.state_dir = state_dir_;
     return scheduler::RunDaemon(options);
   }
 
  private:
   std::string config_ = scheduler::kDefaultConfigPath;
+  std::string state_dir_;
 };
 
 }  // namespace

@@ -21,7 +21,8 @@ constexpr const char* kTelnetKeys[] = {"telnet-addrs", "telnet-port"};
 
 class Parser {
  public:
-  explicit Parser(std::string path) : path_(std::move(path)) {}
+  Parser(std::string path, std::string state_dir)
+      : path_(std::move(path)), state_dir_(std::move(state_dir)) {}
 
   // "PATH:LINE: what", LINE the node's (for errors and warnings).
   std::string Where(const YAML::Node& at, const std::string& what) const {
@@ -124,12 +125,12 @@ class Parser {
 
   Status Global(const YAML::Node& g, DaemonConfig* c) const {
     if (!g.IsMap()) return Error(g, "'global' must be a mapping");
-    Status s =
-        KnownKeys(g, "global",
-                  {"base-dir", "worker-limit", "status-file", "status-interval",
-                   "log-file", "backoff-base", "backoff-max",
-                   "backup-completed-callback", "callback-timeout", "copy-to",
-                   "copy-schedule", kTelnetKeys[0], kTelnetKeys[1]});
+    Status s = KnownKeys(
+        g, "global",
+        {"base-dir", "worker-limit", "status-file", "status-interval",
+         "log-file", "backoff-base", "backoff-max", "backup-completed-callback",
+         "callback-timeout", "copy-to", "copy-schedule", "state-dir",
+         "ceph-conf", "client-id", kTelnetKeys[0], kTelnetKeys[1]});
     if (!s.ok()) return s;
     for (const char* key : kTelnetKeys) {
       if (!g[key]) continue;
@@ -153,13 +154,47 @@ class Parser {
     if (g["base-dir"]) {
       auto v = Str(g["base-dir"], "global.base-dir");
       if (!v.ok()) return v.status();
+      if (store::RepositoryLocation::IsRados(*v)) {
+        auto l = store::RepositoryLocation::Parse(*v + "/x");
+        if (!l.ok() || v->ends_with("/")) {
+          return Error(g["base-dir"],
+                       "global.base-dir must be an absolute path or "
+                       "rados:POOL[/NAMESPACE], got " +
+                           Quote(*v));
+        }
+        c->base_dir = *v;
+      } else {
+        if (v->empty() || (*v)[0] != '/') {
+          return Error(g["base-dir"],
+                       "global.base-dir must be an absolute path");
+        }
+        c->base_dir = *v;
+        while (c->base_dir.size() > 1 && c->base_dir.back() == '/') {
+          c->base_dir.pop_back();
+        }
+      }
+    }
+    if (g["state-dir"]) {
+      auto v = Str(g["state-dir"], "global.state-dir");
+      if (!v.ok()) return v.status();
       if (v->empty() || (*v)[0] != '/') {
-        return Error(g["base-dir"], "global.base-dir must be an absolute path");
+        return Error(g["state-dir"],
+                     "global.state-dir must be an absolute path");
       }
-      c->base_dir = *v;
-      while (c->base_dir.size() > 1 && c->base_dir.back() == '/') {
-        c->base_dir.pop_back();
+      c->state_dir = *v;
+      while (c->state_dir.size() > 1 && c->state_dir.back() == '/') {
+        c->state_dir.pop_back();
       }
+    }
+    if (g["ceph-conf"]) {
+      auto v = Str(g["ceph-conf"], "global.ceph-conf");
+      if (!v.ok()) return v.status();
+      c->rados.conf_path = *v;
+    }
+    if (g["client-id"]) {
+      auto v = Str(g["client-id"], "global.client-id");
+      if (!v.ok()) return v.status();
+      c->rados.client_id = *v;
     }
     if (g["worker-limit"]) {
       auto v =
@@ -540,16 +575,29 @@ class Parser {
       return Status::InvalidArgument(
           path_ + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
-    // backy 2.x ran the callback from base-dir.
+    if (!state_dir_.empty()) c.state_dir = state_dir_;
+    if (!c.RadosBase()) {
+      if (!c.state_dir.empty() && c.state_dir != c.base_dir) {
+        return Status::InvalidArgument(path_ +
+                                       ":1: global.state-dir (or --state-dir) "
+                                       "is for a rados: base-dir (a directory "
+                                       "base-dir is its own state-dir)");
+      }
+      c.state_dir = c.base_dir;
+    } else if (c.state_dir.empty()) {
+      c.state_dir = kDefaultStateDir;
+    }
+    // backy 2.x ran the callback from base-dir (here: the state-dir).
     if (!c.callback.empty() && c.callback[0] != '/' &&
         c.callback.find('/') != std::string::npos) {
-      c.callback = (std::filesystem::path(c.base_dir) / c.callback)
+      c.callback = (std::filesystem::path(c.state_dir) / c.callback)
                        .lexically_normal()
                        .string();
     }
-    if (c.status_file.empty()) c.status_file = c.base_dir + "/status";
+    if (c.status_file.empty()) c.status_file = c.state_dir + "/status";
     if (c.log_file.empty()) c.log_file = c.DefaultLogFile();
-    if (c.api.listen.empty()) c.api.listen = "unix:" + c.base_dir + "/api.sock";
+    if (c.api.listen.empty())
+      c.api.listen = "unix:" + c.state_dir + "/api.sock";
     Status s = Collisions(c);
     if (!s.ok()) return s;
     s = CopyCollisions(c);
@@ -601,6 +649,8 @@ class Parser {
                                        job.copy_to + ") " + why);
       };
       if (store::RepositoryLocation::IsRados(job.copy_to)) {
+        if (job.copy_to == c.JobDir(name))
+          return refuse("is its own repository");
         auto [other, fresh] = rados_targets.emplace(job.copy_to, name);
         if (!fresh)
           return refuse("is the target of job '" + other->second + "' too");
@@ -640,11 +690,11 @@ class Parser {
   Status Collisions(const DaemonConfig& c) const {
     namespace fs = std::filesystem;
     const auto own = OwnFiles(c);
-    if (c.base_dir.size() + 1 + NAME_MAX + 64 > PATH_MAX) {
+    if (c.state_dir.size() + 1 + NAME_MAX + 64 > PATH_MAX) {
       return Status::InvalidArgument(path_ + ":1: global.base-dir is too long");
     }
     for (const auto& [name, job] : c.jobs) {
-      const fs::path dir = fs::path(c.JobDir(name)).lexically_normal();
+      const fs::path dir = fs::path(c.JobStateDir(name)).lexically_normal();
       for (const auto& [what, file] : own) {
         const fs::path f = fs::path(file).lexically_normal();
         const auto rel = f.lexically_relative(dir);
@@ -663,6 +713,7 @@ class Parser {
 
  private:
   std::string path_;
+  std::string state_dir_;  // --state-dir, overriding global.state-dir
   mutable std::map<std::string, int> job_lines_;  // job name -> line
   // job name -> the line of the copy-to that names its target
   mutable std::map<std::string, int> copy_lines_;
@@ -675,6 +726,16 @@ std::string DaemonConfig::MetricsFile() const {
   std::filesystem::path dir = std::filesystem::path(status_file).parent_path();
   if (dir.empty()) dir = ".";
   return (dir / "backy.prom").string();
+}
+
+std::vector<std::string> DaemonConfig::GlobalArgs() const {
+  std::vector<std::string> args;
+  if (!RadosBase()) return args;
+  if (!rados.conf_path.empty())
+    args.insert(args.end(), {"--ceph-conf", rados.conf_path});
+  if (!rados.client_id.empty())
+    args.insert(args.end(), {"--client-id", rados.client_id});
+  return args;
 }
 
 std::string CopyTargetUnder(const std::string& base, const std::string& job) {
@@ -701,15 +762,17 @@ bool IsJobNameSpelling(std::string_view name) {
 }
 
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
-                                       const std::string& path) {
-  return Parser(path).Parse(text);
+                                       const std::string& path,
+                                       const std::string& state_dir) {
+  return Parser(path, state_dir).Parse(text);
 }
 
-Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path,
+                                      const std::string& state_dir) {
   std::string text;
   Status s = store::ReadWholeFile(path, &text);
   if (!s.ok()) return s.WithContext("reading the config");
-  auto c = ParseDaemonConfig(text, path);
+  auto c = ParseDaemonConfig(text, path, state_dir);
   if (!c.ok()) return c;
   if (!c->api.token_file.empty()) {
     std::string token;

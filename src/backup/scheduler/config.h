@@ -55,7 +55,16 @@ struct JobConfig {
 
 struct DaemonConfig {
   std::string path;  // the file it was read from, for messages
+  // An absolute directory holding one repository directory per job, or
+  // rados:POOL[/NAMESPACE]: each job's repository is rados:POOL[/NS]/JOB,
+  // shared by every host running the scheduler on this config.
   std::string base_dir = "/srv/backy";
+  // Where this host keeps what is its own (status file, lock, metrics,
+  // its log, the job logs): base-dir for a directory, else global.state-dir
+  // (default /var/lib/backy).
+  std::string state_dir;
+  // global.ceph-conf and global.client-id, for a rados: base-dir.
+  store::RadosOptions rados;
   int worker_limit = 1;
   // global.backup-completed-callback (backy 2.5): run as `CALLBACK JOB`
   // after each successful backup, `backy -b REPO status --yaml` on its
@@ -79,13 +88,27 @@ struct DaemonConfig {
   // freeze, ...): the caller logs them, once per read of the file.
   std::vector<std::string> warnings;
 
+  bool RadosBase() const {
+    return store::RepositoryLocation::IsRados(base_dir);
+  }
+  // The job's repository location: BASE/JOB, or rados:POOL[/NS]/JOB.
   std::string JobDir(const std::string& job) const {
     return base_dir + "/" + job;
   }
-  // The lock one scheduler per base-dir holds.
-  std::string LockFile() const { return base_dir + "/scheduler.lock"; }
+  // The local directory of the job's log (backy.log): the repository
+  // directory, or STATE/JOB for a repository in a pool.
+  std::string JobStateDir(const std::string& job) const {
+    return RadosBase() ? state_dir + "/" + job : JobDir(job);
+  }
+  // What every Repository::Open/Init/WriteConfig of a job's repository
+  // gets (the cluster of a rados: base-dir).
+  store::RepositoryOptions RepoOptions() const { return {rados}; }
+  // `--ceph-conf FILE --client-id ID` (those set) for the backy children.
+  std::vector<std::string> GlobalArgs() const;
+  // The lock one scheduler per state-dir holds.
+  std::string LockFile() const { return state_dir + "/scheduler.lock"; }
   // global.log-file when it is not given.
-  std::string DefaultLogFile() const { return base_dir + "/scheduler.log"; }
+  std::string DefaultLogFile() const { return state_dir + "/scheduler.log"; }
   // The Prometheus textfile (metrics.h), in the status file's directory.
   std::string MetricsFile() const;
 };
@@ -125,12 +148,17 @@ store::Schedule TargetSchedule(const store::Schedule& schedule,
 // line to `warnings` instead (see man/backy.conf.5, "BACKY 2.X"); a
 // `flyingcircus` source becomes the ceph-rbd source of its pool/image. Pure
 // (reads no file), so it is also the entry point of the config fuzz target.
+// A non-empty `state_dir` (--state-dir) replaces global.state-dir.
 Result<DaemonConfig> ParseDaemonConfig(const std::string& text,
-                                       const std::string& path);
+                                       const std::string& path,
+                                       const std::string& state_dir = "");
 // Reads and parses the file at `path` (and the API token file, if any).
-Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path,
+                                      const std::string& state_dir = "");
 
 // The default location of the config file.
 inline constexpr const char* kDefaultConfigPath = "/etc/backy.conf";
+// global.state-dir when base-dir is rados: and it is not given.
+inline constexpr const char* kDefaultStateDir = "/var/lib/backy";
 
 }  // namespace backy::backup::scheduler

@@ -33,6 +33,9 @@ namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+// How soon a job whose lease another host holds is tried again.
+constexpr int64_t kClaimRetryS = 10;
+
 class Daemon {
  public:
   explicit Daemon(DaemonOptions options)
@@ -48,19 +51,24 @@ class Daemon {
 
   Status Run() {
     if (!options_.logfile.empty()) UseOneLog(options_.logfile);
-    auto config = LoadDaemonConfig(options_.config_path);
+    auto config = LoadDaemonConfig(options_.config_path, options_.state_dir);
     // A config that is missing or unreadable stops the start like one with
     // errors in it: exit 2 (backy(1) EXIT STATUS; the unit does not restart).
     if (!config.ok()) return Status::InvalidArgument(config.status().Message());
-    Status s = MakePrivateDir(config->base_dir, /*warn=*/true);
-    if (!s.ok()) return s.WithContext("global.base-dir");
+    Status s = MakePrivateDir(config->state_dir, /*warn=*/true);
+    if (!s.ok()) {
+      return s.WithContext(config->RadosBase() ? "global.state-dir"
+                                               : "global.base-dir");
+    }
     s = MakePrivateFile(config->LockFile());
     if (!s.ok()) return s.WithContext("the scheduler lock");
     auto lock = store::FileLock::Acquire(
         config->LockFile(), store::FileLock::Mode::kExclusive,
         "scheduler pid " + std::to_string(::getpid()));
     if (!lock.ok()) {
-      return lock.status().WithContext("another scheduler uses this base-dir");
+      return lock.status().WithContext(
+          config->RadosBase() ? "another scheduler uses this state-dir"
+                              : "another scheduler uses this base-dir");
     }
     lock_ = std::move(*lock);
     if (options_.logfile.empty()) {
@@ -196,13 +204,48 @@ class Daemon {
     ArmTick(std::chrono::milliseconds(500));
   }
 
+  // For a rados: base-dir, takes the job's lease and re-reads its
+  // history into `spec` (false: the run does not start now; the planner
+  // knows why).
+  bool Claim(const RunStart& start, int64_t now, RunSpec* spec) {
+    auto tags = ClaimRun(config_, start.job, &planner_, now, &spec->lease);
+    if (tags.ok() && tags->empty() && !start.requested) {
+      spdlog::info("job {}: {} backed up already (by another host)", start.job,
+                   fmt::join(start.tags, ","));
+      planner_.Unstart(start.job, 0);
+      return false;
+    }
+    if (tags.status().IsBusy()) {
+      // Another host runs it: its lease says so.
+      spdlog::info("job {}: runs elsewhere, retry in {}s: {}", start.job,
+                   kClaimRetryS, tags.status().Message());
+      planner_.Unstart(start.job, now + kClaimRetryS * kMicros);
+      return false;
+    }
+    if (!tags.ok()) {
+      spdlog::warn("job {}: {}", start.job, tags.status().Message());
+      planner_.Finish(start.job, now, RunResult::kFailed,
+                      tags.status().Message());
+      return false;
+    }
+    if (!tags->empty()) spec->tags = *tags;
+    return true;
+  }
+
   void StartDue() {
-    for (auto& start : planner_.Start(Now())) {
+    const int64_t now = Now();
+    for (auto& start : planner_.Start(now)) {
       RunSpec spec;
       spec.job = start.job;
       spec.dir = config_.JobDir(start.job);
+      spec.log_dir = config_.JobStateDir(start.job);
+      spec.global_args = config_.GlobalArgs();
       spec.tags = start.tags;
-      spec.upgrade = NeedsUpgrade(spec.dir);
+      if (config_.RadosBase()) {
+        if (!Claim(start, now, &spec)) continue;
+      } else {
+        spec.upgrade = NeedsUpgrade(spec.dir);
+      }
       if (spec.upgrade) {
         // The upgrade wrote a current config from 2.x's: now the job's
         // source and schedule go in (EnsureRepository left it alone).
@@ -218,8 +261,9 @@ class Daemon {
       spec.copy_to = job.copy_to;
       if (!job.copy_to.empty()) {
         spec.prepare_copy = [dir = spec.dir, target = job.copy_to,
-                             schedule = job.copy_schedule] {
-          return PrepareCopyTarget(dir, target, schedule);
+                             schedule = job.copy_schedule,
+                             options = config_.RepoOptions()] {
+          return PrepareCopyTarget(dir, target, schedule, options);
         };
       }
       children_.Start(std::move(spec));
@@ -238,9 +282,20 @@ class Daemon {
         std::chrono::seconds(config_.status_interval_s));
     status_timer_.async_wait([this](error_code ec) {
       if (ec) return;
+      RefreshSharedHistory();
       WriteStatus();
       ArmStatusTimer();
     });
+  }
+
+  // With a rados: base-dir other hosts run jobs too: the status file and
+  // the API show each job's newest revisions as its repository has them,
+  // read once per status-interval (one open and listing per job).
+  void RefreshSharedHistory() {
+    if (!config_.RadosBase()) return;
+    for (const auto& [name, st] : planner_.jobs()) {
+      if (!st.running) LoadHistory(config_, name, &planner_, false);
+    }
   }
 
   void WriteStatus() {
@@ -312,7 +367,7 @@ class Daemon {
     if (ec) return;
     // A reload after STOPPING=1 is not reported: the service is going.
     if (!stopping_) NotifyReloading();
-    auto config = LoadDaemonConfig(options_.config_path);
+    auto config = LoadDaemonConfig(options_.config_path, options_.state_dir);
     if (!config.ok()) {
       spdlog::error("SIGHUP: config not reloaded, the old one stays: {}",
                     config.status().Message());

@@ -23,14 +23,16 @@ struct DaemonOptions {
   // -l FILE: the daemon's log, instead of global.log-file (where the log
   // goes: ChooseDaemonLog in backup/logging.h).
   std::string logfile;
+  // --state-dir: replaces global.state-dir (a rados: base-dir only).
+  std::string state_dir;
 };
 
 // Runs until SIGTERM or SIGINT, then stops the running children (SIGTERM;
 // a backup publishes nothing when stopped) and waits for them. OK after a
 // clean stop; InvalidArgument when the config cannot be loaded at start
 // ("FILE:LINE: ...", or naming the file it cannot read); the error of the
-// API's listener, the lock (another scheduler on the same base-dir: Busy)
-// or the base-dir.
+// API's listener, the lock (another scheduler on the same base-dir, or
+// state-dir for a rados: base-dir: Busy) or that directory.
 Status RunDaemon(const DaemonOptions& options);
 
 }  // namespace backy::backup::scheduler

@@ -151,7 +151,9 @@ int Planner::Queued(int64_t now_us) const {
 
 std::optional<Planner::StartCandidate> Planner::Candidate(
     const std::string& name, const JobState& st, int64_t now_us) const {
-  if (st.running || st.removed) return std::nullopt;
+  if (st.running || st.removed || now_us < st.claim_retry_us) {
+    return std::nullopt;
+  }
   if (st.run_requested) {
     // Due tags now, else the next run's tags; ignores the backoff.
     NextRun n = PlanNextRun(name, st.config.schedule, st.last_by_tag, now_us);
@@ -194,7 +196,7 @@ std::vector<RunStart> Planner::Start(int64_t now_us) {
     st.started_us = now_us;
     st.running_tags = tags;
     ++running;
-    out.push_back({name, tags});
+    out.push_back({name, tags, prio == 0});
   }
   return out;
 }
@@ -224,6 +226,16 @@ void Planner::Finish(const std::string& job, int64_t now_us, RunResult result,
                      kMicros;
   }
   st.running_tags.clear();
+  if (st.removed) jobs_.erase(it);
+}
+
+void Planner::Unstart(const std::string& job, int64_t retry_us) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  JobState& st = it->second;
+  st.running = false;
+  st.running_tags.clear();
+  st.claim_retry_us = retry_us;
   if (st.removed) jobs_.erase(it);
 }
 

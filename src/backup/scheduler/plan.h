@@ -108,6 +108,9 @@ struct JobState {
   // Failed runs since the daemon started (a Prometheus counter).
   int64_t failures_total = 0;
   int64_t retry_at_us = 0;
+  // Another host held the job's lease (a rados: base-dir): not before
+  // this is it tried again. Not a failure.
+  int64_t claim_retry_us = 0;
   // The copy to config.copy_to: the last one's result and error, when one
   // last succeeded (0: never, since the daemon started) and how many
   // failed since the daemon started (a Prometheus counter).
@@ -121,6 +124,7 @@ struct JobState {
 struct RunStart {
   std::string job;
   std::set<std::string> tags;
+  bool requested = false;  // asked for (Request), not due by the schedule
 };
 
 class Planner {
@@ -148,6 +152,11 @@ class Planner {
   // run's start (SetHistory afterwards refines this from the repository).
   void Finish(const std::string& job, int64_t now_us, RunResult result,
               const std::string& message);
+
+  // Undoes Start() for a run that did not start because another host
+  // runs the job or just ran it: nothing is recorded as run or failed;
+  // the job is not tried before `retry_us`.
+  void Unstart(const std::string& job, int64_t retry_us);
 
   // Records the end of a job's copy step (before Finish of its run).
   void FinishCopy(const std::string& job, int64_t now_us, bool ok,

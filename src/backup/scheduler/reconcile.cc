@@ -64,11 +64,22 @@ Status MakePrivateFile(const std::string& path) {
 }
 
 Status PrepareDirectories(const DaemonConfig& config) {
-  Status s = MakePrivateDir(config.base_dir, /*warn=*/false);
-  if (!s.ok()) return s.WithContext("global.base-dir");
+  Status s = MakePrivateDir(config.state_dir, /*warn=*/false);
+  if (!s.ok()) {
+    return s.WithContext(config.RadosBase() ? "global.state-dir"
+                                            : "global.base-dir");
+  }
+  if (config.RadosBase()) {
+    // The job logs' directories (a directory base-dir has the repository
+    // directories instead, made by Init).
+    for (const auto& [name, job] : config.jobs) {
+      s = MakePrivateDir(config.JobStateDir(name), /*warn=*/false);
+      if (!s.ok()) return s.WithContext("global.state-dir");
+    }
+  }
   const auto status_dir =
       std::filesystem::path(config.status_file).parent_path().string();
-  if (!status_dir.empty() && status_dir != config.base_dir) {
+  if (!status_dir.empty() && status_dir != config.state_dir) {
     s = MakePrivateDir(status_dir, /*warn=*/false);
     if (!s.ok()) return s.WithContext("global.status-file");
   }
@@ -100,7 +111,8 @@ bool NeedsUpgrade(const std::string& dir) {
 void EnsureRepository(const DaemonConfig& config, const std::string& name,
                       const JobConfig& job) {
   const std::string dir = config.JobDir(name);
-  if (NeedsUpgrade(dir)) {
+  const auto options = config.RepoOptions();
+  if (!config.RadosBase() && NeedsUpgrade(dir)) {
     spdlog::info(
         "job {}: {} is (still) a backy 2.x repository: its next run upgrades "
         "it "
@@ -108,12 +120,16 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
         name, dir);
     return;
   }
-  auto repo = store::Repository::Open(dir);
+  auto repo = store::Repository::Open(dir, options);
   if (!repo.ok() && repo.status().IsNotFound()) {
     store::RepositoryConfig rc;
     rc.source = job.source;
     rc.schedule = job.schedule;
-    Status s = store::Repository::Init(dir, rc);
+    Status s = store::Repository::Init(dir, rc, options);
+    if (!s.ok() && s.IsInvalidArgument() && config.RadosBase()) {
+      // Another host created it just now.
+      return;
+    }
     if (!s.ok()) {
       spdlog::error("job {}: cannot create the repository: {}", name,
                     s.Message());
@@ -133,19 +149,20 @@ void EnsureRepository(const DaemonConfig& config, const std::string& name,
   store::RepositoryConfig rc = current;
   rc.source = job.source;
   rc.schedule = job.schedule;
-  Status s = store::Repository::WriteConfig(dir, rc);
+  Status s = store::Repository::WriteConfig(dir, rc, options);
   if (!s.ok()) {
     spdlog::error("job {}: cannot update the repository config: {}", name,
                   s.Message());
   } else {
     spdlog::info("job {}: updated the source and schedule in {}", name,
-                 store::ConfigFileName(dir));
+                 (*repo)->ConfigName());
   }
 }
 
 void LoadHistory(const DaemonConfig& config, const std::string& name,
                  Planner* planner, bool measure_disk) {
-  auto repo = store::Repository::Open(config.JobDir(name));
+  auto repo =
+      store::Repository::Open(config.JobDir(name), config.RepoOptions());
   if (!repo.ok()) return;
   auto revs = (*repo)->Revisions();
   if (!revs.ok()) {
@@ -173,7 +190,8 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
       !measure_disk) {
     figures.disk_bytes = it->second.figures.disk_bytes;
     figures.disk_measured = true;
-  } else {
+  } else if (!config.RadosBase()) {
+    // (A pool's usage is Ceph's to report: `ceph df`.)
     auto disk = DiskBytes(config.JobDir(name));
     if (disk.ok()) {
       figures.disk_bytes = *disk;
@@ -183,6 +201,24 @@ void LoadHistory(const DaemonConfig& config, const std::string& name,
     }
   }
   planner->SetFigures(name, figures);
+}
+
+Result<std::set<std::string>> ClaimRun(const DaemonConfig& config,
+                                       const std::string& name,
+                                       Planner* planner, int64_t now_us,
+                                       store::RepositoryLock* lease) {
+  auto repo =
+      store::Repository::Open(config.JobDir(name), config.RepoOptions());
+  if (!repo.ok()) return repo.status();
+  auto lock = (*repo)->LockJob("scheduler job " + name);
+  if (!lock.ok()) return lock.status();
+  *lease = std::move(*lock);
+  // Under the lease, from the repository's own revisions: a tag another
+  // host backed up since this one last read them is no longer due.
+  LoadHistory(config, name, planner, /*measure_disk=*/false);
+  const NextRun next = planner->Next(name, now_us);
+  if (next.time_us > now_us) return std::set<std::string>{};
+  return next.tags;
 }
 
 // True when expire by `schedule` would take every tag of `r` at once: each
@@ -222,23 +258,23 @@ std::vector<std::string> NewRevisionsFor(
 
 Result<std::vector<std::string>> PrepareCopyTarget(
     const std::string& source_dir, const std::string& target,
-    const store::Schedule& schedule) {
-  auto from = store::Repository::Open(source_dir);
+    const store::Schedule& schedule, const store::RepositoryOptions& options) {
+  auto from = store::Repository::Open(source_dir, options);
   if (!from.ok()) return from.status();
-  auto to = store::Repository::Open(target);
+  auto to = store::Repository::Open(target, options);
   if (!to.ok() && to.status().IsNotFound()) {
     store::RepositoryConfig rc = (*from)->config();
     rc.schedule = schedule;
-    Status s = store::Repository::Init(target, rc);
+    Status s = store::Repository::Init(target, rc, options);
     if (!s.ok()) return s.WithContext("creating the copy target");
     spdlog::info("created the copy target {}", target);
-    to = store::Repository::Open(target);
+    to = store::Repository::Open(target, options);
   } else if (to.ok() && !((*to)->config().schedule == schedule)) {
     store::RepositoryConfig rc = (*to)->config();
     rc.schedule = schedule;
-    Status s = store::Repository::WriteConfig(target, rc);
+    Status s = store::Repository::WriteConfig(target, rc, options);
     if (!s.ok()) return s.WithContext("the copy target's schedule");
-    to = store::Repository::Open(target);
+    to = store::Repository::Open(target, options);
   }
   if (!to.ok()) return to.status();
   auto source_revs = (*from)->Revisions();

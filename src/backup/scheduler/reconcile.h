@@ -6,11 +6,13 @@
 // Plain functions on the caller's thread; the Planner is not thread-safe.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "backup/scheduler/config.h"
 #include "backup/scheduler/plan.h"
+#include "store/repository_lock.h"
 #include "store/revision.h"
 #include "store/schedule.h"
 #include "store/status.h"
@@ -51,6 +53,15 @@ bool NeedsUpgrade(const std::string& dir);
 void EnsureRepository(const DaemonConfig& config, const std::string& name,
                       const JobConfig& job);
 
+// The tags of `start` still due once the job's history was read again from
+// its repository (another host may have just run it): empty when none is.
+// Opens the repository and, for a rados: base-dir, takes the job's lease
+// (Repository::LockJob) into `*lease` first; Busy when another host holds it.
+Result<std::set<std::string>> ClaimRun(const DaemonConfig& config,
+                                       const std::string& name,
+                                       Planner* planner, int64_t now_us,
+                                       store::RepositoryLock* lease);
+
 // Reads the newest revision per tag from the job's repository (what ran)
 // into `planner`, and its figures for the status (RepositoryFigures). The
 // disk use walks the whole repository (a stat per chunk), so it is
@@ -80,7 +91,8 @@ std::vector<std::string> NewRevisionsFor(
 // Thread-safe (it touches no Planner).
 Result<std::vector<std::string>> PrepareCopyTarget(
     const std::string& source_dir, const std::string& target,
-    const store::Schedule& schedule);
+    const store::Schedule& schedule,
+    const store::RepositoryOptions& options = {});
 
 // Configures `planner` with `config`, then ensures every job's repository
 // and loads its history (measuring the disk use of new jobs only: a reload

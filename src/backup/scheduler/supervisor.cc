@@ -206,8 +206,10 @@ struct Supervisor::Impl {
       std::initializer_list<std::string> command) const {
     std::vector<std::string> args = {"backy"};
     if (verbose) args.push_back("-v");
+    args.insert(args.end(), run.spec.global_args.begin(),
+                run.spec.global_args.end());
     args.insert(args.end(),
-                {"-l", RepositoryLogName(run.spec.dir), "-b", repo});
+                {"-l", RepositoryLogName(run.spec.log_dir), "-b", repo});
     args.insert(args.end(), command);
     return args;
   }
@@ -258,8 +260,11 @@ struct Supervisor::Impl {
       FinishStep(run, 127, run->spec.callback + ": not found in PATH");
       return;
     }
-    const std::vector<std::string> status_args = {"backy", "-b", run->spec.dir,
-                                                  "status", "--yaml"};
+    std::vector<std::string> status_args = {"backy"};
+    status_args.insert(status_args.end(), run->spec.global_args.begin(),
+                       run->spec.global_args.end());
+    status_args.insert(status_args.end(),
+                       {"-b", run->spec.dir, "status", "--yaml"});
     auto status_argv = Argv(status_args);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -293,7 +298,7 @@ struct Supervisor::Impl {
     ::close(fds[1]);
     run->pid = pid;
     AppendJobLog(
-        run->spec.dir, spdlog::level::info,
+        run->spec.log_dir, spdlog::level::info,
         fmt::format("scheduler: job {}: {} started (pid {}): {}", run->spec.job,
                     StepName(run->step), pid, fmt::join(args, " ")));
     run->err = std::make_shared<asio::posix::stream_descriptor>(ioc, fds[0]);
@@ -425,13 +430,13 @@ struct Supervisor::Impl {
     const std::string out = OutputTail(*run);
     text += !out.empty() || message.empty() ? out : ": " + message;
     const bool ok = code == 0 && run->kill_stage == 0;
-    AppendJobLog(run->spec.dir, ok ? spdlog::level::info : spdlog::level::warn,
-                 text);
+    AppendJobLog(run->spec.log_dir,
+                 ok ? spdlog::level::info : spdlog::level::warn, text);
     if (ok) {
       spdlog::info("job {}: callback done", job);
     } else {
       spdlog::warn("job {}: callback {} (see {})", job, how,
-                   RepositoryLogName(run->spec.dir));
+                   RepositoryLogName(run->spec.log_dir));
     }
     EndRun(run);
   }
@@ -445,12 +450,12 @@ struct Supervisor::Impl {
                                               : RunResult::kFailed;
       run->message = failure;
       AppendJobLog(
-          run->spec.dir, spdlog::level::err,
+          run->spec.log_dir, spdlog::level::err,
           "scheduler: backy upgrade failed: " + failure + OutputTail(*run));
       EndRun(run);
       return;
     }
-    AppendJobLog(run->spec.dir, spdlog::level::info,
+    AppendJobLog(run->spec.log_dir, spdlog::level::info,
                  "scheduler: backy upgrade done" + OutputTail(*run));
     spdlog::info("job {}: upgraded the backy 2.x repository {}", run->spec.job,
                  run->spec.dir);
@@ -478,16 +483,16 @@ struct Supervisor::Impl {
     const char* step = StepName(run.step);
     const double secs = SecondsSince(run.step_started);
     if (code == 0) {
-      AppendJobLog(run.spec.dir, spdlog::level::info,
+      AppendJobLog(run.spec.log_dir, spdlog::level::info,
                    fmt::format("scheduler: {} done in {:.1f}s", step, secs));
     } else if (code == 130 || stopping) {
       AppendJobLog(
-          run.spec.dir, spdlog::level::warn,
+          run.spec.log_dir, spdlog::level::warn,
           fmt::format("scheduler: {} stopped after {:.1f}s (exit {}): {}", step,
                       secs, code, failure));
     } else {
       AppendJobLog(
-          run.spec.dir,
+          run.spec.log_dir,
           run.step == Step::kBackup || run.step == Step::kCopy
               ? spdlog::level::err
               : spdlog::level::warn,
@@ -616,7 +621,7 @@ struct Supervisor::Impl {
       return;
     }
     if (ids->empty()) {
-      AppendJobLog(run->spec.dir, spdlog::level::info,
+      AppendJobLog(run->spec.log_dir, spdlog::level::info,
                    "scheduler: copy: " + run->spec.copy_to +
                        " has every new revision already");
       FinishStep(run, 0, "");
@@ -628,7 +633,7 @@ struct Supervisor::Impl {
 
   void EndRun(const std::shared_ptr<JobRun>& run) {
     AppendJobLog(
-        run->spec.dir,
+        run->spec.log_dir,
         run->result == RunResult::kOk       ? spdlog::level::info
         : run->result == RunResult::kFailed ? spdlog::level::err
                                             : spdlog::level::warn,
@@ -637,6 +642,8 @@ struct Supervisor::Impl {
                     RunResultName(run->result), SecondsSince(run->run_started),
                     run->message.empty() ? "" : ": " + run->message));
     runs.erase(run->spec.job);
+    // Another host may run the job from now on.
+    run->spec.lease.Release();
     on_end(RunEnd{run->spec.job, run->spec.tags, run->result, run->message,
                   run->copy});
   }
@@ -663,7 +670,7 @@ void Supervisor::Start(RunSpec spec) {
   if (run->spec.upgrade) {
     spdlog::info("job {}: {} is a backy 2.x repository: upgrading it first",
                  job, run->spec.dir);
-    AppendJobLog(run->spec.dir, spdlog::level::info,
+    AppendJobLog(run->spec.log_dir, spdlog::level::info,
                  "scheduler: a backy 2.x repository: running backy upgrade "
                  "before the backup");
   }

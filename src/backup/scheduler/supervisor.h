@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backup/scheduler/plan.h"
+#include "store/repository_lock.h"
 #include "store/status.h"
 
 namespace boost::asio {
@@ -47,6 +48,13 @@ const char* StepName(Step step);
 struct RunSpec {
   std::string job;
   std::string dir;  // the job's repository
+  // The local directory of the job's log, LOG_DIR/backy.log: `dir` for a
+  // directory repository, STATE/JOB for one in a pool.
+  std::string log_dir;
+  // Global options every backy child gets before -b (--ceph-conf ...).
+  std::vector<std::string> global_args;
+  // The job's lease (Repository::LockJob), held until the run ends.
+  store::RepositoryLock lease;
   std::set<std::string> tags;
   // The repository is still backy 2.x's: `backy upgrade` it first (its
   // output, the last kLoggedOutputMax bytes, goes to DIR/backy.log); a
