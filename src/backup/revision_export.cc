@@ -72,6 +72,14 @@ Result<ChunkReaderCache::Reader> RevisionExport::SlotReader(size_t slot,
   return readers_->Get(d, [&] { return repo_->ChunksOf(revision_).Open(d); });
 }
 
+Status RevisionExport::SlotFailure(size_t slot, const Status& s) const {
+  if (!s.IsWouldBlock()) {
+    spdlog::error("nbd: revision {}: slot {}: chunk {}: {}", revision_.id, slot,
+                  index_.slot(slot).Hex(), s.ToString());
+  }
+  return s;
+}
+
 Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
                                 std::span<uint8_t> out, bool nowait,
                                 std::vector<nbd::FileExtent>* files) {
@@ -80,13 +88,7 @@ Status RevisionExport::ReadSlot(size_t slot, uint64_t offset,
     std::memset(out.data(), 0, out.size());
     return Status::OK();
   }
-  auto fail = [&](const Status& s) {
-    if (!s.IsWouldBlock()) {
-      spdlog::error("nbd: revision {}: slot {}: chunk {}: {}", revision_.id,
-                    slot, d.Hex(), s.ToString());
-    }
-    return s;
-  };
+  auto fail = [&](const Status& s) { return SlotFailure(slot, s); };
   auto opened = SlotReader(slot, nowait);
   if (!opened.ok()) return fail(opened.status());
   store::ChunkReader& reader = **opened;
@@ -221,6 +223,68 @@ Status RevisionExport::ReadRange(uint64_t offset, std::span<uint8_t> buf,
     return ReadSlot(p.slot, p.offset_in_slot(),
                     buf.subspan(p.begin - offset, p.length()), nowait, files);
   });
+}
+
+bool RevisionExport::ReadAsync(uint64_t offset, std::span<uint8_t> buf,
+                               std::function<void(Status)> done) {
+  // The server validated the range (nbd/export.h).
+  assert(!buf.empty() && offset + buf.size() <= index_.image_size());
+  // One block of one chunk, what 4 KiB random reads are: ReadSlot()'s plan
+  // for larger reads is a worker's job.
+  const uint64_t chunk_size = index_.chunk_size();
+  const size_t slot = static_cast<size_t>(offset / chunk_size);
+  const uint64_t pos = offset - slot * chunk_size;
+  const Digest& d = index_.slot(slot);
+  if (d.IsZero()) return false;  // ReadNoWait() answers these
+  // Opening a chunk reads it, synchronously: a worker's job too.
+  ChunkReaderCache::Reader reader = readers_->Peek(d);
+  if (!reader || !reader->HasAsyncReads()) return false;
+  const uint32_t bs = reader->BlockSize();
+  const uint64_t block_start = pos / bs * bs;
+  const uint64_t block_end =
+      std::min<uint64_t>(block_start + bs, reader->PlainSize());
+  if (pos + buf.size() > block_end) return false;
+  const uint32_t block_len = static_cast<uint32_t>(block_end - block_start);
+  const BlockFile::Key file_key{d, static_cast<uint32_t>(block_start),
+                                block_len};
+  if (block_file_ && !reader->IsRawBlock(block_start / bs)) {
+    auto got = block_file_->Read(
+        file_key, static_cast<uint32_t>(pos - block_start), buf, true);
+    if (!got.ok()) return false;  // WouldBlock: a worker reads the file
+    if (*got) {
+      done(Status::OK());
+      return true;
+    }
+  }
+  if (reader->IsRawBlock(block_start / bs) ||
+      (pos == block_start && pos + buf.size() == block_end)) {
+    // As in ReadSlot(): raw blocks and whole blocks are not kept in memory.
+    reader->ReadAsync(pos, buf,
+                      [this, slot, reader, done = std::move(done)](Status s) {
+                        done(s.ok() ? s : SlotFailure(slot, s));
+                      });
+    return true;
+  }
+  // Part of a compressed block: decode all of it into the cache, as
+  // ReadSlot() does. Two misses of one block at once both fetch it (there
+  // is no GetOrFill without a waiting thread); the second Put() wins.
+  std::shared_ptr<CachedBlock> fresh = cache_->NewBlock(block_len);
+  std::span<uint8_t> into{fresh->bytes.get(), fresh->size};
+  reader->ReadAsync(
+      block_start, into,
+      [this, slot, reader, fresh, file_key, from = pos - block_start, buf,
+       done = std::move(done)](Status s) {
+        if (!s.ok()) {
+          done(SlotFailure(slot, s));
+          return;
+        }
+        cache_->Put(file_key.digest, file_key.offset, fresh);
+        if (block_file_)
+          block_file_->Put(file_key, {fresh->data(), fresh->size});
+        std::memcpy(buf.data(), fresh->data() + from, buf.size());
+        done(Status::OK());
+      });
+  return true;
 }
 
 Status RevisionExport::BlockStatus(uint64_t offset, uint64_t length,

@@ -14,6 +14,7 @@
 // reads that touch it (the server answers EIO). Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -65,6 +66,13 @@ class RevisionExport final : public nbd::Export {
                      std::vector<nbd::FileExtent>* files) override {
     return ReadRange(offset, buf, nowait, files);
   }
+  // A read within one block of an open chunk whose reader reads
+  // asynchronously (a RADOS repository's) is started here, without a
+  // worker, through the same block cache and block checks as Read(); any
+  // other read is left to Read().
+  bool CanReadAsync() const override { return true; }
+  bool ReadAsync(uint64_t offset, std::span<uint8_t> buf,
+                 std::function<void(Status)> done) override;
   Status BlockStatus(uint64_t offset, uint64_t length,
                      std::vector<nbd::ExportExtent>* extents) override;
   Status Cache(uint64_t offset, uint64_t length) override;
@@ -78,6 +86,8 @@ class RevisionExport final : public nbd::Export {
   // ReadRange().
   Status ReadSlot(size_t slot, uint64_t offset, std::span<uint8_t> out,
                   bool nowait, std::vector<nbd::FileExtent>* files);
+  // Logs a failed read of `slot` (not WouldBlock) and returns `s`.
+  Status SlotFailure(size_t slot, const Status& s) const;
   // The open chunk of a data slot, through the reader cache; with
   // `nowait`, only a chunk open already (else WouldBlock).
   Result<ChunkReaderCache::Reader> SlotReader(size_t slot, bool nowait);

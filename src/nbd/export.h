@@ -5,15 +5,16 @@
 // request at the protocol edge and then calls the I/O methods with in-range
 // arguments from a pool of worker threads, so implementations may block on
 // disk and decompression. The exceptions run on the I/O thread and must not
-// block: ReadNoWait() and ReadToFiles(nowait=true), and BlockStatus() of an
-// export whose CanReadNoWait() is true. An ExportProvider names the exports
-// a client may list and open.
+// block: ReadNoWait(), ReadAsync() and ReadToFiles(nowait=true), and
+// BlockStatus() of an export whose CanReadNoWait() is true. An ExportProvider
+// names the exports a client may list and open.
 //
 // Thread-safety: Export and ExportProvider methods may be called concurrently
 // from several threads (see each method). Neither class can be copied.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -107,6 +108,28 @@ class Export {
     (void)offset;
     (void)buf;
     return Status::WouldBlock("export reads only from workers");
+  }
+
+  // True if ReadAsync() can start reads; only then does the server call
+  // it. Constant for the lifetime of the object. Default: false.
+  virtual bool CanReadAsync() const { return false; }
+
+  // Like ReadNoWait(), called on the I/O thread and never blocking, but for
+  // data that must be fetched: starts the read and returns true, then calls
+  // `done` exactly once, from any thread (possibly before returning), with
+  // Read()'s result once `buf` is filled; or returns false, without calling
+  // `done`, when it cannot start without blocking, and the server then calls
+  // Read() from a worker. Lets a client's queue of reads of a remote store
+  // be in flight at once, not one per worker. `buf` must stay valid, and
+  // the export alive, until `done`; `done` must not block. Called only if
+  // CanReadAsync(), after ReadNoWait() said WouldBlock. REQUIRES: as for
+  // Read(). Thread-safe, like Read(). Default: false.
+  virtual bool ReadAsync(uint64_t offset, std::span<uint8_t> buf,
+                         std::function<void(Status)> done) {
+    (void)offset;
+    (void)buf;
+    (void)done;
+    return false;
   }
 
   // Appends to `*extents` (without clearing it) consecutive extents that

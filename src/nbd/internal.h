@@ -6,7 +6,9 @@
 // Threading: everything here runs on the single io_context thread, except
 // Connection::Execute(), which runs on a worker-pool thread and touches only
 // the Request it is given and the immutable negotiated state. (The io
-// thread calls ExecuteRead(r, nowait=true) itself first for short reads.)
+// thread calls ExecuteRead(r, nowait=true) itself first for short reads,
+// then StartAsyncRead(r), whose completion may come from any thread and
+// only posts to the io thread.)
 #pragma once
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>,
@@ -230,6 +232,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // thread) it uses Export::ReadNoWait() and returns false, encoding
   // nothing, when the export would block; otherwise it returns true.
   bool ExecuteRead(Request* r, bool nowait);
+  // io thread: starts Export::ReadAsync() for a read whose only data run
+  // (PlanRead) the export can fetch asynchronously and returns true; the
+  // reply is encoded and queued on the io thread when the data is there.
+  // False: nothing started, the read goes to a worker.
+  bool StartAsyncRead(Request* r);
+  // The runs of data and zeros a read's reply consists of, into
+  // r->extents (one data run without structured replies).
+  void PlanRead(Request* r);
+  // Encodes the reply of a read whose data runs are in r's buffer or
+  // r->files.
+  void EncodeRead(Request* r);
   void ExecuteBlockStatus(Request* r);
   // Reply encoders (any thread; touch only `r`).
   void EncodeSimple(Request* r, uint32_t error);
@@ -295,6 +308,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // What the export can do, fixed when transmission starts (before any
   // request reaches a worker).
   bool inline_reads_ = false;  // try ReadNoWait() on the io thread
+  bool async_reads_ = false;   // then ReadAsync(), on the io thread too
   bool zero_copy_ = false;     // ReadToFiles()
   std::vector<Request*> batch_;
   asio::steady_timer write_event_;   // wakes the writer

@@ -9,8 +9,9 @@
 // Request, so the io thread only queues and writes buffers. (Short reads of
 // an export that CanReadNoWait() are first tried on the io thread:
 // ExecuteRead(nowait); such an export's block status is answered there
-// too.) Replies are written with scatter-gather I/O, several
-// per writev when they queue up.
+// too. A read that would block may instead be started there with
+// Export::ReadAsync(), its reply encoded when the data arrives.) Replies are
+// written with scatter-gather I/O, several per writev when they queue up.
 //
 // Why read replies are structured when negotiated: zero ranges go out as
 // OFFSET_HOLE chunks (12 bytes instead of the data), and an error found
@@ -362,6 +363,7 @@ asio::awaitable<void> Connection::Transmission() {
   const uint64_t max_inflight_bytes =
       server_.options.max_inflight_bytes_per_connection;
   inline_reads_ = inline_max > 0 && n_.exp->CanReadNoWait();
+  async_reads_ = inline_reads_ && n_.exp->CanReadAsync();
   // Under TLS every byte is encrypted on its way out: no sendfile(2).
   zero_copy_ = inline_reads_ && n_.exp->CanReadToFiles() && tls_ == nullptr;
 
@@ -425,6 +427,12 @@ asio::awaitable<void> Connection::Transmission() {
     if (r->type == kCmdRead && inline_reads_ && r->length <= inline_max &&
         ExecuteRead(r, /*nowait=*/true)) {
       SendOrEnqueue(r);  // served from memory, no worker needed
+      continue;
+    }
+    // Fetched without a worker, so that a client's whole queue of reads of
+    // a remote store is in flight, not one per worker.
+    if (r->type == kCmdRead && async_reads_ && r->length <= inline_max &&
+        StartAsyncRead(r)) {
       continue;
     }
     // Such an export answers block status without blocking (nbd/export.h).
@@ -844,7 +852,6 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
   Export& exp = *n_.exp;
   uint8_t* buf = r->Buffer(r->length);
   const uint64_t offset = r->offset;
-  const uint64_t end = offset + r->length;
   std::vector<FileExtent>& files = r->files;
   files.clear();
   // Zero-copy only on the io thread with the writer idle, so the reply
@@ -860,39 +867,59 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
     }
     return nowait ? exp.ReadNoWait(at, to) : exp.Read(at, to);
   };
-  // Appends the reply parts for data [at, at + len): from `buf`, except
-  // where a file extent holds it.
-  size_t next_file = 0;
-  auto add_data = [&](uint64_t at, uint64_t len) {
-    const uint64_t stop = at + len;
-    while (next_file < files.size() && files[next_file].offset < stop) {
-      const FileExtent& f = files[next_file++];
-      if (f.offset > at)
-        r->parts.push_back({buf + (at - offset), f.offset - at});
-      r->parts.push_back(
-          {nullptr, f.length, f.fd, f.file_offset, buf + (f.offset - offset)});
-      at = f.offset + f.length;
-    }
-    if (at < stop) r->parts.push_back({buf + (at - offset), stop - at});
-  };
-
-  if (!n_.structured) {
-    Status s = read(offset, {buf, r->length});
+  PlanRead(r);
+  for (const ExportExtent& run : r->extents) {
+    if (run.zero) continue;
+    Status s = read(run.offset, {buf + (run.offset - offset), run.length});
     if (!s.ok()) files.clear();
     if (nowait && s.IsWouldBlock()) return false;
     if (!s.ok()) {
       EncodeStatusError(r, s);
       return true;
     }
-    EncodeSimple(r, 0);
-    add_data(offset, r->length);
-    r->served = r->length;
-    return true;
   }
+  EncodeRead(r);
+  return true;
+}
 
-  // Runs of data and of zeros; with DF everything is one data chunk.
+bool Connection::StartAsyncRead(Request* r) {
+  PlanRead(r);
+  const ExportExtent* data = nullptr;
+  for (const ExportExtent& run : r->extents) {
+    if (run.zero) continue;
+    if (data) return false;  // a worker reads several runs
+    data = &run;
+  }
+  if (!data) return false;
+  uint8_t* buf = r->Buffer(r->length);
+  r->files.clear();
+  // Raw `this` is safe, as in Dispatch(): the request is in flight until
+  // SendOrEnqueue() has it.
+  return n_.exp->ReadAsync(
+      data->offset, {buf + (data->offset - r->offset), data->length},
+      [this, r](Status s) {
+        asio::post(server_.io, [this, r, s = std::move(s)]() {
+          if (s.ok()) {
+            EncodeRead(r);
+          } else {
+            EncodeStatusError(r, s);
+          }
+          SendOrEnqueue(r);
+        });
+      });
+}
+
+void Connection::PlanRead(Request* r) {
+  Export& exp = *n_.exp;
+  const uint64_t offset = r->offset;
+  const uint64_t end = offset + r->length;
   std::vector<ExportExtent>& runs = r->extents;
   runs.clear();
+  if (!n_.structured) {
+    runs.push_back({offset, r->length, false, false});
+    return;
+  }
+  // Runs of data and of zeros; with DF everything is one data chunk.
   if ((r->flags & kCmdFlagDf) == 0) {
     Status s = CollectExtents(exp, offset, r->length, SIZE_MAX, &runs);
     if (!s.ok()) runs.clear();  // unknown status: read it all
@@ -915,18 +942,36 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
       runs.push_back({covered, end - covered, false, false});
     }
   }
+}
 
-  for (const ExportExtent& run : runs) {
-    if (run.zero) continue;
-    Status s = read(run.offset, {buf + (run.offset - offset), run.length});
-    if (!s.ok()) files.clear();
-    if (nowait && s.IsWouldBlock()) return false;
-    if (!s.ok()) {
-      EncodeStatusError(r, s);
-      return true;
+void Connection::EncodeRead(Request* r) {
+  uint8_t* buf = r->data.get();
+  const uint64_t offset = r->offset;
+  const std::vector<FileExtent>& files = r->files;
+  // Appends the reply parts for data [at, at + len): from `buf`, except
+  // where a file extent holds it.
+  size_t next_file = 0;
+  auto add_data = [&](uint64_t at, uint64_t len) {
+    const uint64_t stop = at + len;
+    while (next_file < files.size() && files[next_file].offset < stop) {
+      const FileExtent& f = files[next_file++];
+      if (f.offset > at)
+        r->parts.push_back({buf + (at - offset), f.offset - at});
+      r->parts.push_back(
+          {nullptr, f.length, f.fd, f.file_offset, buf + (f.offset - offset)});
+      at = f.offset + f.length;
     }
+    if (at < stop) r->parts.push_back({buf + (at - offset), stop - at});
+  };
+
+  if (!n_.structured) {
+    EncodeSimple(r, 0);
+    add_data(offset, r->length);
+    r->served = r->length;
+    return;
   }
 
+  const std::vector<ExportExtent>& runs = r->extents;
   constexpr size_t kDataHdr = sizeof(StructuredReplyHeader) + 8;
   constexpr size_t kHoleHdr =
       sizeof(StructuredReplyHeader) + sizeof(OffsetHolePayload);
@@ -959,7 +1004,6 @@ bool Connection::ExecuteRead(Request* r, bool nowait) {
     }
   }
   r->served = r->length;
-  return true;
 }
 
 void Connection::ExecuteBlockStatus(Request* r) {

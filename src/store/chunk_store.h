@@ -88,6 +88,19 @@ class ChunkReader {
     return static_cast<uint32_t>(std::max<uint64_t>(1, PlainSize()));
   }
 
+  // Like Read(), but may return before the bytes arrive: calls `done`
+  // exactly once with Read()'s result when `out` is filled (or not), from
+  // any thread, possibly before ReadAsync() returns. `out` must stay valid,
+  // and the reader alive, until then; `done` must not block. Default: a
+  // synchronous Read(), then `done`.
+  virtual void ReadAsync(uint64_t offset, std::span<uint8_t> out,
+                         std::function<void(Status)> done) {
+    done(Read(offset, out));
+  }
+  // True when ReadAsync() never waits for the store (it only starts the
+  // read), so a server's I/O thread may call it. Constant. Default: false.
+  virtual bool HasAsyncReads() const { return false; }
+
   // Hint that plain bytes [offset, offset + length) will be read soon: the
   // implementation may start fetching them (readahead) and returns at
   // once. The range is clipped to the chunk. Default: does nothing.

@@ -1,8 +1,13 @@
 #include "store/rados_chunk_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace backy::store {
@@ -53,14 +58,10 @@ Status StatAndRead(rados_ioctx_t io, Calls& calls, const std::string& oid,
   return Status::OK();
 }
 
-// Reads exactly `len` bytes at `offset`; a shorter object is Corruption
-// (it changed since its table was read, or lies about its size).
-Status ReadExactly(rados_ioctx_t io, Calls& calls, const std::string& oid,
-                   uint8_t* buf, size_t len, uint64_t offset,
-                   const std::string& name) {
-  ++calls;
-  const int n =
-      rados_read(io, oid.c_str(), reinterpret_cast<char*>(buf), len, offset);
+// What a read of `len` bytes at `offset` that returned `n` means: a shorter
+// object is Corruption (it changed since its table was read, or lies about
+// its size).
+Status ReadResult(int n, size_t len, uint64_t offset, const std::string& name) {
   if (n < 0) return RadosError(n, "reading chunk object", name);
   if (static_cast<size_t>(n) != len) {
     return Status::Corruption("chunk object ends at " +
@@ -69,6 +70,16 @@ Status ReadExactly(rados_ioctx_t io, Calls& calls, const std::string& oid,
                               name);
   }
   return Status::OK();
+}
+
+// Reads exactly `len` bytes at `offset` (ReadResult).
+Status ReadExactly(rados_ioctx_t io, Calls& calls, const std::string& oid,
+                   uint8_t* buf, size_t len, uint64_t offset,
+                   const std::string& name) {
+  ++calls;
+  const int n =
+      rados_read(io, oid.c_str(), reinterpret_cast<char*>(buf), len, offset);
+  return ReadResult(n, len, offset, name);
 }
 
 // The one place every reader of a chunk object (Open, PlainSize) reads and
@@ -111,7 +122,9 @@ Result<ChunkLayout> ReadChunkLayout(rados_ioctx_t io, Calls& calls,
   return layout;
 }
 
-class RadosChunkReader final : public ChunkReader {
+class RadosChunkReader final
+    : public ChunkReader,
+      public std::enable_shared_from_this<RadosChunkReader> {
  public:
   RadosChunkReader(std::shared_ptr<RadosPool> pool, Calls* calls,
                    std::string oid, ChunkLayout layout, std::string name)
@@ -148,7 +161,73 @@ class RadosChunkReader final : public ChunkReader {
                        name_);
   }
 
+  // The same round trip as Read(), with rados_aio_read. The blocks are
+  // decoded and checked in librados' completion thread: for the 16 KiB
+  // blocks a random read fetches that costs microseconds, far less than a
+  // hand-off to another thread would.
+  bool HasAsyncReads() const override { return true; }
+  void ReadAsync(uint64_t offset, std::span<uint8_t> out,
+                 std::function<void(Status)> done) override {
+    const uint64_t plain = layout_.header.plain_size;
+    if (offset > plain || out.size() > plain - offset) {
+      done(Status::InvalidArgument("read beyond the end of chunk", name_));
+      return;
+    }
+    if (out.empty()) {
+      done(Status::OK());
+      return;
+    }
+    auto op = std::make_unique<AsyncRead>();
+    op->reader = shared_from_this();
+    op->offset = offset;
+    op->out = out;
+    op->done = std::move(done);
+    std::tie(op->begin, op->end) = StoredRange(layout_, offset, out.size());
+    op->stored.reset(new uint8_t[op->end - op->begin]);
+    rados_completion_t c = nullptr;
+    int r = rados_aio_create_completion2(op.get(), &OnReadComplete, &c);
+    if (r >= 0) {
+      ++*calls_;
+      r = rados_aio_read(pool_->io(), oid_.c_str(), c,
+                         reinterpret_cast<char*>(op->stored.get()),
+                         op->end - op->begin, op->begin);
+      if (r >= 0) {
+        op.release();  // OnReadComplete owns it now
+        return;
+      }
+      rados_aio_release(c);
+    }
+    op->done(RadosError(r, "starting a read of chunk object", name_));
+  }
+
  private:
+  // One rados_aio_read in flight; owns its buffer and keeps the reader.
+  struct AsyncRead {
+    std::shared_ptr<RadosChunkReader> reader;
+    uint64_t offset = 0;
+    std::span<uint8_t> out;
+    std::function<void(Status)> done;
+    uint64_t begin = 0, end = 0;  // the stored bytes read
+    std::unique_ptr<uint8_t[]> stored;
+  };
+
+  static void OnReadComplete(rados_completion_t c, void* arg) {
+    std::unique_ptr<AsyncRead> op(static_cast<AsyncRead*>(arg));
+    const int n = rados_aio_get_return_value(c);
+    rados_aio_release(c);
+    const RadosChunkReader& self = *op->reader;
+    Status s = ReadResult(n, op->end - op->begin, op->begin, self.name_);
+    if (s.IsNotFound()) {
+      s = Status::NotFound("chunk was removed while open", self.name_);
+    }
+    if (s.ok()) {
+      s = DecodeRange(self.layout_, op->begin,
+                      {op->stored.get(), op->end - op->begin}, op->offset,
+                      op->out, self.name_);
+    }
+    op->done(std::move(s));
+  }
+
   const std::shared_ptr<RadosPool> pool_;
   Calls* const calls_;  // the store's, which outlives its readers
   const std::string oid_;
@@ -169,6 +248,8 @@ RadosChunkStore::~RadosChunkStore() {
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait(l, [&] { return in_flight_.empty(); });
   ReapLocked();
+  spdlog::debug("rados: chunks of {}: {} librados calls",
+                pool_->ObjectName(prefix_), calls_.load());
 }
 
 std::string RadosChunkStore::ChunkOid(const Digest& digest) const {

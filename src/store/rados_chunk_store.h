@@ -58,9 +58,9 @@ class RadosChunkStore final : public ChunkStore {
   Status Read(const Digest& digest, uint64_t offset,
               std::span<uint8_t> out) override;
   // The reader holds the parsed block table; each Read() is one rados_read
-  // of the stored bytes it needs. It reads the object by name, so a chunk
-  // removed after Open() is NotFound, and one rewritten meanwhile fails its
-  // block hashes unless the bytes are the same.
+  // of the stored bytes it needs, each ReadAsync() one rados_aio_read. It reads
+  // the object by name, so a chunk removed after Open() is NotFound, and one
+  // rewritten meanwhile fails its block hashes unless the bytes are the same.
   Result<std::shared_ptr<ChunkReader>> Open(const Digest& digest) override;
   Result<uint64_t> PlainSize(const Digest& digest) override;
   Status Sync() override;
@@ -75,7 +75,8 @@ class RadosChunkStore final : public ChunkStore {
   Result<uint64_t> StoredSize(const Digest& digest) override;
 
   // How many librados operations (each one round trip to an OSD) this
-  // store and its readers have started, for tests and benchmarks.
+  // store and its readers have started, for tests and benchmarks (also
+  // logged at debug level when the store is destroyed).
   uint64_t RadosCalls() const { return calls_.load(); }
 
   // Object ids, for tests and the repository's messages.

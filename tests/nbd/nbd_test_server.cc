@@ -7,7 +7,8 @@
 //                   [--log-connections]
 //                   [--max-connections N] [--idle-timeout SECONDS]
 //                   [--threads N] [--workers-only] [--debug]
-//                   (--workers-only before --file)
+//                   [--async-gate N] (GatedAsyncExport around each --file)
+//                   (--workers-only and --async-gate before --file)
 //                   --file NAME=PATH[=DESCRIPTION] ...   (raw file, read-only)
 //                   --mem NAME=BYTES[:rw] ...            (zero-filled buffer)
 //
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "file_export.h"
+#include "gated_async_export.h"
 #include "nbd/mem_export.h"
 #include "nbd/server.h"
 
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   backy::nbd::StaticExportProvider provider;
   int exports = 0;
   bool workers_only = false;
+  size_t async_gate = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -95,6 +98,8 @@ int main(int argc, char** argv) {
       // Every read on the worker pool: no I/O-thread attempt.
       opts.inline_read_max = 0;
       workers_only = true;
+    } else if (arg == "--async-gate") {
+      async_gate = std::stoul(next());
     } else if (arg == "--debug") {
       spdlog::set_level(spdlog::level::debug);
     } else if (arg == "--file") {
@@ -110,7 +115,12 @@ int main(int argc, char** argv) {
       }
       auto exp = FileExport::Open(path, desc, !workers_only);
       if (!exp.ok()) return Usage(exp.status().ToString().c_str());
-      provider.Add(name, *exp);
+      if (async_gate > 0) {
+        provider.Add(name, std::make_shared<backy::nbd::GatedAsyncExport>(
+                               *exp, async_gate));
+      } else {
+        provider.Add(name, *exp);
+      }
       ++exports;
     } else if (arg == "--mem") {
       const std::string spec = next();

@@ -618,6 +618,21 @@ TEST_F(NbdServerTest, WorkerPoolPathServesTheSameData) {
   ExpectPipelinedReadsMatch(h.get(), 100, 20000, 7);
 }
 
+// An export that reads asynchronously (a RADOS repository) gets a client's
+// whole queue of reads at once, however few workers there are: this one
+// answers nothing until 16 reads wait (of 32 sent; the rest are zeros,
+// answered at once), and fails any read given to a worker.
+TEST_F(NbdServerTest, AsyncReadsAreInFlightBeyondTheWorkers) {
+  ServerProcess gated(Socket("gated"),
+                      {"--threads", "1", "--async-gate", "16", "--file",
+                       "disk=" + *image_path_ + "=test disk"});
+  Handle h = Connect(gated);
+  ASSERT_TRUE(h);
+  ExpectPipelinedReadsMatch(h.get(), 32, 4096, 11);
+  // Once open, the gate passes single reads too.
+  EXPECT_TRUE(ReadMatches(h.get(), 3 * kMiB + 5, 4096));
+}
+
 TEST_F(NbdServerTest, TwoConnectionsAtOnce) {
   Handle a = Connect(*server_);
   Handle b = Connect(*server_);
