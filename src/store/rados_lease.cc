@@ -40,10 +40,44 @@ std::string EncodeAssert(const std::string& name, uint8_t type,
   return out + payload;
 }
 
-struct Lockers {
-  int count = 0;
-  std::vector<std::string> descriptions;
+// The clients holding `lock_name` on `oid` and their addresses (expired
+// leases are not listed); none when the object is gone. The one call of
+// rados_list_lockers: it fills in the sizes it needs when a buffer is too
+// short (ERANGE), so a few tries with those sizes are enough.
+struct Locker {
+  std::string client, addr;
 };
+Result<std::vector<Locker>> ListLockers(RadosPool& pool, const std::string& oid,
+                                        const std::string& lock_name) {
+  size_t tag_len = 64, clients_len = 1024, cookies_len = 1024, addrs_len = 1024;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::vector<char> tag(tag_len), clients(clients_len), cookies(cookies_len),
+        addrs(addrs_len);
+    int exclusive = 0;
+    ssize_t r = rados_list_lockers(pool.io(), oid.c_str(), lock_name.c_str(),
+                                   &exclusive, tag.data(), &tag_len,
+                                   clients.data(), &clients_len, cookies.data(),
+                                   &cookies_len, addrs.data(), &addrs_len);
+    if (r == -ERANGE) continue;
+    if (r == -ENOENT) return std::vector<Locker>{};
+    if (r < 0) {
+      return RadosError(static_cast<int>(r),
+                        "listing the lockers of lock " + lock_name,
+                        pool.ObjectName(oid));
+    }
+    std::vector<Locker> out;
+    const char* c = clients.data();
+    const char* a = addrs.data();
+    for (ssize_t i = 0; i < r; ++i) {
+      out.push_back({c, a});
+      c += std::strlen(c) + 1;
+      a += std::strlen(a) + 1;
+    }
+    return out;
+  }
+  return Status::IOError("lockers of lock " + lock_name + " keep changing",
+                         pool.ObjectName(oid));
+}
 
 }  // namespace
 
@@ -65,26 +99,9 @@ std::string RadosLease::Describe(std::string_view what) {
 
 Result<int> RadosLease::CountHolders(RadosPool& pool, const std::string& oid,
                                      const std::string& lock_name) {
-  size_t tag_len = 64, clients_len = 1024, cookies_len = 1024, addrs_len = 1024;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    std::vector<char> tag(tag_len), clients(clients_len), cookies(cookies_len),
-        addrs(addrs_len);
-    int exclusive = 0;
-    ssize_t r = rados_list_lockers(pool.io(), oid.c_str(), lock_name.c_str(),
-                                   &exclusive, tag.data(), &tag_len,
-                                   clients.data(), &clients_len, cookies.data(),
-                                   &cookies_len, addrs.data(), &addrs_len);
-    if (r == -ERANGE) continue;  // the sizes are filled in: try again
-    if (r == -ENOENT) return 0;
-    if (r < 0) {
-      return RadosError(static_cast<int>(r),
-                        "listing the lockers of lock " + lock_name,
-                        pool.ObjectName(oid));
-    }
-    return static_cast<int>(r);
-  }
-  return Status::IOError("lockers of lock " + lock_name + " keep changing",
-                         pool.ObjectName(oid));
+  auto lockers = ListLockers(pool, oid, lock_name);
+  if (!lockers.ok()) return lockers.status();
+  return static_cast<int>(lockers->size());
 }
 
 std::string RadosLease::Holders(RadosPool& pool, const std::string& oid,
@@ -92,24 +109,13 @@ std::string RadosLease::Holders(RadosPool& pool, const std::string& oid,
   // The C API lists lockers without their descriptions; cls_lock keeps
   // those in the lock's xattr, which is Ceph's encoding. Name the client
   // instead: "client.4123" is what `rados lock info` shows too.
-  size_t tag_len = 64, clients_len = 4096, cookies_len = 4096, addrs_len = 4096;
-  std::vector<char> tag(tag_len), clients(clients_len), cookies(cookies_len),
-      addrs(addrs_len);
-  int exclusive = 0;
-  ssize_t r = rados_list_lockers(pool.io(), oid.c_str(), lock_name.c_str(),
-                                 &exclusive, tag.data(), &tag_len,
-                                 clients.data(), &clients_len, cookies.data(),
-                                 &cookies_len, addrs.data(), &addrs_len);
-  if (r <= 0) return "";
+  auto lockers = ListLockers(pool, oid, lock_name);
+  if (!lockers.ok()) return "";
   std::string out;
-  const char* p = clients.data();
-  const char* a = addrs.data();
-  for (ssize_t i = 0; i < r; ++i) {
+  for (const auto& l : *lockers) {
     if (!out.empty()) out += ", ";
-    out += p;
-    if (*a != '\0') out += std::string(" at ") + a;
-    p += std::strlen(p) + 1;
-    a += std::strlen(a) + 1;
+    out += l.client;
+    if (!l.addr.empty()) out += " at " + l.addr;
   }
   return out;
 }
